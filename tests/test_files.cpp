@@ -1,0 +1,48 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "vdsr/util/error.h"
+#include "vdsr/util/files.h"
+
+using namespace vdsr;
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(sha256_hex("", 0), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc", 3), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  EXPECT_EQ(sha256_hex(two_blocks.data(), two_blocks.size()),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(WriteAtomically, ReplacesFileAndLeavesNoTempOnFailure) {
+  fs::path dir = fs::temp_directory_path() / "vdsr_test_files";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::path target = dir / "out.txt";
+  write_file_atomically(target, "first");
+  write_file_atomically(target, "second");
+  std::vector<char> bytes = read_file(target);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "second");
+
+  EXPECT_THROW(write_atomically(dir / "broken.txt",
+                                [](const fs::path&) { throw Error("writer failed"); }),
+               Error);
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(dir)) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1) << "a failed write must leave no file behind";
+  EXPECT_THROW(write_file_atomically(dir / "missing" / "x.txt", "x"), Error);
+  fs::remove_all(dir);
+}
+
+TEST(ReadFile, MissingFileNamesThePath) {
+  try {
+    read_file("/nonexistent/file.bin");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/file.bin"), std::string::npos);
+  }
+}
