@@ -1,0 +1,43 @@
+#pragma once
+// The experiment configuration, with NNI's field names
+// (https://nni.readthedocs.io/en/stable/reference/experiment_config.html), restricted to local trials.
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "hpo/search_space.h"
+
+namespace vdsr::hpo {
+
+namespace fs = std::filesystem;
+
+struct ExperimentConfig {
+  std::string name;
+  json search_space;          // inlined even when the file named searchSpaceFile
+  std::string trial_command;
+  fs::path code_dir;          // absolute
+  int concurrency = 1;
+  std::optional<int> max_trials;  // unset: until the space or the time runs out
+  double max_duration_s = std::numeric_limits<double>::infinity();
+  double max_trial_duration_s = std::numeric_limits<double>::infinity();
+  json tuner;                 // {name, classArgs} with the seed filled in
+  json assessor;              // null when there is none
+
+  // The effective configuration in NNI field names: what the store keeps and the report shows. It
+  // parses back to the same config without needing the original file.
+  json to_json() const;
+};
+
+// Parses and validates; `where` names the file; relative paths resolve against `base_dir`.
+ExperimentConfig parse_config(const json& j, const std::string& where, const fs::path& base_dir);
+ExperimentConfig load_config(const fs::path& path);
+
+// "1h", "30m", "45s", "2d", "1.5h" or a number of seconds; must be > 0.
+double parse_duration(const json& v, const std::string& where);
+
+// Throws vdsr::Error when the trial command's program can be neither found on PATH nor as a file
+// (relative to the code directory). Shell builtins and keywords are accepted as they are.
+void check_trial_command(const ExperimentConfig& cfg, const std::string& where);
+
+}  // namespace vdsr::hpo

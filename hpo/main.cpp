@@ -1,0 +1,186 @@
+// vdsr-tune: hyper-parameter search over trial commands (NNI-style experiment configs).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "hpo/config.h"
+#include "hpo/results.h"
+#include "hpo/scheduler.h"
+#include "hpo/store.h"
+#include "vdsr/util/error.h"
+#include "vdsr/util/files.h"
+
+#ifndef VDSR_VERSION
+#define VDSR_VERSION "unknown"
+#endif
+
+using namespace vdsr;
+using namespace vdsr::hpo;
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
+
+// Holds an exclusive lock on DIR/.lock so two tuners never drive the same experiment.
+class DirLock {
+ public:
+  explicit DirLock(const fs::path& dir) {
+    const fs::path p = dir / ".lock";
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT, 0644);
+    if (fd_ < 0) throw Error("cannot create lock file '" + p.string() + "'");
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error("experiment '" + dir.string() + "' is in use by another vdsr-tune process");
+    }
+  }
+  ~DirLock() { ::close(fd_); }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string default_dir(const std::string& name) {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", &tm);
+  return "experiments/tune/" + name + "-" + buf;
+}
+
+void apply_overrides(json& config, int trials, int concurrency) {
+  if (trials != -1) {
+    if (trials < 1) throw Error("--trials: expected an integer >= 1, got " + std::to_string(trials));
+    config["maxTrialNumber"] = trials;
+  }
+  if (concurrency != -1) {
+    if (concurrency < 1) throw Error("--concurrency: expected an integer >= 1, got " + std::to_string(concurrency));
+    config["trialConcurrency"] = concurrency;
+  }
+}
+
+// Writes the table, best.json and the report once a run has ended; returns the exit code.
+int conclude(const fs::path& dir, RunEnd end, const std::string& report_path) {
+  Store store = Store::open(dir);
+  const json config = store.config();
+  const std::vector<TrialRecord> trials = store.trials();
+  const OptimizeMode mode = experiment_mode(config);
+  std::cout << results_table(trials, mode) << std::flush;
+  const json report = make_report(config, trials, VDSR_VERSION);
+  write_file_atomically(dir / "report.json", report.dump(2) + "\n");
+  if (!report_path.empty()) write_file_atomically(report_path, report.dump(2) + "\n");
+  if (end == RunEnd::Interrupted) return 130;
+  std::optional<TrialRecord> best = best_trial(trials, mode);
+  if (!best) {
+    spdlog::error("no trial succeeded; see the trials' stderr.log files under {}", (dir / "trials").string());
+    return 1;
+  }
+  // best.json has the trial parameter file's format, so `vdsr-train --params best.json` takes it.
+  write_file_atomically(dir / "best.json", best->params.dump(2) + "\n");
+  spdlog::info("best: trial {} with {} -> {}", best->id, *best->final, (dir / "best.json").string());
+  return 0;
+}
+
+int run(const fs::path& dir, const std::string& report_path) {
+  DirLock lock(dir);
+  RunOptions opt;
+  opt.status_line = isatty(STDERR_FILENO);
+  opt.stop = &g_stop;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  RunEnd end = run_experiment(dir, opt);
+  return conclude(dir, end, report_path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("vdsr-tune"));
+  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
+
+  CLI::App app{
+      "vdsr-tune: hyper-parameter search with NNI-style experiment configs (TPE, Random, GridSearch).\n"
+      "Trials are processes speaking the protocol in docs/trial-protocol.md; everything is kept in\n"
+      "DIR/experiment.db, so an interrupted experiment continues with --resume DIR.\n"};
+  std::string config_path, resume_dir, export_dir, dir, report_path, format = "csv", out_path;
+  int trials = -1, concurrency = -1;
+  auto* o_config = app.add_option("--config", config_path, "Experiment config (JSON, NNI field names)");
+  auto* o_resume = app.add_option("--resume", resume_dir, "Continue the experiment in DIR after a crash or Ctrl-C");
+  auto* o_export = app.add_option("--export", export_dir, "Export the trials of the experiment in DIR");
+  o_config->excludes(o_resume)->excludes(o_export);
+  o_resume->excludes(o_export);
+  app.add_option("--trials", trials, "Override maxTrialNumber (with --resume: the new total budget)");
+  app.add_option("--concurrency", concurrency, "Override trialConcurrency");
+  app.add_option("--dir", dir, "Experiment folder for --config (default experiments/tune/<name>-<time>)");
+  app.add_option("--report", report_path, "Also write the tune report (JSON) to this path");
+  app.add_option("--format", format, "Export format: csv or json")->check(CLI::IsMember({"csv", "json"}));
+  app.add_option("--out", out_path, "Export to this file instead of stdout");
+  app.set_version_flag("--version", VDSR_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+
+  try {
+    if (!export_dir.empty()) {
+      Store store = Store::open(export_dir);
+      const std::vector<TrialRecord> t = store.trials();
+      const std::string text = format == "json" ? export_json(t).dump(2) + "\n" : export_csv(t);
+      if (out_path.empty())
+        std::cout << text;
+      else
+        write_file_atomically(out_path, text);
+      return 0;
+    }
+    if (!resume_dir.empty()) {
+      {
+        DirLock lock(resume_dir);
+        Store store = Store::open(resume_dir);
+        json config = store.config();
+        apply_overrides(config, trials, concurrency);
+        parse_config(config, resume_dir + " (stored config)", resume_dir);
+        store.set_config(config);
+      }
+      return run(resume_dir, report_path);
+    }
+    if (config_path.empty()) throw Error("give --config FILE, --resume DIR or --export DIR (see --help)");
+    json raw;
+    {
+      // Overrides go into the JSON before validation, so they are checked like the file's own values.
+      ExperimentConfig probe = load_config(config_path);
+      raw = probe.to_json();
+    }
+    apply_overrides(raw, trials, concurrency);
+    ExperimentConfig cfg = parse_config(raw, config_path, fs::current_path());
+    check_trial_command(cfg, config_path);
+    const fs::path d = dir.empty() ? default_dir(cfg.name) : dir;
+    Store::create(d, cfg.to_json());
+    spdlog::info("experiment folder: {}", d.string());
+    return run(d, report_path);
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}

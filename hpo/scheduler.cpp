@@ -1,0 +1,451 @@
+#include "hpo/scheduler.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "hpo/assessor.h"
+#include "hpo/config.h"
+#include "hpo/results.h"
+#include "hpo/tuner.h"
+#include "vdsr/util/error.h"
+#include "vdsr/util/files.h"
+
+namespace vdsr::hpo {
+
+namespace {
+
+const char* const kMetricsFile = "metrics.jsonl";
+const char* const kParamsFile = "params.json";
+
+double default_number(const json& v, const std::string& what) {
+  if (v.is_number()) return v.get<double>();
+  if (v.is_object() && v.contains("default") && v["default"].is_number()) return v["default"].get<double>();
+  throw Error(what + ": expected a number or an object with a numeric \"default\", got " + v.dump());
+}
+
+// A running trial process and what has been read back from it so far.
+struct Running {
+  int id = 0;
+  Point point;
+  pid_t pid = -1;
+  double started = 0;
+  fs::path dir;
+  std::streamoff metrics_offset = 0;
+  std::string partial_line;
+  int line_no = 0;
+  std::vector<double> values;  // intermediate "default" values in order
+  std::optional<double> final;
+  json final_payload;
+  std::string protocol_error;
+  std::string kill_reason;     // why the scheduler is stopping it, if it is
+  const char* kill_status = nullptr;
+  double kill_sent = 0;
+  bool sigkill_sent = false;
+};
+
+std::string describe_wait(int wstatus) {
+  if (WIFEXITED(wstatus)) return "exit code " + std::to_string(WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus)) return std::string("killed by signal ") + strsignal(WTERMSIG(wstatus));
+  return "ended abnormally";
+}
+
+}  // namespace
+
+Metric parse_metric_line(const std::string& line) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception&) {
+    throw Error("not valid JSON: " + line.substr(0, 200));
+  }
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
+    throw Error("expected an object with \"type\": \"intermediate\" or \"final\"");
+  Metric m;
+  m.type = j["type"];
+  if (m.type != "intermediate" && m.type != "final")
+    throw Error("unknown type '" + m.type + "'; expected \"intermediate\" or \"final\"");
+  if (!j.contains("value")) throw Error("\"value\" is missing");
+  m.payload = j["value"];
+  m.value = default_number(m.payload, "value");
+  if (!std::isfinite(m.value)) throw Error("value is not a finite number");
+  if (j.contains("step")) {
+    if (!j["step"].is_number_integer()) throw Error("\"step\" must be an integer, got " + j["step"].dump());
+    m.step = j["step"].get<int>();
+  }
+  return m;
+}
+
+namespace {
+
+class Scheduler {
+ public:
+  Scheduler(const fs::path& dir, const RunOptions& opt)
+      : dir_(fs::absolute(dir)), opt_(opt), store_(Store::open(dir)) {
+    const json cj = store_.config();
+    cfg_ = parse_config(cj, (dir_ / Store::kFileName).string() + " (stored config)", dir_);
+    space_ = std::make_unique<SearchSpace>(SearchSpace::parse(cfg_.search_space, "searchSpace"));
+    tuner_ = make_tuner(cfg_.tuner, *space_, "tuner");
+    if (!cfg_.assessor.is_null()) assessor_ = std::make_unique<MedianStop>(MedianStop::from_config(cfg_.assessor, "assessor"));
+    mode_ = experiment_mode(cj);
+  }
+
+  RunEnd run() {
+    check_trial_command(cfg_, "trialCommand");
+    replay();
+    session_start_ = now_seconds();
+    elapsed_before_ = store_.elapsed();
+    spdlog::info("experiment '{}' in {}: {} trial(s) done, concurrency {}, budget {}", cfg_.name, dir_.string(),
+                 done_, cfg_.concurrency, cfg_.max_trials ? std::to_string(*cfg_.max_trials) + " trials" : "unlimited");
+    bool exhausted = false;
+    while (true) {
+      if (opt_.stop && opt_.stop->load()) return interrupt();
+      const bool out_of_time = elapsed() >= cfg_.max_duration_s;
+      while (!exhausted && !out_of_time && running_.size() < static_cast<size_t>(cfg_.concurrency) &&
+             (!cfg_.max_trials || done_ + static_cast<int>(running_.size()) < *cfg_.max_trials)) {
+        if (!launch_next()) {
+          exhausted = true;
+          spdlog::info("the search space is exhausted: every point has been tried");
+        }
+      }
+      if (running_.empty()) {
+        if (out_of_time) spdlog::info("maxExperimentDuration reached");
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(opt_.poll_seconds));
+      for (auto it = running_.begin(); it != running_.end();) it = poll(*it) ? running_.erase(it) : std::next(it);
+      store_.set_elapsed(elapsed());
+      draw_status();
+    }
+    store_.set_elapsed(elapsed());
+    clear_status();
+    return RunEnd::Finished;
+  }
+
+ private:
+  double elapsed() const { return elapsed_before_ + (now_seconds() - session_start_); }
+
+  // Feeds finished trials back to the tuner and assessor; queues interrupted ones for a rerun.
+  void replay() {
+    store_.mark_interrupted(now_seconds());
+    std::vector<TrialRecord> trials = store_.trials();
+    std::set<int> rerun;
+    for (const auto& t : trials)
+      if (t.rerun_of) rerun.insert(*t.rerun_of);
+    for (const auto& t : trials) {
+      next_id_ = std::max(next_id_, t.id + 1);
+      Point p = space_->from_params(t.params);
+      if (t.status == status::kSucceeded) {
+        tuner_->observe(t.id, p, t.final);
+        if (assessor_) assessor_->completed(t.id, values_of(t));
+        note_result(t.id, *t.final);
+      } else if (t.status == status::kEarlyStopped) {
+        tuner_->observe(t.id, p, t.intermediate.empty() ? std::nullopt : std::optional<double>(t.intermediate.back().value));
+      } else if (t.status == status::kFailed) {
+        tuner_->observe(t.id, p, std::nullopt);
+      } else if (t.status == status::kInterrupted) {
+        tuner_->observe(t.id, p, std::nullopt);
+        if (!rerun.count(t.id)) reruns_.push_back({t.id, t.params});
+      }
+      if (t.counts_as_done()) {
+        ++done_;
+        failed_ += t.status == status::kFailed ? 1 : 0;
+        durations_ += t.seconds();
+      }
+    }
+    if (!reruns_.empty()) spdlog::info("{} interrupted trial(s) will run again", reruns_.size());
+  }
+
+  static std::vector<double> values_of(const TrialRecord& t) {
+    std::vector<double> v;
+    for (const auto& m : t.intermediate) v.push_back(m.value);
+    return v;
+  }
+
+  void note_result(int id, double v) {
+    if (!best_ || (mode_ == OptimizeMode::Maximize ? v > best_->second : v < best_->second)) best_ = {id, v};
+  }
+
+  // Starts one trial: a queued rerun first, else the tuner's suggestion. False when the space is exhausted.
+  bool launch_next() {
+    const int id = next_id_;
+    Point p;
+    std::optional<int> rerun_of;
+    json params;
+    if (!reruns_.empty()) {
+      rerun_of = reruns_.front().first;
+      params = reruns_.front().second;
+      reruns_.pop_front();
+      p = space_->from_params(params);
+      tuner_->running(id, p);
+    } else {
+      std::optional<Point> s = tuner_->suggest(id);
+      if (!s) return false;
+      p = *s;
+      params = space_->to_params(p);
+    }
+    ++next_id_;
+    Running r;
+    r.id = id;
+    r.point = p;
+    r.dir = dir_ / "trials" / std::to_string(id);
+    fs::remove_all(r.dir);
+    fs::create_directories(r.dir);
+    write_file_atomically(r.dir / kParamsFile, params.dump(2) + "\n");
+    std::ofstream(r.dir / kMetricsFile).close();
+    r.started = now_seconds();
+    store_.add_trial(id, params, r.started, rerun_of);
+    r.pid = spawn(r);
+    clear_status();
+    spdlog::info("trial {} started{}: {}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
+                 params.dump());
+    running_.push_back(std::move(r));
+    return true;
+  }
+
+  pid_t spawn(const Running& r) {
+    // Everything the child needs is prepared before fork: only async-signal-safe calls happen after it.
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e; ++e) {
+      std::string s = *e;
+      if (s.rfind("VDSR_TRIAL_", 0) != 0) env_strings.push_back(s);
+    }
+    env_strings.push_back("VDSR_TRIAL_ID=" + std::to_string(r.id));
+    env_strings.push_back("VDSR_TRIAL_DIR=" + r.dir.string());
+    env_strings.push_back("VDSR_TRIAL_PARAMS=" + (r.dir / kParamsFile).string());
+    env_strings.push_back("VDSR_TRIAL_METRICS=" + (r.dir / kMetricsFile).string());
+    std::vector<char*> envp;
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    const std::string out = (r.dir / "stdout.log").string(), err = (r.dir / "stderr.log").string();
+    const std::string cwd = cfg_.code_dir.string(), cmd = cfg_.trial_command;
+    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+    const pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed for trial " + std::to_string(r.id));
+    if (pid == 0) {
+      setpgid(0, 0);  // its own process group, so a kill reaches the whole trial
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed tuner leaves no orphan trial behind
+      if (getppid() != parent) _exit(127);
+      int fo = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int fe = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int fi = ::open("/dev/null", O_RDONLY);
+      if (fo < 0 || fe < 0 || fi < 0 || chdir(cwd.c_str()) != 0) _exit(126);
+      dup2(fi, 0);
+      dup2(fo, 1);
+      dup2(fe, 2);
+      execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
+      _exit(127);
+    }
+    setpgid(pid, pid);
+    return pid;
+  }
+
+  void read_metrics(Running& r) {
+    std::ifstream in(r.dir / kMetricsFile, std::ios::binary);
+    if (!in) return;
+    in.seekg(r.metrics_offset);
+    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    r.metrics_offset += static_cast<std::streamoff>(chunk.size());
+    r.partial_line += chunk;
+    size_t nl;
+    while ((nl = r.partial_line.find('\n')) != std::string::npos) {
+      std::string line = r.partial_line.substr(0, nl);
+      r.partial_line.erase(0, nl + 1);
+      ++r.line_no;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      handle_line(r, line);
+    }
+  }
+
+  void handle_line(Running& r, const std::string& line) {
+    Metric m;
+    try {
+      m = parse_metric_line(line);
+    } catch (const Error& e) {
+      if (r.protocol_error.empty())
+        r.protocol_error = std::string(kMetricsFile) + " line " + std::to_string(r.line_no) + ": " + e.what();
+      spdlog::warn("trial {}: {}", r.id, r.protocol_error);
+      return;
+    }
+    if (m.type == "final") {
+      if (r.final) {
+        if (r.protocol_error.empty()) r.protocol_error = "more than one final result";
+        return;
+      }
+      r.final = m.value;
+      r.final_payload = m.payload;
+      store_.add_metric(r.id, m);
+      return;
+    }
+    if (m.step == 0) m.step = static_cast<int>(r.values.size()) + 1;
+    r.values.push_back(m.value);
+    store_.add_metric(r.id, m);
+    if (assessor_ && r.kill_reason.empty() && assessor_->should_stop(r.values))
+      start_kill(r, "stopped by Medianstop at step " + std::to_string(m.step), status::kEarlyStopped);
+  }
+
+  void start_kill(Running& r, const std::string& reason, const char* st) {
+    r.kill_reason = reason;
+    r.kill_status = st;
+    r.kill_sent = now_seconds();
+    kill(-r.pid, SIGTERM);
+  }
+
+  // Returns true once the trial has ended and is recorded.
+  bool poll(Running& r) {
+    read_metrics(r);
+    const double now = now_seconds();
+    if (r.kill_reason.empty() && now - r.started > cfg_.max_trial_duration_s)
+      start_kill(r, "timed out after maxTrialDuration (" + std::to_string(cfg_.max_trial_duration_s) + " s)",
+                 status::kFailed);
+    if (!r.kill_reason.empty() && !r.sigkill_sent && now - r.kill_sent > opt_.kill_grace_seconds) {
+      kill(-r.pid, SIGKILL);
+      r.sigkill_sent = true;
+    }
+    int ws = 0;
+    pid_t got = waitpid(r.pid, &ws, WNOHANG);
+    if (got == 0) return false;
+    // The shell is gone; make sure nothing it started keeps running in the group.
+    kill(-r.pid, SIGKILL);
+    read_metrics(r);
+    if (!r.partial_line.empty()) {
+      ++r.line_no;
+      handle_line(r, r.partial_line);  // a last line without newline still counts
+      r.partial_line.clear();
+    }
+    finish(r, got < 0 ? -1 : ws, now_seconds());
+    return true;
+  }
+
+  void finish(Running& r, int ws, double ended) {
+    std::string st;
+    std::string message;
+    std::optional<int> code;
+    if (ws >= 0 && WIFEXITED(ws)) code = WEXITSTATUS(ws);
+    if (!r.kill_reason.empty()) {
+      st = r.kill_status;
+      message = r.kill_reason;
+    } else if (ws < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+      st = status::kFailed;
+      message = ws < 0 ? "lost track of the process" : describe_wait(ws);
+      if (code == 127) message += " (command not found?)";
+      message += "; see " + (r.dir / "stderr.log").string();
+    } else if (!r.protocol_error.empty()) {
+      st = status::kFailed;
+      message = "protocol error: " + r.protocol_error;
+    } else if (!r.final) {
+      st = status::kFailed;
+      message = "exited 0 but reported no final result to VDSR_TRIAL_METRICS";
+    } else {
+      st = status::kSucceeded;
+    }
+    const bool ok = st == status::kSucceeded;
+    store_.finish_trial(r.id, st, ended, ok ? r.final : std::nullopt, ok ? r.final_payload : json(), code, message);
+    ++done_;
+    durations_ += ended - r.started;
+    if (ok) {
+      tuner_->observe(r.id, r.point, r.final);
+      if (assessor_) assessor_->completed(r.id, r.values);
+      note_result(r.id, *r.final);
+    } else if (st == status::kEarlyStopped) {
+      // NNI hands an early-stopped trial's last intermediate result to the tuner as its result.
+      tuner_->observe(r.id, r.point, r.values.empty() ? std::nullopt : std::optional<double>(r.values.back()));
+    } else {
+      ++failed_;
+      tuner_->observe(r.id, r.point, std::nullopt);
+    }
+    clear_status();
+    if (ok)
+      spdlog::info("trial {} SUCCEEDED in {:.1f} s: {}", r.id, ended - r.started, *r.final);
+    else
+      spdlog::warn("trial {} {} after {:.1f} s: {}", r.id, st, ended - r.started, message);
+  }
+
+  RunEnd interrupt() {
+    clear_status();
+    spdlog::warn("interrupted: stopping {} running trial(s); continue with --resume {}", running_.size(),
+                 dir_.string());
+    for (auto& r : running_) kill(-r.pid, SIGTERM);
+    const double deadline = now_seconds() + opt_.kill_grace_seconds;
+    for (auto& r : running_) {
+      int ws = 0;
+      while (waitpid(r.pid, &ws, WNOHANG) == 0) {
+        if (now_seconds() > deadline) kill(-r.pid, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      kill(-r.pid, SIGKILL);
+    }
+    running_.clear();
+    store_.mark_interrupted(now_seconds());
+    store_.set_elapsed(elapsed());
+    return RunEnd::Interrupted;
+  }
+
+  void draw_status() {
+    if (!opt_.status_line) return;
+    std::string line = "trials: " + std::to_string(done_) + " done";
+    if (cfg_.max_trials) line += "/" + std::to_string(*cfg_.max_trials);
+    line += ", " + std::to_string(running_.size()) + " running, " + std::to_string(failed_) + " failed";
+    char buf[96];
+    if (best_) {
+      std::snprintf(buf, sizeof buf, ", best %.6g (#%d)", best_->second, best_->first);
+      line += buf;
+    }
+    if (cfg_.max_trials && done_ > 0) {
+      const double left = *cfg_.max_trials - done_;
+      const double eta = durations_ / done_ * left / cfg_.concurrency;
+      std::snprintf(buf, sizeof buf, ", ETA %.0f s", eta);
+      line += buf;
+    }
+    std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    std::fflush(stderr);
+    status_shown_ = true;
+  }
+
+  void clear_status() {
+    if (!status_shown_) return;
+    std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+    status_shown_ = false;
+  }
+
+  fs::path dir_;
+  RunOptions opt_;
+  Store store_;
+  ExperimentConfig cfg_;
+  std::unique_ptr<SearchSpace> space_;
+  std::unique_ptr<Tuner> tuner_;
+  std::unique_ptr<MedianStop> assessor_;
+  OptimizeMode mode_ = OptimizeMode::Minimize;
+  std::vector<Running> running_;
+  std::deque<std::pair<int, json>> reruns_;
+  int next_id_ = 1;
+  int done_ = 0, failed_ = 0;
+  double durations_ = 0;
+  std::optional<std::pair<int, double>> best_;
+  double session_start_ = 0, elapsed_before_ = 0;
+  bool status_shown_ = false;
+};
+
+}  // namespace
+
+RunEnd run_experiment(const fs::path& dir, const RunOptions& options) {
+  Scheduler s(dir, options);
+  return s.run();
+}
+
+}  // namespace vdsr::hpo

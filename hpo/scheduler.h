@@ -1,0 +1,29 @@
+#pragma once
+// Runs an experiment: asks the tuner for parameters, runs trials as processes (trialConcurrency at a
+// time) under the protocol in docs/trial-protocol.md, records everything in the store, applies
+// Medianstop and the time limits, and resumes an interrupted experiment from its store.
+#include <atomic>
+#include <filesystem>
+#include <string>
+
+#include "hpo/store.h"
+
+namespace vdsr::hpo {
+
+// One line of a trial's metrics file. Throws vdsr::Error describing the problem.
+Metric parse_metric_line(const std::string& line);
+
+struct RunOptions {
+  bool status_line = false;          // redraw a live status line (stderr is a terminal)
+  const std::atomic<bool>* stop = nullptr;  // set by a signal handler: kill trials, mark them, return
+  double poll_seconds = 0.05;
+  double kill_grace_seconds = 2.0;   // SIGTERM, then SIGKILL after this long
+};
+
+enum class RunEnd { Finished, Interrupted };
+
+// Runs (or continues) the experiment whose store is in `dir`; the store must exist. Interrupted trials
+// from an earlier run are marked INTERRUPTED and run again with the same parameters.
+RunEnd run_experiment(const std::filesystem::path& dir, const RunOptions& options);
+
+}  // namespace vdsr::hpo

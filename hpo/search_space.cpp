@@ -1,0 +1,408 @@
+#include "hpo/search_space.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "vdsr/util/error.h"
+
+namespace vdsr::hpo {
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct TypeInfo {
+  const char* name;
+  ParamType type;
+};
+const TypeInfo kTypes[] = {
+    {"choice", ParamType::Choice},         {"randint", ParamType::Randint},
+    {"uniform", ParamType::Uniform},       {"quniform", ParamType::Quniform},
+    {"loguniform", ParamType::Loguniform}, {"qloguniform", ParamType::Qloguniform},
+    {"normal", ParamType::Normal},         {"qnormal", ParamType::Qnormal},
+    {"lognormal", ParamType::Lognormal},   {"qlognormal", ParamType::Qlognormal},
+};
+
+bool is_q(ParamType t) {
+  return t == ParamType::Quniform || t == ParamType::Qloguniform || t == ParamType::Qnormal ||
+         t == ParamType::Qlognormal;
+}
+
+std::string fmt(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", x);
+  return buf;
+}
+
+}  // namespace
+
+const char* type_name(ParamType t) {
+  for (const auto& info : kTypes)
+    if (info.type == t) return info.name;
+  return "?";
+}
+
+bool Dim::is_log() const {
+  return type == ParamType::Loguniform || type == ParamType::Qloguniform ||
+         type == ParamType::Lognormal || type == ParamType::Qlognormal;
+}
+
+bool Dim::is_normal_family() const {
+  return type == ParamType::Normal || type == ParamType::Qnormal || type == ParamType::Lognormal ||
+         type == ParamType::Qlognormal;
+}
+
+bool Dim::is_discrete() const {
+  return type == ParamType::Choice || type == ParamType::Randint || type == ParamType::Quniform ||
+         type == ParamType::Qloguniform;
+}
+
+double Dim::model_low() const { return is_log() ? std::log(a) : a; }
+double Dim::model_high() const { return is_log() ? std::log(b) : b; }
+
+double Dim::quantize(double x) const {
+  switch (type) {
+    case ParamType::Quniform:
+    case ParamType::Qloguniform:
+      return std::clamp(std::round(x / q) * q, a, b);
+    case ParamType::Qnormal:
+    case ParamType::Qlognormal:
+      return std::round(x / q) * q;
+    case ParamType::Randint:
+      return std::clamp(std::floor(x), a, b - 1);
+    default:
+      return x;
+  }
+}
+
+std::vector<double> Dim::grid_values(int continuous_points) const {
+  std::vector<double> out;
+  if (!is_discrete() && type != ParamType::Choice && continuous_points > 0) {
+    // Bounded: cell midpoints in model space. Normal family: mu + sigma * z over z in [-2, 2].
+    const int n = continuous_points;
+    for (int k = 0; k < n; ++k) {
+      double x;
+      if (is_bounded()) {
+        x = model_low() + (model_high() - model_low()) * (k + 0.5) / n;
+      } else {
+        x = a + b * (n == 1 ? 0.0 : -2.0 + 4.0 * k / (n - 1));
+      }
+      x = quantize(is_log() ? std::exp(x) : x);
+      if (out.empty() || x != out.back()) out.push_back(x);
+    }
+    return out;
+  }
+  if (type == ParamType::Randint) {
+    for (double v = a; v < b; v += 1) out.push_back(v);
+  } else if (type == ParamType::Quniform || type == ParamType::Qloguniform) {
+    // Every value clip(round(x/q)*q, low, high) can take: the multiples of q inside the bounds, plus
+    // the bounds themselves when rounding falls outside them.
+    double k_lo = std::floor(a / q), k_hi = std::ceil(b / q);
+    for (double k = k_lo; k <= k_hi; k += 1) {
+      double v = std::clamp(k * q, a, b);
+      if (out.empty() || v != out.back()) out.push_back(v);
+    }
+  }
+  return out;
+}
+
+SearchSpace SearchSpace::load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error("cannot read search space file '" + path + "'");
+  json j;
+  try {
+    in >> j;
+  } catch (const json::exception& e) {
+    throw Error(path + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+  return parse(j, path);
+}
+
+SearchSpace SearchSpace::parse(const json& space, const std::string& where) {
+  SearchSpace s;
+  s.source_ = space;
+  s.parse_into(space, where, "", -1, -1, s.roots_);
+  if (s.roots_.empty()) throw Error(where + ": search space is empty; expected at least one parameter");
+  return s;
+}
+
+void SearchSpace::parse_into(const json& space, const std::string& where, const std::string& prefix,
+                             int parent, int parent_option, std::vector<int>& out) {
+  if (!space.is_object())
+    throw Error(where + ": search space" + (prefix.empty() ? "" : " '" + prefix + "'") +
+                " must be a JSON object of {\"name\": {\"_type\": .., \"_value\": [..]}}");
+  for (auto it = space.begin(); it != space.end(); ++it) {
+    const std::string& name = it.key();
+    if (!prefix.empty() && name == "_name") continue;
+    const std::string label = prefix.empty() ? name : prefix + "/" + name;
+    const std::string at = where + ": parameter '" + label + "'";
+    const json& spec = it.value();
+    if (!spec.is_object()) throw Error(at + ": expected an object with \"_type\" and \"_value\"");
+    for (auto k = spec.begin(); k != spec.end(); ++k)
+      if (k.key() != "_type" && k.key() != "_value")
+        throw Error(at + ": unknown key '" + k.key() + "'; expected only \"_type\" and \"_value\"");
+    if (!spec.contains("_type") || !spec["_type"].is_string())
+      throw Error(at + ": missing \"_type\" (a string such as \"uniform\")");
+    if (!spec.contains("_value") || !spec["_value"].is_array())
+      throw Error(at + ": missing \"_value\" (an array)");
+    const std::string tname = spec["_type"].get<std::string>();
+    const json& v = spec["_value"];
+
+    Dim d;
+    d.name = name;
+    d.label = label;
+    d.parent = parent;
+    d.parent_option = parent_option;
+    bool known = false;
+    for (const auto& info : kTypes)
+      if (tname == info.name) d.type = info.type, known = true;
+    if (!known) {
+      std::string list;
+      for (const auto& info : kTypes) list += std::string(list.empty() ? "" : ", ") + info.name;
+      throw Error(at + ": unknown _type '" + tname + "'; expected one of " + list);
+    }
+
+    const int id = static_cast<int>(dims_.size());
+    out.push_back(id);
+    if (d.type == ParamType::Choice) {
+      if (v.empty()) throw Error(at + ": choice needs at least one option");
+      std::set<std::string> seen;
+      d.options.assign(v.begin(), v.end());
+      d.children.resize(v.size());
+      dims_.push_back(d);
+      for (size_t o = 0; o < v.size(); ++o) {
+        const json& opt = v[o];
+        std::string k;
+        if (opt.is_object()) {
+          if (!opt.contains("_name") || !opt["_name"].is_string())
+            throw Error(at + ": option " + std::to_string(o) +
+                        " is an object, so it needs a string \"_name\" (a nested choice)");
+          k = "_name:" + opt["_name"].get<std::string>();
+        } else if (opt.is_array() || opt.is_null()) {
+          throw Error(at + ": option " + std::to_string(o) +
+                      " must be a number, string, boolean or an object with \"_name\"");
+        } else {
+          k = opt.is_number() ? fmt(opt.get<double>()) : opt.dump();
+        }
+        if (!seen.insert(k).second)
+          throw Error(at + ": option " + std::to_string(o) + " (" + opt.dump() + ") appears twice");
+        if (opt.is_object()) {
+          std::vector<int> kids;
+          parse_into(opt, where, label + "/" + opt["_name"].get<std::string>(), id,
+                     static_cast<int>(o), kids);
+          dims_[id].children[o] = kids;
+        }
+      }
+      continue;
+    }
+
+    const bool q = is_q(d.type);
+    const size_t want = q ? 3 : 2;
+    const char* shape = d.type == ParamType::Randint ? "[low, high)"
+                        : d.is_normal_family()       ? (q ? "[mu, sigma, q]" : "[mu, sigma]")
+                                                     : (q ? "[low, high, q]" : "[low, high]");
+    if (v.size() != want)
+      throw Error(at + ": " + tname + " needs " + std::to_string(want) + " values " + shape + ", got " +
+                  std::to_string(v.size()));
+    for (const auto& x : v)
+      if (!x.is_number() || !std::isfinite(x.get<double>()))
+        throw Error(at + ": " + tname + " values must be finite numbers " + shape + ", got " + v.dump());
+    d.a = v[0].get<double>();
+    d.b = v[1].get<double>();
+    if (q) {
+      d.q = v[2].get<double>();
+      if (!(d.q > 0)) throw Error(at + ": " + tname + " needs q > 0, got " + v.dump());
+    }
+    if (d.is_normal_family()) {
+      if (!(d.b > 0)) throw Error(at + ": " + tname + " needs sigma > 0, got " + v.dump());
+    } else {
+      if (!(d.b > d.a)) throw Error(at + ": " + tname + " needs high > low, got " + v.dump());
+      if (d.is_log() && !(d.a > 0))
+        throw Error(at + ": " + tname + " needs low > 0 (it samples in log space), got " + v.dump());
+      if (d.type == ParamType::Randint && (d.a != std::floor(d.a) || d.b != std::floor(d.b)))
+        throw Error(at + ": randint needs integer bounds [low, high), got " + v.dump());
+    }
+    dims_.push_back(d);
+  }
+}
+
+double SearchSpace::sample_dim(int id, Rng& rng) const {
+  const Dim& d = dims_[id];
+  switch (d.type) {
+    case ParamType::Choice:
+      return static_cast<double>(rng.below(d.options.size()));
+    case ParamType::Randint:
+      return d.a + static_cast<double>(rng.below(static_cast<uint64_t>(d.b - d.a)));
+    case ParamType::Uniform:
+      return rng.uniform(d.a, d.b);
+    case ParamType::Quniform:
+      return d.quantize(rng.uniform(d.a, d.b));
+    case ParamType::Loguniform:
+      return std::clamp(std::exp(rng.uniform(std::log(d.a), std::log(d.b))), d.a, d.b);
+    case ParamType::Qloguniform:
+      return d.quantize(std::exp(rng.uniform(std::log(d.a), std::log(d.b))));
+    case ParamType::Normal:
+      return rng.normal(d.a, d.b);
+    case ParamType::Qnormal:
+      return d.quantize(rng.normal(d.a, d.b));
+    case ParamType::Lognormal:
+      return std::exp(rng.normal(d.a, d.b));
+    case ParamType::Qlognormal:
+      return d.quantize(std::exp(rng.normal(d.a, d.b)));
+  }
+  return kNaN;
+}
+
+void SearchSpace::sample_into(const std::vector<int>& ids, Rng& rng, Point& p) const {
+  for (int id : ids) {
+    p[id] = sample_dim(id, rng);
+    if (dims_[id].type == ParamType::Choice) sample_into(dims_[id].children[static_cast<size_t>(p[id])], rng, p);
+  }
+}
+
+Point SearchSpace::sample(Rng& rng) const {
+  Point p(dims_.size(), kNaN);
+  sample_into(roots_, rng, p);
+  return p;
+}
+
+json SearchSpace::params_of(const std::vector<int>& ids, const Point& p) const {
+  json out = json::object();
+  for (int id : ids) {
+    const Dim& d = dims_[id];
+    if (d.type == ParamType::Choice) {
+      size_t o = static_cast<size_t>(p[id]);
+      const json& opt = d.options.at(o);
+      if (opt.is_object()) {
+        json sub = params_of(d.children[o], p);
+        sub["_name"] = opt["_name"];
+        out[d.name] = sub;
+      } else {
+        out[d.name] = opt;
+      }
+    } else if (d.type == ParamType::Randint) {
+      out[d.name] = static_cast<int64_t>(p[id]);
+    } else {
+      out[d.name] = p[id];
+    }
+  }
+  return out;
+}
+
+json SearchSpace::to_params(const Point& p) const { return params_of(roots_, p); }
+
+void SearchSpace::point_of(const std::vector<int>& ids, const json& params, const std::string& path,
+                           Point& p) const {
+  if (!params.is_object()) throw Error("parameters" + path + ": expected an object");
+  size_t expected = 0;
+  for (int id : ids) {
+    const Dim& d = dims_[id];
+    const std::string at = "parameter '" + d.label + "'";
+    if (!params.contains(d.name)) throw Error(at + " is missing from the parameters");
+    ++expected;
+    const json& v = params[d.name];
+    if (d.type == ParamType::Choice) {
+      int found = -1;
+      for (size_t o = 0; o < d.options.size() && found < 0; ++o) {
+        const json& opt = d.options[o];
+        if (opt.is_object()) {
+          if (v.is_object() && v.contains("_name") && v["_name"] == opt["_name"]) found = static_cast<int>(o);
+        } else if (opt == v) {
+          found = static_cast<int>(o);
+        }
+      }
+      if (found < 0) throw Error(at + ": " + v.dump() + " is not one of its options");
+      p[id] = found;
+      if (d.options[found].is_object()) point_of(d.children[found], v, path + "/" + d.name, p);
+    } else {
+      if (!v.is_number()) throw Error(at + ": expected a number, got " + v.dump());
+      double x = v.get<double>();
+      if (d.is_bounded() && (x < d.a || x > d.b))
+        throw Error(at + ": " + v.dump() + " lies outside [" + fmt(d.a) + ", " + fmt(d.b) + "]");
+      p[id] = x;
+    }
+  }
+  size_t present = 0;
+  for (auto it = params.begin(); it != params.end(); ++it) present += it.key() == "_name" ? 0 : 1;
+  if (present != expected) throw Error("parameters" + path + ": has keys that are not in the search space");
+}
+
+Point SearchSpace::from_params(const json& params) const {
+  Point p(dims_.size(), kNaN);
+  point_of(roots_, params, "", p);
+  return p;
+}
+
+bool SearchSpace::is_discrete() const {
+  return std::all_of(dims_.begin(), dims_.end(), [](const Dim& d) { return d.is_discrete(); });
+}
+
+double SearchSpace::grid_size_of(const std::vector<int>& ids, double cap) const {
+  double total = 1;
+  for (int id : ids) {
+    const Dim& d = dims_[id];
+    double n = 0;
+    if (d.type == ParamType::Choice) {
+      for (const auto& kids : d.children) n += grid_size_of(kids, cap);
+    } else {
+      n = static_cast<double>(d.grid_values().size());
+    }
+    total = std::min(total * n, cap);
+  }
+  return total;
+}
+
+double SearchSpace::grid_size(double cap) const {
+  if (!is_discrete()) return std::numeric_limits<double>::infinity();
+  return grid_size_of(roots_, cap);
+}
+
+std::vector<Point> SearchSpace::enumerate_of(const std::vector<int>& ids, int continuous_points) const {
+  // Cartesian product over the dims; a choice contributes each option joined with its branch's points.
+  std::vector<Point> acc{Point(dims_.size(), kNaN)};
+  for (int id : ids) {
+    const Dim& d = dims_[id];
+    std::vector<Point> own;
+    if (d.type == ParamType::Choice) {
+      for (size_t o = 0; o < d.options.size(); ++o)
+        for (Point sub : enumerate_of(d.children[o], continuous_points)) {
+          sub[id] = static_cast<double>(o);
+          own.push_back(std::move(sub));
+        }
+    } else {
+      for (double v : d.grid_values(continuous_points)) {
+        Point one(dims_.size(), kNaN);
+        one[id] = v;
+        own.push_back(std::move(one));
+      }
+    }
+    std::vector<Point> next;
+    next.reserve(acc.size() * own.size());
+    for (const Point& a : acc)
+      for (const Point& b : own) {
+        Point m = a;
+        for (size_t i = 0; i < m.size(); ++i)
+          if (!std::isnan(b[i])) m[i] = b[i];
+        next.push_back(std::move(m));
+      }
+    acc = std::move(next);
+  }
+  return acc;
+}
+
+std::vector<Point> SearchSpace::enumerate(int continuous_points) const {
+  return enumerate_of(roots_, continuous_points);
+}
+
+std::string SearchSpace::key(const Point& p) {
+  std::string k;
+  for (double x : p) k += (std::isnan(x) ? std::string("-") : fmt(x)) + ",";
+  return k;
+}
+
+}  // namespace vdsr::hpo

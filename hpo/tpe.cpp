@@ -1,0 +1,282 @@
+#include "hpo/tpe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace vdsr::hpo {
+
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+const double kLogTiny = -700.0;  // log of a probability too small to matter; avoids -inf arithmetic
+
+double normal_cdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+double log_sum_exp(const std::vector<double>& xs) {
+  double m = -INFINITY;
+  for (double x : xs) m = std::max(m, x);
+  if (!std::isfinite(m)) return kLogTiny;
+  double s = 0;
+  for (double x : xs) s += std::exp(x - m);
+  return m + std::log(s);
+}
+
+// Model-space description of a numeric dim: bounds for truncation, the prior, and how a model-space
+// sample turns into a value.
+struct Model {
+  double low, high, prior_mu, prior_sigma;
+};
+
+Model model_of(const Dim& d) {
+  Model m{};
+  if (d.type == ParamType::Randint) {
+    // Ordered integers: each integer owns the unit cell around it, so the prior gives them equal mass.
+    m.low = d.a - 0.5;
+    m.high = d.b - 0.5;
+  } else if (d.is_bounded()) {
+    m.low = d.model_low();
+    m.high = d.model_high();
+  } else {
+    m.low = -INFINITY;
+    m.high = INFINITY;
+    m.prior_mu = d.a;  // lognormal's mu and sigma already live in log space
+    m.prior_sigma = d.b;
+    return m;
+  }
+  m.prior_mu = 0.5 * (m.low + m.high);
+  m.prior_sigma = m.high - m.low;
+  return m;
+}
+
+double to_model(const Dim& d, double value) { return d.is_log() ? std::log(value) : value; }
+
+double to_value(const Dim& d, double x) {
+  if (d.type == ParamType::Randint) return std::clamp(std::round(x), d.a, d.b - 1);
+  double v = d.is_log() ? std::exp(x) : x;
+  if (d.q > 0) return d.quantize(v);
+  return d.is_bounded() ? std::clamp(v, d.a, d.b) : v;
+}
+
+// Log-likelihood of a value under a model: density for continuous dims, the mass of the value's
+// quantization cell for discrete ones.
+double log_like(const Dim& d, const Parzen& p, double value) {
+  if (d.type == ParamType::Randint) return p.log_mass(value - 0.5, value + 0.5);
+  if (d.q > 0) {
+    double lo = value - 0.5 * d.q, hi = value + 0.5 * d.q;
+    if (d.is_bounded()) lo = std::max(lo, d.a), hi = std::min(hi, d.b);
+    if (d.is_log()) {
+      lo = lo > 0 ? std::log(lo) : -INFINITY;
+      hi = hi > 0 ? std::log(hi) : -INFINITY;
+    }
+    return p.log_mass(lo, hi);
+  }
+  return p.log_pdf(to_model(d, value));
+}
+
+}  // namespace
+
+double Parzen::sample(Rng& rng) const {
+  // Pick a component by weight, then draw from it until the draw lands inside the bounds.
+  double u = rng.uniform(), acc = 0;
+  size_t k = 0;
+  for (; k + 1 < weights.size(); ++k) {
+    acc += weights[k];
+    if (u < acc) break;
+  }
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    double x = rng.normal(mus[k], sigmas[k]);
+    if (x >= low && x <= high) return x;
+  }
+  return std::clamp(mus[k], low, high);
+}
+
+double Parzen::log_pdf(double x) const {
+  std::vector<double> terms;
+  std::vector<double> norm;
+  terms.reserve(mus.size());
+  for (size_t i = 0; i < mus.size(); ++i) {
+    double z = (x - mus[i]) / sigmas[i];
+    terms.push_back(std::log(weights[i]) - 0.5 * z * z - std::log(sigmas[i] * std::sqrt(2 * M_PI)));
+    double mass = normal_cdf((high - mus[i]) / sigmas[i]) - normal_cdf((low - mus[i]) / sigmas[i]);
+    norm.push_back(std::log(weights[i]) + std::log(std::max(mass, 1e-300)));
+  }
+  return log_sum_exp(terms) - log_sum_exp(norm);
+}
+
+double Parzen::log_mass(double lo, double hi) const {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < mus.size(); ++i) {
+    double a = std::max(lo, low), b = std::min(hi, high);
+    if (b > a) num += weights[i] * (normal_cdf((b - mus[i]) / sigmas[i]) - normal_cdf((a - mus[i]) / sigmas[i]));
+    den += weights[i] * (normal_cdf((high - mus[i]) / sigmas[i]) - normal_cdf((low - mus[i]) / sigmas[i]));
+  }
+  if (num <= 0 || den <= 0) return kLogTiny;
+  return std::max(std::log(num) - std::log(den), kLogTiny);
+}
+
+std::vector<double> forgetting_weights(size_t n, int lf) {
+  std::vector<double> w(n, 1.0);
+  const size_t flat = static_cast<size_t>(lf);
+  if (n <= flat) return w;
+  // The oldest n - lf weights ramp linearly from 1/n up to 1 (numpy.linspace(1/n, 1, n - lf)).
+  const size_t ramp = n - flat;
+  for (size_t i = 0; i < ramp; ++i)
+    w[i] = ramp == 1 ? 1.0 / n : 1.0 / n + (1.0 - 1.0 / n) * i / (ramp - 1);
+  return w;
+}
+
+Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_sigma, double prior_weight,
+                  int lf, double low, double high) {
+  Parzen p;
+  p.low = low;
+  p.high = high;
+  const std::vector<double> age_w = forgetting_weights(obs.size(), lf);
+  std::vector<size_t> order(obs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return obs[a] < obs[b]; });
+  // Sorted centres with the prior inserted where its mean falls; each weight stays with its observation.
+  size_t prior_pos = 0;
+  while (prior_pos < order.size() && obs[order[prior_pos]] < prior_mu) ++prior_pos;
+  for (size_t i = 0; i <= order.size(); ++i) {
+    if (i == prior_pos) {
+      p.mus.push_back(prior_mu);
+      p.weights.push_back(prior_weight);
+    }
+    if (i < order.size()) {
+      p.mus.push_back(obs[order[i]]);
+      p.weights.push_back(age_w[order[i]]);
+    }
+  }
+  const size_t n = p.mus.size();
+  p.sigmas.assign(n, prior_sigma);
+  if (n == 2) {
+    // hyperopt's one-observation case: the observation gets half the prior's width.
+    p.sigmas[prior_pos == 0 ? 1 : 0] = 0.5 * prior_sigma;
+  } else if (n > 2) {
+    // Each centre's width is the larger gap to its neighbours, clipped to [prior/min(100, n+1), prior].
+    for (size_t i = 0; i < n; ++i) {
+      double left = i > 0 ? p.mus[i] - p.mus[i - 1] : p.mus[1] - p.mus[0];
+      double right = i + 1 < n ? p.mus[i + 1] - p.mus[i] : p.mus[n - 1] - p.mus[n - 2];
+      p.sigmas[i] = std::max(left, right);
+    }
+    const double min_sigma = prior_sigma / std::min(100.0, 1.0 + static_cast<double>(n));
+    for (double& s : p.sigmas) s = std::clamp(s, min_sigma, prior_sigma);
+    p.sigmas[prior_pos] = prior_sigma;
+  }
+  const double total = std::accumulate(p.weights.begin(), p.weights.end(), 0.0);
+  for (double& w : p.weights) w /= total;
+  return p;
+}
+
+size_t n_below(size_t n, double gamma, int lf) {
+  return std::min(static_cast<size_t>(std::ceil(gamma * std::sqrt(static_cast<double>(n)))),
+                  static_cast<size_t>(lf));
+}
+
+TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args)
+    : Tuner(space, mode), seed_(seed), args_(std::move(args)) {}
+
+std::optional<Point> TpeTuner::suggest(int trial_id) {
+  Rng rng(mix_seed(seed_, static_cast<uint64_t>(trial_id)));
+  size_t known = 0;
+  for (const auto& [id, e] : history_) known += (!e.done || e.loss) ? 1 : 0;
+  Point p = known < static_cast<size_t>(args_.n_startup_jobs) ? space_.sample(rng) : model_suggest(rng);
+  std::optional<Point> out = dedup(p, rng);
+  if (out) remember(trial_id, *out);
+  return out;
+}
+
+Point TpeTuner::model_suggest(Rng& rng) const {
+  // Finished trials with a value, plus running ones under the constant liar, in trial-age order.
+  std::vector<double> done_losses;
+  for (const auto& [id, e] : history_)
+    if (e.done && e.loss) done_losses.push_back(*e.loss);
+  std::optional<double> lie;
+  if (!done_losses.empty() && args_.constant_liar_type != "none") {
+    if (args_.constant_liar_type == "best") lie = *std::min_element(done_losses.begin(), done_losses.end());
+    if (args_.constant_liar_type == "worst") lie = *std::max_element(done_losses.begin(), done_losses.end());
+    if (args_.constant_liar_type == "mean")
+      lie = std::accumulate(done_losses.begin(), done_losses.end(), 0.0) / done_losses.size();
+  }
+  std::vector<const Point*> pts;
+  std::vector<double> losses;
+  for (const auto& [id, e] : history_) {
+    if (e.done && !e.loss) continue;  // failed: no information about quality
+    if (!e.done && !lie) continue;
+    pts.push_back(&e.point);
+    losses.push_back(e.done ? *e.loss : *lie);
+  }
+  if (pts.empty()) return space_.sample(rng);
+
+  // Good/bad split by loss (ties: older first); both groups keep age order for the forgetting weights.
+  std::vector<size_t> by_loss(pts.size());
+  std::iota(by_loss.begin(), by_loss.end(), 0);
+  std::stable_sort(by_loss.begin(), by_loss.end(), [&](size_t a, size_t b) { return losses[a] < losses[b]; });
+  std::vector<bool> good(pts.size(), false);
+  const size_t nb = n_below(pts.size(), args_.gamma, args_.linear_forgetting);
+  for (size_t i = 0; i < nb && i < by_loss.size(); ++i) good[by_loss[i]] = true;
+
+  const auto& dims = space_.dims();
+  Point out(dims.size(), kNaN);
+  // Dims are stored parents first, so a child's activity is known when it is reached.
+  for (size_t d = 0; d < dims.size(); ++d) {
+    const Dim& dim = dims[d];
+    if (dim.parent >= 0 && (std::isnan(out[dim.parent]) || out[dim.parent] != dim.parent_option)) continue;
+    std::vector<double> below, above;
+    for (size_t i = 0; i < pts.size(); ++i) {
+      double v = (*pts[i])[d];
+      if (std::isnan(v)) continue;
+      (good[i] ? below : above).push_back(v);
+    }
+    if (dim.type == ParamType::Choice) {
+      // Categorical estimators: age-weighted counts plus prior_weight pseudo-counts per option.
+      const size_t k = dim.options.size();
+      auto probs = [&](const std::vector<double>& obs) {
+        std::vector<double> c(k, args_.prior_weight);
+        std::vector<double> w = forgetting_weights(obs.size(), args_.linear_forgetting);
+        for (size_t i = 0; i < obs.size(); ++i) c[static_cast<size_t>(obs[i])] += w[i];
+        double s = std::accumulate(c.begin(), c.end(), 0.0);
+        for (double& x : c) x /= s;
+        return c;
+      };
+      std::vector<double> pl = probs(below), pg = probs(above);
+      double best_score = -INFINITY, best = 0;
+      for (int c = 0; c < args_.n_ei_candidates; ++c) {
+        double u = rng.uniform(), acc = 0;
+        size_t o = 0;
+        for (; o + 1 < k; ++o) {
+          acc += pl[o];
+          if (u < acc) break;
+        }
+        double score = std::log(pl[o]) - std::log(pg[o]);
+        if (score > best_score) best_score = score, best = static_cast<double>(o);
+      }
+      out[d] = best;
+      continue;
+    }
+    const Model m = model_of(dim);
+    auto to_obs = [&](const std::vector<double>& vals) {
+      std::vector<double> xs;
+      xs.reserve(vals.size());
+      for (double v : vals) xs.push_back(to_model(dim, v));
+      return xs;
+    };
+    Parzen l = fit_parzen(to_obs(below), m.prior_mu, m.prior_sigma, args_.prior_weight,
+                          args_.linear_forgetting, m.low, m.high);
+    Parzen g = fit_parzen(to_obs(above), m.prior_mu, m.prior_sigma, args_.prior_weight,
+                          args_.linear_forgetting, m.low, m.high);
+    // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
+    double best_score = -INFINITY, best = kNaN;
+    for (int c = 0; c < args_.n_ei_candidates; ++c) {
+      double v = to_value(dim, l.sample(rng));
+      double score = log_like(dim, l, v) - log_like(dim, g, v);
+      if (score > best_score) best_score = score, best = v;
+    }
+    out[d] = best;
+  }
+  return out;
+}
+
+}  // namespace vdsr::hpo
