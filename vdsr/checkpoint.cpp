@@ -166,6 +166,16 @@ void export_state_dict(const std::filesystem::path& path, const Checkpoint& ck) 
   write_torch_state_dict(path, ck.weights);
 }
 
+nlohmann::json model_json(const std::filesystem::path& path, const Checkpoint& ck) {
+  return {{"path", path.string()},
+          {"sha256", sha256_file(path)},
+          {"bytes", std::filesystem::file_size(path)},
+          {"widths", ck.architecture.widths},
+          {"depth", ck.architecture.depth()},
+          {"params", ck.architecture.params()},
+          {"macs_per_pixel", ck.architecture.macs_per_pixel()}};
+}
+
 VDSR model_from_checkpoint(const Checkpoint& ck) {
   VDSR model(ck.architecture);
   torch::NoGradGuard no_grad;

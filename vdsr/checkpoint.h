@@ -45,6 +45,9 @@ Architecture architecture_from_weights(const NamedTensors& weights, const std::s
 VDSR model_from_checkpoint(const Checkpoint& checkpoint);
 Checkpoint checkpoint_from_model(VDSR& model, nlohmann::json meta = nlohmann::json::object());
 
+// The report contract's model block: {path, sha256, bytes, widths, depth, params, macs_per_pixel}.
+nlohmann::json model_json(const std::filesystem::path& path, const Checkpoint& checkpoint);
+
 // SHA-256 over the weights' float32 bytes in order: identifies a model independently of its file.
 std::string weights_sha256(const NamedTensors& weights);
 

@@ -1,0 +1,55 @@
+#include "experiments/report.h"
+
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+#include "vdsr/util/files.h"
+
+namespace vdsr::report {
+
+std::string version() { return VDSR_VERSION; }
+
+std::string now_iso8601() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
+namespace {
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+}  // namespace
+
+nlohmann::json create(const std::string& stage, const std::string& tool) {
+  return {{"schema", kSchema},
+          {"stage", stage},
+          {"tool", tool},
+          {"version", version()},
+          {"created", now_iso8601()},
+          {"machine", {{"cpu", cpu_model()}, {"cores", std::thread::hardware_concurrency()}}}};
+}
+
+nlohmann::json file_entry(const std::filesystem::path& path) {
+  return {{"path", path.string()},
+          {"bytes", std::filesystem::file_size(path)},
+          {"sha256", sha256_file(path)}};
+}
+
+void write(const std::filesystem::path& path, const nlohmann::json& report) {
+  write_file_atomically(path, report.dump(2) + "\n");
+}
+
+}  // namespace vdsr::report

@@ -1,0 +1,65 @@
+#include "vdsr/cli/common.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <sstream>
+
+#include "vdsr/util/error.h"
+
+namespace vdsr::cli {
+
+int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {
+  // Results go to stdout and files; logs and progress go to stderr.
+  auto logger = spdlog::stderr_color_mt("vdsr");
+  logger->set_pattern("[%H:%M:%S] %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "error: " << e.what() << "\nRun with --help for usage.\n";
+    return 2;
+  }
+  try {
+    return body();
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+std::vector<int> parse_int_list(const std::vector<std::string>& values, const std::string& flag, int lo, int hi) {
+  std::vector<int> out;
+  for (const auto& value : values) {
+    std::stringstream ss(value);
+    for (std::string item; std::getline(ss, item, ',');) {
+      if (item.empty()) continue;
+      size_t used = 0;
+      int v = 0;
+      try {
+        v = std::stoi(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != item.size() || v < lo || v > hi) {
+        throw Error(flag + ": expected integers in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" +
+                    item + "'");
+      }
+      out.push_back(v);
+    }
+  }
+  if (out.empty()) throw Error(flag + ": expected at least one value");
+  return out;
+}
+
+}  // namespace vdsr::cli

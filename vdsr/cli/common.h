@@ -1,0 +1,18 @@
+#pragma once
+// What every CLI shares: error handling and exit codes, logging to stderr, report fragments.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace vdsr::cli {
+
+// Parses the command line and runs `body`. A vdsr::Error or a bad command line prints
+// "error: <message>" and returns 2; --help returns 0; any other exception prints and returns 1.
+int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
+
+// Splits "2,3,4" (or repeated values) into integers, each checked against [lo, hi].
+std::vector<int> parse_int_list(const std::vector<std::string>& values, const std::string& flag, int lo, int hi);
+
+}  // namespace vdsr::cli
