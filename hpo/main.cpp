@@ -37,7 +37,7 @@ class DirLock {
  public:
   explicit DirLock(const fs::path& dir) {
     const fs::path p = dir / ".lock";
-    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT, 0644);
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);  // trials must not inherit it
     if (fd_ < 0) throw Error("cannot create lock file '" + p.string() + "'");
     if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       ::close(fd_);
@@ -153,8 +153,8 @@ int main(int argc, char** argv) {
     }
     if (!resume_dir.empty()) {
       {
-        DirLock lock(resume_dir);
         Store store = Store::open(resume_dir);
+        DirLock lock(resume_dir);
         json config = store.config();
         apply_overrides(config, trials, concurrency);
         parse_config(config, resume_dir + " (stored config)", resume_dir);

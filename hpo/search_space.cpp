@@ -100,9 +100,9 @@ std::vector<double> Dim::grid_values(int continuous_points) const {
   if (type == ParamType::Randint) {
     for (double v = a; v < b; v += 1) out.push_back(v);
   } else if (type == ParamType::Quniform || type == ParamType::Qloguniform) {
-    // Every value clip(round(x/q)*q, low, high) can take: the multiples of q inside the bounds, plus
-    // the bounds themselves when rounding falls outside them.
-    double k_lo = std::floor(a / q), k_hi = std::ceil(b / q);
+    // Every value clip(round(x/q)*q, low, high) takes for x in [low, high]: multiples of q, with the
+    // bounds themselves where rounding falls outside them.
+    double k_lo = std::round(a / q), k_hi = std::round(b / q);
     for (double k = k_lo; k <= k_hi; k += 1) {
       double v = std::clamp(k * q, a, b);
       if (out.empty() || v != out.back()) out.push_back(v);

@@ -1,0 +1,340 @@
+// End-to-end tests of vdsr-tune with small Python trial commands: runs, failures, bad input, timeouts,
+// export, report, and resume after the tuner is killed.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "hpo/store.h"
+
+using namespace vdsr::hpo;
+namespace fs = std::filesystem;
+
+extern char** environ;
+
+namespace {
+
+const std::string kTune = std::string(VDSR_TEST_BIN_DIR) + "/vdsr-tune";
+
+// The trial: reads its parameters, reports three intermediate results and a final one. The first
+// argument picks a misbehaviour by trial id, so tests know which trial fails how.
+const char* kTrialPy = R"(import json, os, sys, time
+p = json.load(open(os.environ["VDSR_TRIAL_PARAMS"]))
+tid = int(os.environ["VDSR_TRIAL_ID"])
+mode = sys.argv[1] if len(sys.argv) > 1 else ""
+print("trial", tid, "dir", os.environ["VDSR_TRIAL_DIR"], flush=True)
+x = p["x"]
+if mode == "hang":
+    time.sleep(60)
+if mode == "slow":
+    time.sleep(0.4)
+with open(os.environ["VDSR_TRIAL_METRICS"], "a") as f:
+    for s in range(3):
+        f.write(json.dumps({"type": "intermediate", "step": s + 1,
+                            "value": {"default": (x - 0.3) ** 2 + 0.1 / (s + 1), "loss": x}}) + "\n")
+    if mode == "e2e" and tid == 3:
+        sys.exit(1)
+    if mode == "e2e" and tid == 4:
+        sys.exit(0)
+    f.write(json.dumps({"type": "final", "value": {"default": (x - 0.3) ** 2, "psnr": 30 + x}}) + "\n")
+)";
+
+struct Result {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class TuneCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / "vdsr_hpo_cli" /
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::ofstream(dir_ / "trial.py") << kTrialPy;
+  }
+
+  json config(const std::string& mode, int trials, int concurrency) const {
+    return {{"experimentName", "test"},
+            {"searchSpace", {{"x", {{"_type", "uniform"}, {"_value", {0, 1}}}}}},
+            {"trialCommand", "/usr/bin/python3 trial.py " + mode},
+            {"trialCodeDirectory", "."},
+            {"trialConcurrency", concurrency},
+            {"maxTrialNumber", trials},
+            {"tuner", {{"name", "TPE"}, {"classArgs", {{"seed", 7}, {"tpe_args", {{"n_startup_jobs", 3}}}}}}},
+            {"trainingService", {{"platform", "local"}}}};
+  }
+
+  fs::path write_config(const json& j, const std::string& name = "exp.json") const {
+    std::ofstream(dir_ / name) << j.dump(2);
+    return dir_ / name;
+  }
+
+  Result tune(const std::string& args) const {
+    Result r;
+    const std::string cmd = "cd '" + dir_.string() + "' && '" + kTune + "' " + args + " > out.txt 2> err.txt";
+    int ws = std::system(cmd.c_str());
+    r.rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+    r.out = slurp(dir_ / "out.txt");
+    r.err = slurp(dir_ / "err.txt");
+    return r;
+  }
+
+  pid_t spawn_tune(const std::vector<std::string>& args) const {
+    std::vector<std::string> all = {kTune};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "spawn_out.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, (dir_ / "spawn_err.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    EXPECT_EQ(posix_spawn(&pid, kTune.c_str(), &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+  }
+
+  static std::map<std::string, int> count_status(const std::vector<TrialRecord>& t) {
+    std::map<std::string, int> c;
+    for (const auto& r : t) c[r.status]++;
+    return c;
+  }
+
+  // Waits until the store shows `succeeded` finished trials and at least one running trial.
+  void wait_for(const fs::path& exp, int succeeded) const {
+    for (int i = 0; i < 600; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (!fs::exists(exp / Store::kFileName)) continue;
+      auto c = count_status(Store::open(exp).trials());
+      if (c[status::kSucceeded] >= succeeded && c[status::kRunning] >= 1) return;
+    }
+    FAIL() << "the experiment did not progress";
+  }
+
+  fs::path dir_;
+};
+
+// Expects exit 2 and "error: ..." naming every fragment, and no experiment folder left behind.
+void expect_usage_error(const Result& r, std::vector<std::string> fragments) {
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+  for (const auto& f : fragments) EXPECT_NE(r.err.find(f), std::string::npos) << "missing '" << f << "' in " << r.err;
+}
+
+}  // namespace
+
+TEST_F(TuneCli, RunsTrialsRecordsFailuresAndWritesResults) {
+  write_config(config("e2e", 6, 2));
+  Result r = tune("--config exp.json --dir run --report rep.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto trials = Store::open(dir_ / "run").trials();
+  ASSERT_EQ(trials.size(), 6u);
+  for (const auto& t : trials) {
+    const fs::path td = dir_ / "run" / "trials" / std::to_string(t.id);
+    EXPECT_EQ(json::parse(slurp(td / "params.json")), t.params);
+    EXPECT_NE(slurp(td / "stdout.log").find("trial " + std::to_string(t.id) + " dir " + td.string()),
+              std::string::npos);
+    EXPECT_TRUE(fs::exists(td / "metrics.jsonl"));
+    EXPECT_EQ(t.intermediate.size(), 3u) << t.id;
+    if (t.id == 3) {
+      EXPECT_EQ(t.status, status::kFailed);
+      EXPECT_NE(t.message.find("exit code 1"), std::string::npos) << t.message;
+    } else if (t.id == 4) {
+      EXPECT_EQ(t.status, status::kFailed);
+      EXPECT_NE(t.message.find("no final result"), std::string::npos) << t.message;
+    } else {
+      EXPECT_EQ(t.status, status::kSucceeded) << t.id << " " << t.message;
+      const double x = t.params["x"];
+      EXPECT_DOUBLE_EQ(*t.final, (x - 0.3) * (x - 0.3));
+      EXPECT_DOUBLE_EQ(t.final_payload["psnr"].get<double>(), 30 + x);
+    }
+  }
+  // best.json is the best trial's parameter file; the report follows the contract.
+  const TrialRecord* best = nullptr;
+  for (const auto& t : trials)
+    if (t.final && (!best || *t.final < *best->final)) best = &t;
+  EXPECT_EQ(json::parse(slurp(dir_ / "run" / "best.json")), best->params);
+  json rep = json::parse(slurp(dir_ / "rep.json"));
+  EXPECT_EQ(rep["schema"], "vdsr-report/1");
+  EXPECT_EQ(rep["stage"], "tune");
+  EXPECT_EQ(rep["tool"], "vdsr-tune");
+  EXPECT_TRUE(rep["version"].is_string());
+  EXPECT_EQ(rep["created"].get<std::string>().size(), 20u);
+  EXPECT_EQ(rep["config"]["trialConcurrency"], 2);
+  ASSERT_EQ(rep["tune"]["trials"].size(), 6u);
+  for (const char* k : {"id", "params", "status", "final", "intermediate", "seconds"})
+    EXPECT_TRUE(rep["tune"]["trials"][0].contains(k)) << k;
+  EXPECT_EQ(rep["tune"]["best"]["id"], best->id);
+  EXPECT_DOUBLE_EQ(rep["tune"]["best"]["value"].get<double>(), *best->final);
+  EXPECT_EQ(json::parse(slurp(dir_ / "run" / "report.json"))["tune"]["best"], rep["tune"]["best"]);
+  // The final table lists the best trial first.
+  EXPECT_NE(r.out.find("\n" + std::to_string(best->id) + " "), std::string::npos);
+  EXPECT_LT(r.out.find("\n" + std::to_string(best->id) + " "), r.out.find("FAILED"));
+
+  Result csv = tune("--export run --format csv");
+  ASSERT_EQ(csv.rc, 0) << csv.err;
+  EXPECT_EQ(csv.out.substr(0, csv.out.find('\n')), "x,reward,psnr,trialJobId,status,duration");
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 7);
+  Result js = tune("--export run --format json --out export.json");
+  ASSERT_EQ(js.rc, 0) << js.err;
+  json ex = json::parse(slurp(dir_ / "export.json"));
+  ASSERT_EQ(ex.size(), 6u);
+  EXPECT_EQ(ex[2]["trialJobId"], "3");
+  EXPECT_EQ(ex[2]["status"], "FAILED");
+  EXPECT_TRUE(ex[0]["parameter"].contains("x"));
+}
+
+TEST_F(TuneCli, SameSeedSameExperiment) {
+  write_config(config("", 6, 1));
+  ASSERT_EQ(tune("--config exp.json --dir a").rc, 0);
+  ASSERT_EQ(tune("--config exp.json --dir b").rc, 0);
+  auto a = Store::open(dir_ / "a").trials(), b = Store::open(dir_ / "b").trials();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].params, b[i].params);
+}
+
+TEST_F(TuneCli, BadInputIsAClearErrorWithExitTwo) {
+  json j = config("", 2, 1);
+  j["trialConcurency"] = 2;
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "unknown field 'trialConcurency'"});
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
+
+  j = config("", 2, 0);
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "trialConcurrency", ">= 1"});
+  write_config(config("", 2, 1));
+  expect_usage_error(tune("--config exp.json --concurrency 0 --dir x"), {"--concurrency", ">= 1"});
+
+  j = config("", 2, 1);
+  j["trialCommand"] = "./no-such-trainer --lr 1";
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "trialCommand", "no-such-trainer", "not found"});
+  j["trialCommand"] = "no-such-program-on-path --lr 1";
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"no-such-program-on-path", "not found on PATH"});
+
+  j = config("", 2, 1);
+  j["searchSpace"]["x"]["_value"] = {1, 0};
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "'x'", "high > low"});
+  j.erase("searchSpace");
+  j["searchSpaceFile"] = "space.json";
+  std::ofstream(dir_ / "space.json") << R"({"lr": {"_type": "loguniform", "_value": [0, 1]}})";
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"space.json", "'lr'", "low > 0"});
+
+  j = config("", 2, 1);
+  j["maxExperimentDuration"] = "10 minutes";
+  write_config(j);
+  expect_usage_error(tune("--config exp.json --dir x"), {"maxExperimentDuration", "duration"});
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
+
+  expect_usage_error(tune("--config missing.json"), {"missing.json"});
+  expect_usage_error(tune("--resume nowhere"), {"nowhere", "no experiment"});
+  expect_usage_error(tune("--export run --format xml"), {"--format"});
+  write_config(config("", 1, 1));
+  ASSERT_EQ(tune("--config exp.json --dir once").rc, 0);
+  expect_usage_error(tune("--config exp.json --dir once"), {"already holds an experiment", "--resume"});
+}
+
+TEST_F(TuneCli, TimedOutTrialFailsAndTheExperimentGoesOn) {
+  json j = config("hang", 2, 2);
+  j["maxTrialDuration"] = "1s";
+  write_config(j);
+  Result r = tune("--config exp.json --dir run");
+  EXPECT_EQ(r.rc, 1) << r.err;  // no trial succeeded
+  auto trials = Store::open(dir_ / "run").trials();
+  ASSERT_EQ(trials.size(), 2u);
+  for (const auto& t : trials) {
+    EXPECT_EQ(t.status, status::kFailed);
+    EXPECT_NE(t.message.find("timed out"), std::string::npos) << t.message;
+    EXPECT_LT(t.seconds(), 30);
+  }
+  EXPECT_TRUE(fs::exists(dir_ / "run" / "report.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "run" / "best.json"));
+}
+
+TEST_F(TuneCli, ExhaustedDiscreteSpaceEndsCleanly) {
+  json j = config("", 10, 2);
+  j["searchSpace"] = {{"x", {{"_type", "choice"}, {"_value", {0.1, 0.3, 0.9}}}}};
+  write_config(j);
+  Result r = tune("--config exp.json --dir run");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("exhausted"), std::string::npos);
+  auto trials = Store::open(dir_ / "run").trials();
+  ASSERT_EQ(trials.size(), 3u);
+  EXPECT_EQ(json::parse(slurp(dir_ / "run" / "best.json")), json({{"x", 0.3}}));
+}
+
+TEST_F(TuneCli, ResumeAfterKillKeepsFinishedTrialsAndRerunsInterruptedOnes) {
+  write_config(config("slow", 8, 2));
+  pid_t pid = spawn_tune({"--config", (dir_ / "exp.json").string(), "--dir", (dir_ / "run").string()});
+  wait_for(dir_ / "run", 3);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int ws = 0;
+  waitpid(pid, &ws, 0);
+  std::map<int, TrialRecord> before;
+  for (auto& t : Store::open(dir_ / "run").trials())
+    if (t.status == status::kSucceeded) before[t.id] = t;
+  ASSERT_GE(before.size(), 3u);
+
+  Result r = tune("--resume run");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto after = Store::open(dir_ / "run").trials();
+  std::map<int, TrialRecord> by_id;
+  for (auto& t : after) by_id[t.id] = t;
+  for (const auto& [id, t] : before) {
+    EXPECT_EQ(by_id[id].status, status::kSucceeded);
+    EXPECT_EQ(by_id[id].params, t.params);
+    EXPECT_EQ(by_id[id].final, t.final);
+  }
+  auto c = count_status(after);
+  EXPECT_EQ(c[status::kSucceeded], 8);  // the budget counts what was done before the kill
+  EXPECT_EQ(c[status::kRunning], 0);
+  ASSERT_GE(c[status::kInterrupted], 1);
+  for (const auto& t : after) {
+    if (t.status != status::kInterrupted) continue;
+    int reruns = 0;
+    for (const auto& u : after)
+      if (u.rerun_of == t.id) {
+        ++reruns;
+        EXPECT_EQ(u.params, t.params);
+        EXPECT_EQ(u.status, status::kSucceeded);
+      }
+    EXPECT_EQ(reruns, 1) << "interrupted trial " << t.id;
+  }
+}
+
+TEST_F(TuneCli, CtrlCMarksRunningTrialsInterrupted) {
+  write_config(config("slow", 20, 2));
+  pid_t pid = spawn_tune({"--config", (dir_ / "exp.json").string(), "--dir", (dir_ / "run").string()});
+  wait_for(dir_ / "run", 1);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int ws = 0;
+  waitpid(pid, &ws, 0);
+  ASSERT_TRUE(WIFEXITED(ws));
+  EXPECT_EQ(WEXITSTATUS(ws), 130);
+  auto c = count_status(Store::open(dir_ / "run").trials());
+  EXPECT_EQ(c[status::kRunning], 0);
+  EXPECT_GE(c[status::kInterrupted], 1);
+  EXPECT_NE(slurp(dir_ / "spawn_err.txt").find("--resume"), std::string::npos);
+}

@@ -1,0 +1,257 @@
+// TPE internals, TPE/Random/GridSearch behaviour and the Medianstop rule.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "hpo/assessor.h"
+#include "hpo/tpe.h"
+#include "hpo/tuner.h"
+#include "vdsr/util/error.h"
+
+using namespace vdsr::hpo;
+
+namespace {
+
+const json kSeedSpace = json::parse(R"({
+  "weight_decay": {"_type": "choice", "_value": [0.0001, 0.00001]},
+  "lr": {"_type": "loguniform", "_value": [0.05, 1]},
+  "momentum": {"_type": "uniform", "_value": [0, 1]},
+  "batchSize": {"_type": "choice", "_value": [64, 128, 256, 512]},
+  "clip": {"_type": "uniform", "_value": [0, 1]}})");
+
+double seed_objective(const json& p) {
+  const double u = std::log10(p["lr"].get<double>()) - std::log10(0.2);
+  const double v = p["momentum"].get<double>() - 0.9;
+  return 4 * u * u + 2 * v * v + std::pow(p["clip"].get<double>() - 0.4, 2) + (p["batchSize"] == 256 ? 0 : 0.2);
+}
+
+std::unique_ptr<Tuner> tpe(const SearchSpace& s, uint64_t seed, json tpe_args = json::object()) {
+  return make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", seed}, {"tpe_args", tpe_args}}}}, s, "t");
+}
+
+// Runs `n` sequential trials; returns the suggestions as JSON.
+std::vector<json> run(Tuner& t, const SearchSpace& s, int n) {
+  std::vector<json> out;
+  for (int id = 1; id <= n; ++id) {
+    Point p = *t.suggest(id);
+    json params = s.to_params(p);
+    t.observe(id, p, seed_objective(params));
+    out.push_back(params);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(TpeParts, ForgettingWeightsRampOldestTrials) {
+  EXPECT_EQ(forgetting_weights(3, 25), (std::vector<double>{1, 1, 1}));
+  auto w = forgetting_weights(30, 25);
+  ASSERT_EQ(w.size(), 30u);
+  // numpy.linspace(1/30, 1, 5) for the five oldest, then ones.
+  EXPECT_NEAR(w[0], 1.0 / 30, 1e-12);
+  EXPECT_NEAR(w[2], 1.0 / 30 + 0.5 * (1 - 1.0 / 30), 1e-12);
+  EXPECT_NEAR(w[4], 1.0, 1e-12);
+  for (size_t i = 5; i < 30; ++i) EXPECT_EQ(w[i], 1.0);
+}
+
+TEST(TpeParts, SplitSizeIsGammaSqrtNCappedAtLinearForgetting) {
+  EXPECT_EQ(n_below(1, 0.25, 25), 1u);
+  EXPECT_EQ(n_below(16, 0.25, 25), 1u);
+  EXPECT_EQ(n_below(17, 0.25, 25), 2u);
+  EXPECT_EQ(n_below(100, 0.25, 25), 3u);
+  EXPECT_EQ(n_below(1000000, 0.25, 25), 25u);
+}
+
+TEST(TpeParts, ParzenEstimatorFollowsHyperopt) {
+  // Observations 0.1, 0.9 and the prior at 0.5 (width 1): widths are the larger neighbour gap (0.4),
+  // clipped to [1/min(100, 4), 1] = [0.25, 1]; the prior keeps its own width.
+  Parzen p = fit_parzen({0.9, 0.1}, 0.5, 1.0, 1.0, 25, 0, 1);
+  EXPECT_EQ(p.mus, (std::vector<double>{0.1, 0.5, 0.9}));
+  EXPECT_NEAR(p.sigmas[0], 0.4, 1e-12);
+  EXPECT_NEAR(p.sigmas[1], 1.0, 1e-12);
+  EXPECT_NEAR(p.sigmas[2], 0.4, 1e-12);
+  for (double w : p.weights) EXPECT_NEAR(w, 1.0 / 3, 1e-12);
+  // One observation: half the prior's width.
+  Parzen q = fit_parzen({0.2}, 0.5, 1.0, 2.0, 25, 0, 1);
+  EXPECT_EQ(q.mus, (std::vector<double>{0.2, 0.5}));
+  EXPECT_NEAR(q.sigmas[0], 0.5, 1e-12);
+  EXPECT_NEAR(q.weights[1], 2.0 / 3, 1e-12);
+  // Truncation: the density integrates to 1 over the bounds.
+  double integral = 0;
+  for (int i = 0; i < 10000; ++i) integral += std::exp(p.log_pdf((i + 0.5) / 10000)) / 10000;
+  EXPECT_NEAR(integral, 1.0, 1e-3);
+  Rng rng(1);
+  for (int i = 0; i < 1000; ++i) {
+    double x = p.sample(rng);
+    ASSERT_TRUE(x >= 0 && x <= 1);
+  }
+}
+
+TEST(Tpe, SameSeedSameResultsGiveSameSuggestions) {
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  auto a = tpe(s, 5), b = tpe(s, 5), c = tpe(s, 6);
+  auto ra = run(*a, s, 40), rb = run(*b, s, 40), rc = run(*c, s, 40);
+  EXPECT_EQ(ra, rb);
+  EXPECT_NE(ra, rc);
+}
+
+TEST(Tpe, ModelPhaseBeatsRandomSearch) {
+  // Past the 20 random startup trials, TPE's suggestions are clearly better on average than random ones
+  // over the same seeds (fixed seeds: deterministic).
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  double tpe_mean = 0, random_mean = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    auto t = tpe(s, seed);
+    auto r = make_tuner({{"name", "Random"}, {"classArgs", {{"seed", seed}}}}, s, "t");
+    auto rt = run(*t, s, 60), rr = run(*r, s, 60);
+    for (int i = 20; i < 60; ++i) {
+      tpe_mean += seed_objective(rt[i]) / 200;
+      random_mean += seed_objective(rr[i]) / 200;
+    }
+  }
+  EXPECT_LT(tpe_mean, 0.7 * random_mean);
+}
+
+TEST(Tpe, ConstantLiarGivesDistinctConcurrentSuggestions) {
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 1]},
+                                                     "k": {"_type": "randint", "_value": [0, 100]}})"), "s");
+  for (const char* liar : {"best", "worst", "mean"}) {
+    auto t = tpe(s, 9, {{"n_startup_jobs", 5}, {"constant_liar_type", liar}});
+    for (int id = 1; id <= 10; ++id) {
+      Point p = *t->suggest(id);
+      t->observe(id, p, std::pow(p[0] - 0.3, 2));
+    }
+    // Eight trials in flight at once, none observed yet: all different.
+    std::set<std::string> keys;
+    for (int id = 11; id <= 18; ++id) keys.insert(SearchSpace::key(*t->suggest(id)));
+    EXPECT_EQ(keys.size(), 8u) << liar;
+  }
+}
+
+TEST(Tpe, ConstantLiarChangesTheModelWhileTrialsRun) {
+  // The liar feeds running trials into the model, so with it the next suggestion differs from the one
+  // made without it ("none"), given the same history and seed.
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
+  std::map<std::string, double> next;
+  for (const char* liar : {"none", "worst"}) {
+    auto t = tpe(s, 4, {{"n_startup_jobs", 3}, {"constant_liar_type", liar}});
+    for (int id = 1; id <= 6; ++id) {
+      Point p = *t->suggest(id);
+      t->observe(id, p, std::pow(p[0] - 0.3, 2));
+    }
+    t->suggest(7);
+    t->suggest(8);
+    next[liar] = (*t->suggest(9))[0];
+  }
+  EXPECT_NE(next["none"], next["worst"]);
+}
+
+TEST(Tpe, DiscreteSpaceNeverRepeatsAndStopsWhenExhausted) {
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"a": {"_type": "choice", "_value": ["x", "y"]},
+                                                     "b": {"_type": "randint", "_value": [0, 3]}})"), "s");
+  for (const char* name : {"TPE", "Random"}) {
+    auto t = make_tuner({{"name", name}, {"classArgs", {{"seed", 1}}}}, s, "t");
+    std::set<std::string> keys;
+    for (int id = 1; id <= 6; ++id) {
+      std::optional<Point> p = t->suggest(id);
+      ASSERT_TRUE(p) << name << " trial " << id;
+      keys.insert(SearchSpace::key(*p));
+      t->observe(id, *p, (*p)[1]);
+    }
+    EXPECT_EQ(keys.size(), 6u) << name;
+    EXPECT_FALSE(t->suggest(7)) << name;
+  }
+  // Same with running (unobserved) trials, past the startup phase.
+  auto t = tpe(s, 2, {{"n_startup_jobs", 2}});
+  std::set<std::string> keys;
+  for (int id = 1; id <= 6; ++id) keys.insert(SearchSpace::key(*t->suggest(id)));
+  EXPECT_EQ(keys.size(), 6u);
+  EXPECT_FALSE(t->suggest(7));
+}
+
+TEST(Tpe, FailedTrialsDoNotBreakTheModel) {
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  auto t = tpe(s, 3, {{"n_startup_jobs", 4}});
+  for (int id = 1; id <= 30; ++id) {
+    Point p = *t->suggest(id);
+    t->observe(id, p, id % 3 ? std::optional<double>(seed_objective(s.to_params(p))) : std::nullopt);
+  }
+  EXPECT_TRUE(t->suggest(31));
+}
+
+TEST(Tpe, MaximizeModeSeeksLargeValues) {
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 10]}})"), "s");
+  auto t = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"optimize_mode", "maximize"},
+                                                       {"tpe_args", {{"n_startup_jobs", 5}}}}}}, s, "t");
+  double late = 0;
+  for (int id = 1; id <= 60; ++id) {
+    Point p = *t->suggest(id);
+    t->observe(id, p, p[0]);
+    if (id > 20) late += p[0] / 40;
+  }
+  EXPECT_GT(late, 6.0);  // random search averages 5
+}
+
+TEST(Tuners, GridSearchVisitsEveryPointOnce) {
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"a": {"_type": "choice", "_value": [1, 2]},
+                                                     "x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
+  auto t = make_tuner({{"name", "GridSearch"}, {"classArgs", {{"points", 3}}}}, s, "t");
+  std::set<std::string> keys;
+  std::set<double> xs;
+  for (int id = 1; id <= 6; ++id) {
+    Point p = *t->suggest(id);
+    keys.insert(SearchSpace::key(p));
+    xs.insert(p[1]);
+  }
+  EXPECT_EQ(keys.size(), 6u);
+  EXPECT_EQ(xs, (std::set<double>{0.5 / 3, 0.5, 2.5 / 3}));
+  EXPECT_FALSE(t->suggest(7));
+}
+
+TEST(Tuners, ClassArgsAreValidated) {
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  auto err = [&](const json& cfg, const std::string& fragment) {
+    try {
+      make_tuner(cfg, s, "exp.json: tuner");
+      ADD_FAILURE() << "no error for " << cfg.dump();
+    } catch (const vdsr::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  err({{"name", "SMAC"}}, "unknown tuner 'SMAC'");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"optimize_mode", "up"}}}}, "optimize_mode");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma", 2}}}}}}, "gamma");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"constant_liar_type", "max"}}}}}},
+      "constant_liar_type");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"n_ei_candidates", 0}}}}}}, "n_ei_candidates");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"parallel_optimize", true}}}}, "unknown key 'parallel_optimize'");
+  auto ok = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"constant_liar_type", "none"}}}}}},
+                       s, "t");
+  EXPECT_EQ(static_cast<TpeTuner&>(*ok).args().constant_liar_type, "none");
+}
+
+TEST(Medianstop, StopsTrialsBelowTheMedianOfCompletedRunningAverages) {
+  MedianStop m(OptimizeMode::Maximize, 2);
+  m.completed(1, {1, 3, 5});  // running averages 1, 2, 3
+  m.completed(2, {2, 4, 6});  // 2, 3, 4
+  m.completed(3, {0, 0});     // 0, 0
+  EXPECT_FALSE(m.should_stop({0.5}));        // before start_step
+  EXPECT_TRUE(m.should_stop({0.5, 1.5}));    // step 2: median of {2, 3, 0} = 2 > best 1.5
+  EXPECT_FALSE(m.should_stop({0.5, 2.5}));   // best 2.5 >= 2
+  EXPECT_FALSE(m.should_stop({2.0, 1.0}));   // best so far 2.0 is not below the median 2
+  EXPECT_TRUE(m.should_stop({1, 1, 3.4}));   // step 3: median of {3, 4} = 3.5
+  EXPECT_FALSE(m.should_stop({1, 1, 1, 1})); // step 4: no completed trial got that far
+}
+
+TEST(Medianstop, MinimizeModeAndConfig) {
+  MedianStop m = MedianStop::from_config(json::parse(R"({"name": "Medianstop",
+      "classArgs": {"optimize_mode": "minimize", "start_step": 1}})"), "a");
+  m.completed(1, {1.0});
+  m.completed(2, {3.0});
+  EXPECT_TRUE(m.should_stop({2.5}));   // median 2
+  EXPECT_FALSE(m.should_stop({1.5}));
+  EXPECT_THROW(MedianStop::from_config(json{{"name", "Curvefitting"}}, "a"), vdsr::Error);
+  EXPECT_THROW(MedianStop::from_config(json{{"name", "Medianstop"}, {"classArgs", {{"start_step", -1}}}}, "a"),
+               vdsr::Error);
+}
