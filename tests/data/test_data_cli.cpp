@@ -1,0 +1,131 @@
+// vdsr-data end to end: exit codes, no partial files, the report, and h5py reading the result.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "data_test_util.h"
+#include "tests/test_assets.h"
+#include "vdsr/data/patch_file.h"
+
+using namespace vdsr;
+using namespace vdsr::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTool = std::string(VDSR_TEST_BIN_DIR) + "/vdsr-data";
+
+std::vector<std::string> entries(const fs::path& folder) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(folder)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+struct CliFixture {
+  TempFolder temp;
+  fs::path images, out;
+  CliFixture() : images(temp.path() / "images"), out(temp.path() / "out") {
+    fs::create_directories(images);
+    fs::create_directories(out);
+    write_image(images / "one.png", synthetic_image(64, 72, 5));
+    write_image(images / "two.bmp", synthetic_image(50, 90, 6));
+  }
+  int run(const std::string& args) { return run_command(kTool + " " + args, temp.path() / "log.txt"); }
+  std::string log() const {
+    std::ifstream in(temp.path() / "log.txt");
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+};
+
+}  // namespace
+
+TEST(DataCli, WritesFileAndReport) {
+  CliFixture s;
+  const fs::path out = s.out / "train.h5", report = s.out / "report.json";
+  ASSERT_EQ(s.run("--images " + s.images.string() + " --out " + out.string() + " --patch-size 20 --stride 15" +
+                  " --scales 2,3 --report " + report.string()),
+            0)
+      << s.log();
+  data::PatchFile file(out);
+  EXPECT_EQ(file.patch_size(), 20);
+  EXPECT_GT(file.size(), 0);
+  std::ifstream in(report);
+  const nlohmann::json r = nlohmann::json::parse(in);
+  EXPECT_EQ(r["schema"], "vdsr-report/1");
+  EXPECT_EQ(r["stage"], "data");
+  EXPECT_EQ(r["data"]["patches"], file.size());
+  EXPECT_EQ(r["config"]["scales"], nlohmann::json({2, 3}));
+  EXPECT_EQ(r["files"]["data"]["bytes"], fs::file_size(out));
+  EXPECT_EQ(entries(s.out), (std::vector<std::string>{"report.json", "train.h5"}));
+}
+
+TEST(DataCli, BadInputExitsTwoWithoutOutput) {
+  CliFixture s;
+  const fs::path out = s.out / "train.h5";
+  const fs::path empty = s.temp.path() / "empty";
+  fs::create_directories(empty);
+  const fs::path broken = s.temp.path() / "broken";
+  fs::create_directories(broken);
+  std::ofstream(broken / "bad.jpg") << "not a jpeg";
+  const std::string images = " --images " + s.images.string();
+  const std::vector<std::string> cases = {
+      "--out " + out.string(),  // --images missing
+      "--images " + empty.string() + " --out " + out.string(),
+      "--images " + broken.string() + " --out " + out.string(),
+      "--images " + (s.temp.path() / "absent").string() + " --out " + out.string(),
+      images + " --out " + out.string() + " --scales 0",
+      images + " --out " + out.string() + " --scales two",
+      images + " --out " + out.string() + " --downsizes 1.5",
+      images + " --out " + out.string() + " --downsizes 0",
+      images + " --out " + out.string() + " --flips diagonal",
+      images + " --out " + out.string() + " --rotations 45",
+      images + " --out " + out.string() + " --patch-size 0",
+      images + " --out " + out.string() + " --stride -3",
+      images + " --out " + out.string() + " --limit -1",
+      images + " --out " + out.string() + " --patch-size 500",  // no patch fits
+      images + " --out " + (s.temp.path() / "nofolder" / "x.h5").string(),
+  };
+  for (const auto& args : cases) {
+    EXPECT_EQ(s.run(args), 2) << args << "\n" << s.log();
+    EXPECT_NE(s.log().find("error: "), std::string::npos) << args;
+    EXPECT_TRUE(entries(s.out).empty()) << args;
+  }
+  EXPECT_TRUE(entries(s.images).size() == 2u);
+}
+
+TEST(DataCli, HelpExitsZero) {
+  CliFixture s;
+  EXPECT_EQ(s.run("--help"), 0);
+  EXPECT_NE(s.log().find("--downsizes"), std::string::npos);
+}
+
+// Python's h5py (Debian python3-h5py via /usr/bin/python3: the pyenv python3 on PATH lacks Debian packages)
+// sees float32 [N,1,41,41] for both datasets.
+TEST(DataCli, H5pyReadsTheFile) {
+  CliFixture s;
+  if (run_command("/usr/bin/python3 -c 'import h5py'", s.temp.path() / "probe.txt") != 0) {
+    if (running_in_ci()) FAIL() << "h5py is missing (apt install python3-h5py); CI=true requires it";
+    GTEST_SKIP() << "h5py not installed for /usr/bin/python3 (apt install python3-h5py)";
+  }
+  const fs::path out = s.out / "train.h5";
+  ASSERT_EQ(s.run("--images " + s.images.string() + " --out " + out.string() + " --scales 2"), 0) << s.log();
+  const long long n = data::PatchFile(out).size();
+  ASSERT_GT(n, 0);
+  const fs::path script = s.temp.path() / "check.py";
+  std::ofstream(script) << "import sys, h5py\n"
+                           "f = h5py.File(sys.argv[1], 'r')\n"
+                           "for k in ('data', 'label'):\n"
+                           "    d = f[k]\n"
+                           "    print(k, d.dtype, list(d.shape), float(d[...].min()), float(d[...].max()))\n"
+                           "print('patch_size', int(f.attrs['patch_size']), 'scales', list(f.attrs['scales']))\n";
+  const fs::path log = s.temp.path() / "py.txt";
+  ASSERT_EQ(run_command("/usr/bin/python3 " + script.string() + " " + out.string(), log), 0);
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string shape = "[" + std::to_string(n) + ", 1, 41, 41]";
+  EXPECT_NE(text.find("data float32 " + shape), std::string::npos) << text;
+  EXPECT_NE(text.find("label float32 " + shape), std::string::npos) << text;
+  EXPECT_NE(text.find("patch_size 41 scales [2]"), std::string::npos) << text;
+}
