@@ -180,3 +180,25 @@ TEST(Checkpoint, ImportsOrderedDictWrittenByPython) {
   EXPECT_NE(error_of([&] { load_checkpoint(dir / "one.pt"); }).find("missing tensor output.weight"), std::string::npos);
   EXPECT_NE(error_of([&] { load_checkpoint(dir / "legacy.pt"); }).find("import_pth.py"), std::string::npos);
 }
+
+TEST(Checkpoint, ImportPthScriptConvertsTheLegacyWholeModelFile) {
+  const fs::path legacy = test::assets_path() / "models" / "model_epoch_50.pth";
+  const fs::path reference = test::assets_path() / "models" / "vdsr_x234_state_dict.pt";
+  VDSR_REQUIRE_PATH(legacy);
+  if (!python_torch_available()) {
+    if (test::running_in_ci()) FAIL() << "python3-torch is required under CI=true";
+    GTEST_SKIP() << "python3-torch not installed";
+  }
+  const fs::path dir = temp_dir("ck_legacy");
+  // Our reader refuses the legacy format and points to the script.
+  EXPECT_NE(error_of([&] { load_checkpoint(legacy); }).find("scripts/import_pth.py"), std::string::npos);
+  const std::string cmd = std::string(kPython) + " " + VDSR_TEST_SOURCE_DIR + "/scripts/import_pth.py '" +
+                          legacy.string() + "' '" + (dir / "converted.pt").string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const Checkpoint converted = load_checkpoint(dir / "converted.pt");
+  const Checkpoint expected = load_checkpoint(reference);
+  ASSERT_EQ(converted.weights.size(), expected.weights.size());
+  for (size_t i = 0; i < expected.weights.size(); ++i) {
+    EXPECT_TRUE(torch::equal(converted.weights[i].second, expected.weights[i].second)) << expected.weights[i].first;
+  }
+}

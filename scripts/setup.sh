@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the project needs (only the missing ones; quiet when all are there)
+# and configures + builds it in build/. Re-running is cheap: nothing is reinstalled, ccache and make
+# rebuild only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  cmake g++ make ccache git pkg-config
+  libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  nlohmann-json3-dev libspdlog-dev libhdf5-dev libgtest-dev libcli11-dev libopencv-dev libsqlite3-dev
+  python3 python3-torch python3-h5py python3-numpy   # PyTorch interop checks and benchmarks
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+jobs=$(nproc)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"

@@ -1,0 +1,170 @@
+// vdsr-eval and vdsr-demo end to end: the reference figures, the report contract, and clear errors
+// (exit code 2, nothing written) for bad models, images and datasets.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+#include "test_assets.h"
+#include "vdsr/checkpoint.h"
+#include "vdsr/image.h"
+#include "vdsr/torch_file.h"
+
+using namespace vdsr;
+using test::run_command;
+using test::tool;
+namespace fs = std::filesystem;
+
+namespace {
+
+class EvalCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("vdsr_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "images");
+    // Two small synthetic pictures: smooth gradients with some texture.
+    for (int k = 0; k < 2; ++k) {
+      Image rgb(48 + 8 * k, 40, 3);
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < rgb.height; ++y)
+          for (int x = 0; x < rgb.width; ++x)
+            rgb.at(c, y, x) = std::fmod(3.0 * x + 5.0 * y + 40.0 * c + 17.0 * k + ((x * y) % 7) * 9.0, 256.0);
+      write_image(dir_ / "images" / ("img" + std::to_string(k) + ".png"), rgb);
+    }
+    torch::manual_seed(3);
+    VDSR model(Architecture::uniform(4, 8));
+    save_checkpoint(dir_ / "tiny.ckpt", checkpoint_from_model(model, {{"scales", {2}}}));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string eval(const std::string& args) { return tool("vdsr-eval") + " --threads 1 " + args; }
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(EvalCli, TinyModelWritesTableAndReport) {
+  const auto r = run_command(eval("--model " + (dir_ / "tiny.ckpt").string() + " --dataset " + (dir_ / "images").string() +
+                                  " --scale 2,3 --report " + (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("| mean"), std::string::npos) << r.output;
+  nlohmann::json report = nlohmann::json::parse(std::ifstream(dir_ / "r.json"));
+  EXPECT_EQ(report["schema"], "vdsr-report/1");
+  EXPECT_EQ(report["stage"], "eval");
+  EXPECT_EQ(report["tool"], "vdsr-eval");
+  EXPECT_EQ(report["machine"]["threads_used"], 1);
+  EXPECT_EQ(report["model"]["widths"], nlohmann::json({8, 8, 8}));
+  EXPECT_EQ(report["model"]["params"], Architecture::uniform(4, 8).params());
+  EXPECT_EQ(report["model"]["sha256"].get<std::string>().size(), 64u);
+  for (const char* s : {"x2", "x3"}) {
+    const auto& q = report["quality"]["images"][s];
+    ASSERT_TRUE(q.is_object()) << report.dump(1);
+    EXPECT_EQ(q["images"].size(), 2u);
+    EXPECT_GT(q["bicubic_psnr"].get<double>(), 10.0);
+  }
+}
+
+TEST_F(EvalCli, BadInputsExitWithCode2AndWriteNothing) {
+  const std::string report = (dir_ / "never.json").string();
+  const std::string images = " --dataset " + (dir_ / "images").string();
+  auto expect_error = [&](const std::string& args, const std::string& needle) {
+    const auto r = run_command(eval(args + " --report " + report));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+    EXPECT_FALSE(fs::exists(report)) << "partial report left by: " << args;
+  };
+  expect_error("--model " + (dir_ / "missing.pt").string() + images, "missing.pt: cannot open file (it does not exist)");
+
+  std::ofstream(dir_ / "junk.pt") << "PK\x03\x04 definitely not a zip archive";
+  expect_error("--model " + (dir_ / "junk.pt").string() + images, "junk.pt: corrupted PyTorch file");
+
+  const Checkpoint ck = load_checkpoint(dir_ / "tiny.ckpt");
+  NamedTensors missing = ck.weights;
+  missing.erase(missing.begin());
+  write_torch_state_dict(dir_ / "missing_input.pt", missing);
+  expect_error("--model " + (dir_ / "missing_input.pt").string() + images, "missing tensor input.weight");
+
+  NamedTensors misshaped = ck.weights;
+  misshaped[1].second = torch::zeros({8, 8, 5, 5});
+  write_torch_state_dict(dir_ / "misshaped.pt", misshaped);
+  expect_error("--model " + (dir_ / "misshaped.pt").string() + images,
+               "residual_layer.0.conv.weight has shape [8, 8, 5, 5], expected [8, 8, 3, 3]");
+
+  const std::string model = " --model " + (dir_ / "tiny.ckpt").string();
+  expect_error(model + " --dataset NoSuchDataset", "unknown dataset 'NoSuchDataset'");
+
+  fs::create_directories(dir_ / "broken");
+  std::ofstream(dir_ / "broken" / "bad.png") << "not a png";
+  expect_error(model + " --dataset " + (dir_ / "broken").string(), "bad.png: cannot decode image");
+
+  fs::create_directories(dir_ / "small");
+  write_image(dir_ / "small" / "dot.png", Image(2, 2, 3, 128.0));
+  expect_error(model + " --dataset " + (dir_ / "small").string() + " --scale 3", "dot.png: image is 2x2, too small");
+
+  expect_error(model + images + " --scale 1", "--scale: expected integers in 2..8");
+  if (!torch::cuda::is_available()) expect_error(model + images + " --cuda", "No GPU found");
+}
+
+TEST_F(EvalCli, DemoWritesUpscaledAndSideBySideImages) {
+  const std::string model = " --model " + (dir_ / "tiny.ckpt").string();
+  const auto r = run_command(tool("vdsr-demo") + model + " --image " + (dir_ / "images" / "img1.png").string() +
+                             " --scale 3 --out " + (dir_ / "up.png").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("PSNR_bicubic"), std::string::npos);
+  EXPECT_NE(r.output.find("PSNR_predicted"), std::string::npos);
+  const Image up = read_image(dir_ / "up.png");
+  EXPECT_EQ(up.height, 54);  // 56 modcropped to a multiple of 3
+  EXPECT_EQ(up.width, 39);
+  const Image side = read_image(dir_ / "up_compare.png");
+  EXPECT_EQ(side.width, 3 * 39 + 2 * 4);
+
+  const auto lr = run_command(tool("vdsr-demo") + model + " --lr-input --image " +
+                              (dir_ / "images" / "img0.png").string() + " --scale 2 --out " + (dir_ / "big.png").string());
+  ASSERT_EQ(lr.code, 0) << lr.output;
+  const Image big = read_image(dir_ / "big.png");
+  EXPECT_EQ(big.height, 96);
+  EXPECT_EQ(big.width, 80);
+
+  std::ofstream(dir_ / "bad.png") << "garbage";
+  const auto bad = run_command(tool("vdsr-demo") + model + " --image " + (dir_ / "bad.png").string() + " --out " +
+                               (dir_ / "never.png").string());
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_FALSE(fs::exists(dir_ / "never.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "never_compare.png"));
+}
+
+// The acceptance figures: the reference model reproduces the fixtures' means within 0.005 dB.
+class ReferenceFigures : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(ReferenceFigures, MatchFixtureMeans) {
+  const auto [dataset, fixture] = GetParam();
+  const fs::path model = test::assets_path() / "models" / "vdsr_x234_state_dict.pt";
+  VDSR_REQUIRE_PATH(model);
+  VDSR_REQUIRE_PATH(test::assets_path() / dataset);
+  const fs::path report = fs::temp_directory_path() / (std::string("vdsr_reference_") + dataset + ".json");
+  const auto r = run_command(tool("vdsr-eval") + " --model " + model.string() + " --dataset " + dataset +
+                             " --report " + report.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json got = nlohmann::json::parse(std::ifstream(report));
+  const nlohmann::json want = nlohmann::json::parse(std::ifstream(test::fixtures_path() / fixture));
+  for (const char* s : {"x2", "x3", "x4"}) {
+    SCOPED_TRACE(std::string(dataset) + " " + s);
+    const auto& q = got["quality"][dataset][s];
+    EXPECT_NEAR(q["psnr"].get<double>(), want["means"][s]["vdsr_psnr"].get<double>(), 0.005);
+    EXPECT_NEAR(q["bicubic_psnr"].get<double>(), want["means"][s]["bicubic_psnr"].get<double>(), 0.005);
+    EXPECT_NEAR(q["ssim"].get<double>(), want["means"][s]["vdsr_ssim"].get<double>(), 1e-4);
+    for (auto& [name, image] : q["images"].items()) {
+      EXPECT_NEAR(image["psnr"].get<double>(), want["images"][name][s]["vdsr_psnr"].get<double>(), 0.005) << name;
+    }
+  }
+  fs::remove(report);
+}
+
+INSTANTIATE_TEST_SUITE_P(Datasets, ReferenceFigures,
+                         ::testing::Values(std::make_pair("Set5", "set5_reference.json"),
+                                           std::make_pair("Set14", "set14_reference.json")),
+                         [](const auto& info) { return std::string(info.param.first); });
