@@ -112,8 +112,9 @@ int main(int argc, char** argv) {
                           {"patch_size", options.patch_size}, {"stride", options.stride},
                           {"seed", options.seed},     {"limit", options.limit},
                           {"bucket_patches", options.bucket_patches}};
-      // Hashing a multi-GB patch file would take longer than a small run; large files get path and size.
-      nlohmann::json file = bytes < (1ull << 30) ? report::file_entry(options.out)
+      // report::file_entry hashes the file in memory: only small files, so memory stays bounded; larger
+      // ones get path and size.
+      nlohmann::json file = bytes < (64ull << 20) ? report::file_entry(options.out)
                                                  : nlohmann::json{{"path", out}, {"bytes", bytes}};
       report["files"]["data"] = file;
       report["data"] = {{"patches", result.patches},
