@@ -9,20 +9,17 @@
 #include <ctime>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "hpo/config.h"
 #include "hpo/results.h"
 #include "hpo/scheduler.h"
 #include "hpo/store.h"
+#include "experiments/report.h"
+#include "vdsr/cli/common.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 
-#ifndef VDSR_VERSION
-#define VDSR_VERSION "unknown"
-#endif
 
 using namespace vdsr;
 using namespace vdsr::hpo;
@@ -77,7 +74,7 @@ int conclude(const fs::path& dir, RunEnd end, const std::string& report_path) {
   const std::vector<TrialRecord> trials = store.trials();
   const OptimizeMode mode = experiment_mode(config);
   std::cout << results_table(trials, mode) << std::flush;
-  const json report = make_report(config, trials, VDSR_VERSION);
+  const json report = make_report(config, trials);
   write_file_atomically(dir / "report.json", report.dump(2) + "\n");
   if (!report_path.empty()) write_file_atomically(report_path, report.dump(2) + "\n");
   if (end == RunEnd::Interrupted) return 130;
@@ -108,9 +105,6 @@ int run(const fs::path& dir, const std::string& report_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  spdlog::set_default_logger(spdlog::stderr_color_mt("vdsr-tune"));
-  spdlog::set_pattern("[%H:%M:%S] %^%l%$ %v");
-
   CLI::App app{
       "vdsr-tune: hyper-parameter search with NNI-style experiment configs (TPE, Random, GridSearch).\n"
       "Trials are processes speaking the protocol in docs/trial-protocol.md; everything is kept in\n"
@@ -128,19 +122,8 @@ int main(int argc, char** argv) {
   app.add_option("--report", report_path, "Also write the tune report (JSON) to this path");
   app.add_option("--format", format, "Export format: csv or json")->check(CLI::IsMember({"csv", "json"}));
   app.add_option("--out", out_path, "Export to this file instead of stdout");
-  app.set_version_flag("--version", VDSR_VERSION);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  }
-
-  try {
+  app.set_version_flag("--version", vdsr::report::version());
+  return cli::run(app, argc, argv, [&] {
     if (!export_dir.empty()) {
       Store store = Store::open(export_dir);
       const std::vector<TrialRecord> t = store.trials();
@@ -176,11 +159,5 @@ int main(int argc, char** argv) {
     Store::create(d, cfg.to_json());
     spdlog::info("experiment folder: {}", d.string());
     return run(d, report_path);
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -1,5 +1,7 @@
 #include "hpo/results.h"
 
+#include "experiments/report.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -134,16 +136,7 @@ json export_json(const std::vector<TrialRecord>& trials) {
   return out;
 }
 
-std::string iso8601_utc(double epoch_seconds) {
-  std::time_t t = static_cast<std::time_t>(epoch_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-json make_report(const json& config, const std::vector<TrialRecord>& trials, const std::string& version) {
+json make_report(const json& config, const std::vector<TrialRecord>& trials) {
   const OptimizeMode mode = experiment_mode(config);
   json list = json::array();
   for (const auto& t : trials) {
@@ -165,17 +158,14 @@ json make_report(const json& config, const std::vector<TrialRecord>& trials, con
     succeeded += t.status == status::kSucceeded;
     failed += t.status == status::kFailed;
   }
-  return {{"schema", "vdsr-report/1"},
-          {"stage", "tune"},
-          {"tool", "vdsr-tune"},
-          {"version", version},
-          {"created", iso8601_utc(static_cast<double>(std::time(nullptr)))},
-          {"config", config},
-          {"tune",
+  json report = report::create("tune", "vdsr-tune");
+  report["config"] = config;
+  report["tune"] = json
            {{"optimize_mode", mode == OptimizeMode::Maximize ? "maximize" : "minimize"},
             {"counts", {{"trials", trials.size()}, {"succeeded", succeeded}, {"failed", failed}}},
             {"trials", list},
-            {"best", best}}}};
+            {"best", best}};
+  return report;
 }
 
 }  // namespace vdsr::hpo

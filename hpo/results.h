@@ -23,8 +23,6 @@ std::string export_csv(const std::vector<TrialRecord>& trials);
 json export_json(const std::vector<TrialRecord>& trials);
 
 // The report contract's stage "tune" (schema vdsr-report/1).
-json make_report(const json& config, const std::vector<TrialRecord>& trials, const std::string& version);
-
-std::string iso8601_utc(double epoch_seconds);
+json make_report(const json& config, const std::vector<TrialRecord>& trials);
 
 }  // namespace vdsr::hpo
