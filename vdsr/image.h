@@ -44,8 +44,14 @@ Image modcrop(const Image& image, int scale);
 
 // MATLAB imresize(..., 'bicubic'): cubic kernel a = -0.5, antialiased when shrinking, symmetric
 // padding, each dimension resized separately (the one shrinking most first, as MATLAB does).
-Image imresize(const Image& image, double scale);             // output size ceil(size * scale)
+Image imresize(const Image& image, double scale);             // output size imresize_length
+// MATLAB's output length for a scale: ceil(n * scale), guarded so that 510 * (1/3) gives 170.
+int imresize_length(int n, double scale);
 Image imresize(const Image& image, int out_height, int out_width);
+
+// imresize of a uint8 image as MATLAB does it: every pass (rows, then columns) rounds half away from
+// zero and clips to 0..255; scale 1 returns the input unchanged.
+Image imresize_uint8(const Image& image, double scale);
 
 // Values clipped to [lo, hi] (the model output is clipped to 0..255 before scoring).
 Image clip(const Image& image, double lo = 0.0, double hi = 255.0);

@@ -55,8 +55,9 @@ Contributions contributions(int in_length, int out_length, double scale) {
   return c;
 }
 
-// Resizes along rows (dim 0) or columns (dim 1) of every channel.
-Image resize_dim(const Image& in, int dim, int out_length, double scale) {
+// Resizes along rows (dim 0) or columns (dim 1) of every channel; `to_uint8` rounds and clips the result
+// as MATLAB's pass over a uint8 image does.
+Image resize_dim(const Image& in, int dim, int out_length, double scale, bool to_uint8 = false) {
   const int in_length = dim == 0 ? in.height : in.width;
   const Contributions c = contributions(in_length, out_length, scale);
   Image out(dim == 0 ? out_length : in.height, dim == 0 ? in.width : out_length, in.channels);
@@ -68,13 +69,13 @@ Image resize_dim(const Image& in, int dim, int out_length, double scale) {
         for (int x = 0; x < in.width; ++x) {
           double acc = 0.0;
           for (int t = 0; t < c.taps; ++t) acc += w[t] * in.at(ch, idx[t], x);
-          out.at(ch, i, x) = acc;
+          out.at(ch, i, x) = to_uint8 ? std::clamp(std::round(acc), 0.0, 255.0) : acc;
         }
       } else {
         for (int y = 0; y < in.height; ++y) {
           double acc = 0.0;
           for (int t = 0; t < c.taps; ++t) acc += w[t] * in.at(ch, y, idx[t]);
-          out.at(ch, y, i) = acc;
+          out.at(ch, y, i) = to_uint8 ? std::clamp(std::round(acc), 0.0, 255.0) : acc;
         }
       }
     }
@@ -94,12 +95,19 @@ Image resize(const Image& image, double scale_h, double scale_w, int out_h, int 
 
 }  // namespace
 
-Image imresize(const Image& image, double scale) {
+int imresize_length(int n, double scale) {
   if (!(scale > 0.0)) throw Error("imresize: scale must be positive");
-  // ceil(size * scale), guarded so that 510 * (1/3) gives 170, not 171.
-  auto out_length = [scale](int n) { return static_cast<int>(std::ceil(n * scale - 1e-9)); };
-  const int out_h = out_length(image.height), out_w = out_length(image.width);
-  return resize(image, scale, scale, out_h, out_w);
+  return static_cast<int>(std::ceil(n * scale - 1e-9));
+}
+
+Image imresize(const Image& image, double scale) {
+  return resize(image, scale, scale, imresize_length(image.height, scale), imresize_length(image.width, scale));
+}
+
+Image imresize_uint8(const Image& image, double scale) {
+  const int out_h = imresize_length(image.height, scale), out_w = imresize_length(image.width, scale);
+  if (scale == 1.0) return image;  // the cubic kernel at integer offsets is (0, 1, 0)
+  return resize_dim(resize_dim(image, 0, out_h, scale, true), 1, out_w, scale, true);
 }
 
 Image imresize(const Image& image, int out_height, int out_width) {

@@ -126,7 +126,7 @@ TEST(DataSteps, RotationIsCounterClockwiseAndFlipsAreMatlabs) {
 TEST(DataSteps, Uint8ResizeRoundsAfterEachPass) {
   const Image rgb = synthetic_image(40, 30, 7);
   for (double d : {0.7, 0.5}) {
-    const Image ours = data::imresize_uint8(rgb, d);
+    const Image ours = imresize_uint8(rgb, d);
     const Image hand = downsize_by_hand(rgb, d);
     ASSERT_EQ(ours.height, hand.height);
     ASSERT_EQ(ours.width, hand.width);
@@ -135,7 +135,7 @@ TEST(DataSteps, Uint8ResizeRoundsAfterEachPass) {
     const Image once = round_uint8(imresize(rgb, d));
     EXPECT_NE(ours.data, once.data);
   }
-  EXPECT_EQ(data::imresize_uint8(rgb, 1.0).data, rgb.data);
+  EXPECT_EQ(imresize_uint8(rgb, 1.0).data, rgb.data);
 }
 
 TEST(DataSteps, LumaIsRoundedRgb2ycbcr) {

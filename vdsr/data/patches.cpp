@@ -85,76 +85,6 @@ Image rotate_ccw(const Image& image, int degrees) {
   return out;
 }
 
-namespace {
-
-double cubic(double x) {
-  const double ax = std::abs(x), ax2 = ax * ax, ax3 = ax2 * ax;
-  if (ax <= 1.0) return 1.5 * ax3 - 2.5 * ax2 + 1.0;
-  if (ax <= 2.0) return -0.5 * ax3 + 2.5 * ax2 - 4.0 * ax + 2.0;
-  return 0.0;
-}
-
-// ceil(n * scale) with the same guard as vdsr::imresize, so sizes agree with the double pipeline.
-int scaled_length(int n, double scale) { return static_cast<int>(std::ceil(n * scale - 1e-9)); }
-
-// One dimension of MATLAB's bicubic imresize with the result rounded and clipped to uint8 (the
-// project's double imresize keeps this step internal, and it has no rounding between passes).
-Image resize_dim_uint8(const Image& in, int dim, double scale) {
-  const int in_length = dim == 0 ? in.height : in.width;
-  const int out_length = scaled_length(in_length, scale);
-  const double kernel_width = scale < 1.0 ? 4.0 / scale : 4.0;
-  const int taps = static_cast<int>(std::ceil(kernel_width)) + 2;
-  std::vector<int> index(static_cast<std::size_t>(out_length) * taps);
-  std::vector<double> weight(index.size());
-  for (int i = 0; i < out_length; ++i) {
-    const double u = (i + 1) / scale + 0.5 * (1.0 - 1.0 / scale);  // 1-based, as MATLAB
-    const double left = std::floor(u - kernel_width / 2.0);
-    double sum = 0.0;
-    for (int t = 0; t < taps; ++t) {
-      const double source = left + t;
-      const double w = scale < 1.0 ? scale * cubic(scale * (u - source)) : cubic(u - source);
-      long long k = static_cast<long long>(source) - 1;
-      const long long period = 2LL * in_length;  // symmetric padding
-      k = ((k % period) + period) % period;
-      if (k >= in_length) k = period - 1 - k;
-      index[static_cast<std::size_t>(i) * taps + t] = static_cast<int>(k);
-      weight[static_cast<std::size_t>(i) * taps + t] = w;
-      sum += w;
-    }
-    for (int t = 0; t < taps; ++t) weight[static_cast<std::size_t>(i) * taps + t] /= sum;
-  }
-  auto to_uint8 = [](double v) { return std::clamp(std::round(v), 0.0, 255.0); };  // half away from zero
-  Image out(dim == 0 ? out_length : in.height, dim == 0 ? in.width : out_length, in.channels);
-  for (int c = 0; c < in.channels; ++c)
-    for (int i = 0; i < out_length; ++i) {
-      const int* idx = &index[static_cast<std::size_t>(i) * taps];
-      const double* w = &weight[static_cast<std::size_t>(i) * taps];
-      if (dim == 0) {
-        for (int x = 0; x < in.width; ++x) {
-          double acc = 0.0;
-          for (int t = 0; t < taps; ++t) acc += w[t] * in.at(c, idx[t], x);
-          out.at(c, i, x) = to_uint8(acc);
-        }
-      } else {
-        for (int y = 0; y < in.height; ++y) {
-          double acc = 0.0;
-          for (int t = 0; t < taps; ++t) acc += w[t] * in.at(c, y, idx[t]);
-          out.at(c, y, i) = to_uint8(acc);
-        }
-      }
-    }
-  return out;
-}
-
-}  // namespace
-
-Image imresize_uint8(const Image& rgb, double scale) {
-  if (!(scale > 0.0)) throw Error("imresize: scale must be positive");
-  if (scale == 1.0) return rgb;  // the cubic kernel at integer offsets is (0, 1, 0): MATLAB returns the input
-  // Equal scales: MATLAB's stable sort of the scale factors resizes rows first.
-  return resize_dim_uint8(resize_dim_uint8(rgb, 0, scale), 1, scale);
-}
-
 Image luma_uint8_to_double(const Image& rgb) {
   if (rgb.channels != 3) throw Error("rgb2ycbcr: expected a 3-channel image");
   // rgb2ycbcr for uint8 scales the coefficients by 1/255 and calls imlincomb, which sums in double in
@@ -179,8 +109,8 @@ Image augmented_luma(const Image& rgb, Flip flip, int rotation, double downsize)
 void augmented_size(int height, int width, int rotation, double downsize, int* out_height, int* out_width) {
   const bool swap = ((rotation / 90) % 2) != 0;
   const int h = swap ? width : height, w = swap ? height : width;
-  *out_height = downsize == 1.0 ? h : scaled_length(h, downsize);
-  *out_width = downsize == 1.0 ? w : scaled_length(w, downsize);
+  *out_height = downsize == 1.0 ? h : imresize_length(h, downsize);
+  *out_width = downsize == 1.0 ? w : imresize_length(w, downsize);
 }
 
 long long patches_along(int length, int scale, int patch_size, int stride) {

@@ -49,9 +49,6 @@ std::vector<fs::path> list_images(const fs::path& folder);
 // Planar images hold integer values 0..255 for the uint8 steps.
 Image flip_image(const Image& image, Flip flip);
 Image rotate_ccw(const Image& image, int degrees);  // imrotate by a multiple of 90: exact (rot90)
-// imresize(uint8_image, scale, 'bicubic'): each dimension pass (rows first) is rounded and clipped to
-// uint8, as MATLAB's imresizemex returns the input's class after every pass. scale 1 is the identity.
-Image imresize_uint8(const Image& rgb, double scale);
 // Y of MATLAB rgb2ycbcr on a uint8 image (imlincomb order, rounded half away from zero), divided by 255
 // as im2double does.
 Image luma_uint8_to_double(const Image& rgb);
