@@ -112,11 +112,7 @@ int main(int argc, char** argv) {
                           {"patch_size", options.patch_size}, {"stride", options.stride},
                           {"seed", options.seed},     {"limit", options.limit},
                           {"bucket_patches", options.bucket_patches}};
-      // report::file_entry hashes the file in memory: only small files, so memory stays bounded; larger
-      // ones get path and size.
-      nlohmann::json file = bytes < (64ull << 20) ? report::file_entry(options.out)
-                                                 : nlohmann::json{{"path", out}, {"bytes", bytes}};
-      report["files"]["data"] = file;
+      report["files"]["data"] = report::file_entry(options.out);  // hashed in a streaming pass
       report["data"] = {{"patches", result.patches},
                         {"images", result.images},
                         {"images_used", result.images_used},

@@ -142,8 +142,16 @@ std::string sha256_hex(const void* data, std::size_t size) {
 }
 
 std::string sha256_file(const fs::path& path) {
-  std::vector<char> bytes = read_file(path);
-  return sha256_hex(bytes.data(), bytes.size());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string() + ": cannot open file");
+  Sha256 h;
+  std::vector<char> buffer(1 << 20);  // streamed: files may be many GB (training patches)
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    h.update(reinterpret_cast<const unsigned char*>(buffer.data()), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) throw Error(path.string() + ": read error");
+  return h.hex();
 }
 
 fs::path assets_dir() {
