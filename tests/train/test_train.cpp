@@ -1,0 +1,313 @@
+// vdsr-train: learning (a tiny VDSR beats bicubic), exact resume, clipping, the trial protocol,
+// parameter precedence, and clear errors for bad input.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tests/cli_runner.h"
+#include "tests/test_assets.h"
+#include "vdsr/checkpoint.h"
+#include "vdsr/evaluation.h"
+#include "vdsr/image.h"
+#include "vdsr/metrics.h"
+#include "vdsr/train/trainer.h"
+#include "vdsr/util/error.h"
+
+using namespace vdsr;
+using test::run_command;
+using test::tool;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Sharp-edged shapes over a noiseless texture of mixed frequencies: edges and fine detail are what
+// super-resolution learns, and they transfer to natural images.
+Image shapes_image(int height, int width, unsigned seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  Image im(height, width, 3);
+  for (int c = 0; c < 3; ++c)
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        im.at(c, y, x) = 110 + 20 * c + 40 * std::sin(0.9 * x + 0.3 * y + seed) * std::cos(0.2 * x - 0.7 * y) +
+                         30 * std::sin(0.05 * (x + 2 * y) + c);
+      }
+  for (int k = 0; k < 14; ++k) {
+    const double cx = u(gen) * width, cy = u(gen) * height, r = 4 + u(gen) * 18, angle = u(gen) * 3.14159;
+    const double level[3] = {u(gen) * 255, u(gen) * 255, u(gen) * 255};
+    const bool disc = k % 2 == 0;
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        const double dx = x - cx, dy = y - cy;
+        const double rx = dx * std::cos(angle) + dy * std::sin(angle), ry = -dx * std::sin(angle) + dy * std::cos(angle);
+        const bool inside = disc ? dx * dx + dy * dy < r * r : std::abs(rx) < r && std::abs(ry) < r / 3;
+        if (inside)
+          for (int c = 0; c < 3; ++c) im.at(c, y, x) = level[c];
+      }
+  }
+  for (auto& v : im.data) v = std::round(std::clamp(v, 0.0, 255.0));
+  return im;
+}
+
+class TrainTest : public ::testing::Test {
+ protected:
+  static fs::path root_;
+
+  static void SetUpTestSuite() {
+    root_ = fs::temp_directory_path() / ("vdsr-train-test-" + std::to_string(std::random_device{}()));
+    fs::create_directories(root_ / "images");
+    fs::create_directories(root_ / "val");
+    for (unsigned k = 0; k < 6; ++k) write_image(root_ / "images" / ("s" + std::to_string(k) + ".png"), shapes_image(160, 160, k));
+    for (unsigned k = 0; k < 2; ++k) write_image(root_ / "val" / ("v" + std::to_string(k) + ".png"), shapes_image(60, 60, 50 + k));
+    const auto r = run_command(tool("vdsr-data") + " --threads 1 --images " + (root_ / "images").string() +
+                               " --scales 2 --out " + (root_ / "train.h5").string());
+    ASSERT_EQ(r.code, 0) << r.output;
+    const auto small = run_command(tool("vdsr-data") + " --threads 1 --images " + (root_ / "images").string() +
+                                   " --scales 2 --downsizes 1 --limit 48 --out " + (root_ / "small.h5").string());
+    ASSERT_EQ(small.code, 0) << small.output;
+  }
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    fs::remove_all(root_, ignored);
+  }
+  void SetUp() override {
+    torch::set_num_threads(1);
+    dir_ = root_ / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(dir_);
+  }
+
+  // Fixed settings for in-process runs: one thread, tiny model, so results are exactly reproducible.
+  train::TrainOptions tiny(const fs::path& out) const {
+    train::TrainOptions o;
+    o.data = root_ / "small.h5";
+    o.architecture = Architecture::uniform(4, 8);
+    o.params.batch_size = 8;  // 48 patches: 6 steps per epoch
+    o.params.lr = 0.01;
+    o.epochs = 3;
+    o.step = 2;
+    o.out = out;
+    o.log_every = 0;
+    o.record_step_losses = true;
+    return o;
+  }
+  std::string train_cmd(const std::string& args) const { return tool("vdsr-train") + " --threads 1 " + args; }
+  fs::path dir_;
+};
+fs::path TrainTest::root_;
+
+nlohmann::json read_json(const fs::path& path) { return nlohmann::json::parse(std::ifstream(path)); }
+
+std::vector<nlohmann::json> read_lines(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+double max_abs_diff(const Checkpoint& a, const Checkpoint& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.weights.size(); ++i) {
+    m = std::max(m, (a.weights[i].second - b.weights[i].second).abs().max().item<double>());
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST_F(TrainTest, TinyModelBeatsBicubicOnSet5x2) {
+  VDSR_REQUIRE_PATH(test::assets_path() / "Set5");
+  const auto r = run_command("VDSR_ASSETS=" + test::assets_path().string() + " " +
+                             train_cmd("--data " + (root_ / "train.h5").string() + " --depth 6 --width 16 --seed 3 "
+                                       "--batchSize 64 --lr 0.1 --max-steps 150 --val Set5 --val-scale 2 --out " +
+                                       (dir_ / "ck").string() + " --report " + (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto report = read_json(dir_ / "r.json");
+  const double trained = report["train"]["final_psnr"];
+  double bicubic = 0;
+  const auto images = dataset_images((test::assets_path() / "Set5").string());
+  for (const auto& path : images) {
+    const ScaledPair pair = make_scaled_pair(read_image(path), 2, path.string());
+    bicubic += psnr(pair.bicubic, pair.ground_truth, 2);
+  }
+  bicubic /= static_cast<double>(images.size());
+  std::printf("Set5 x2: bicubic %.3f dB, trained tiny VDSR %.3f dB\n", bicubic, trained);
+  EXPECT_GT(trained, bicubic + 0.2) << report["train"].dump(1);
+  EXPECT_EQ(report["stage"], "train");
+  EXPECT_EQ(report["model"]["widths"], nlohmann::json(std::vector<int>(5, 16)));
+  EXPECT_TRUE(report["train"]["budget_reached"].get<bool>());
+}
+
+TEST_F(TrainTest, ResumedRunMatchesUninterruptedRun) {
+  const train::TrainResult whole = train::train(tiny(dir_ / "whole"));
+  ASSERT_EQ(whole.step_losses.size(), 18u);
+  ASSERT_EQ(whole.epochs.size(), 3u);
+
+  // Interrupted twice: inside epoch 1 by a step budget, then inside epoch 2 with a larger budget.
+  std::vector<double> losses;
+  for (long long budget : {4LL, 10LL, 0LL}) {
+    train::TrainOptions o = tiny(dir_ / "parts");
+    o.max_steps = budget;
+    if (budget != 4) o.resume = dir_ / "parts" / "latest.ckpt";
+    const train::TrainResult part = train::train(o);
+    losses.insert(losses.end(), part.step_losses.begin(), part.step_losses.end());
+    if (budget == 0) {
+      ASSERT_EQ(part.epochs.size(), 3u);
+      for (std::size_t e = 0; e < 3; ++e) {
+        EXPECT_NEAR(part.epochs[e].loss, whole.epochs[e].loss, 1e-6) << "epoch " << e + 1;
+        EXPECT_EQ(part.epochs[e].steps, 6);
+        EXPECT_DOUBLE_EQ(part.epochs[e].lr, whole.epochs[e].lr);
+      }
+    } else {
+      EXPECT_TRUE(part.budget_reached);
+      EXPECT_EQ(part.global_step, budget);
+    }
+  }
+  ASSERT_EQ(losses.size(), whole.step_losses.size());
+  for (std::size_t i = 0; i < losses.size(); ++i) {
+    EXPECT_NEAR(losses[i], whole.step_losses[i], 1e-6 * std::max(1.0, std::abs(whole.step_losses[i]))) << "step " << i;
+  }
+  EXPECT_LT(max_abs_diff(load_checkpoint(dir_ / "whole" / "latest.ckpt"), load_checkpoint(dir_ / "parts" / "latest.ckpt")),
+            1e-6);
+  EXPECT_TRUE(fs::exists(dir_ / "whole" / "model_epoch_3.ckpt"));
+  // The lr schedule: x0.1 after `step` = 2 epochs.
+  EXPECT_DOUBLE_EQ(whole.epochs[2].lr, 0.01 * 0.1);
+}
+
+TEST_F(TrainTest, ClipModesBoundTheUpdate) {
+  torch::manual_seed(1);
+  VDSR model(Architecture::uniform(4, 8));
+  save_checkpoint(dir_ / "start.ckpt", checkpoint_from_model(model));
+  const Checkpoint start = load_checkpoint(dir_ / "start.ckpt");
+  auto one_step = [&](train::ClipMode mode, double clip, double lr, const std::string& name) {
+    train::TrainOptions o = tiny(dir_ / name);
+    o.pretrained = dir_ / "start.ckpt";
+    o.clip_mode = mode;
+    o.params.clip = clip;
+    o.params.lr = lr;
+    o.params.momentum = 0;
+    o.params.weight_decay = 0;
+    o.max_steps = 1;
+    train::train(o);
+    const Checkpoint after = load_checkpoint(dir_ / name / "latest.ckpt");
+    double sq = 0, max = 0;
+    for (std::size_t i = 0; i < after.weights.size(); ++i) {
+      const at::Tensor d = after.weights[i].second - start.weights[i].second;
+      sq += d.pow(2).sum().item<double>();
+      max = std::max(max, d.abs().max().item<double>());
+    }
+    return std::make_pair(std::sqrt(sq), max);
+  };
+  // Adjustable (the paper): every gradient element within clip/lr, so no weight moves more than clip.
+  const auto [adj_norm, adj_max] = one_step(train::ClipMode::adjustable, 1e-5, 0.5, "adjustable");
+  EXPECT_GT(adj_max, 0.0);
+  EXPECT_LE(adj_max, 1e-5 + 1e-7);  // float32 rounding of weights near 0.3
+  EXPECT_NEAR(adj_max, 1e-5, 2e-7);  // the summed-MSE gradient is far larger, so some element sits at the bound
+  // Norm (the reference): the whole gradient scaled to norm clip, so the update has norm lr * clip.
+  const auto [norm_norm, norm_max] = one_step(train::ClipMode::norm, 0.01, 0.5, "norm");
+  EXPECT_NEAR(norm_norm, 0.5 * 0.01, 0.5 * 0.01 * 1e-3);
+  // A generous threshold leaves the gradient alone: the update is larger than any clipped one.
+  const auto [free_norm, free_max] = one_step(train::ClipMode::norm, 1e6, 0.5, "free");
+  EXPECT_GT(free_norm, 10 * norm_norm);
+}
+
+TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
+  std::ofstream(dir_ / "best.json") << R"({"lr": 0.05, "batchSize": 16, "momentum": 0.5, "weight_decay": 0.001})";
+  const auto r = run_command(train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 1 "
+                                       "--params " + (dir_ / "best.json").string() + " --lr 0.02 --out " +
+                                       (dir_ / "ck").string() + " --report " + (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto config = read_json(dir_ / "r.json")["config"];
+  EXPECT_DOUBLE_EQ(config["lr"].get<double>(), 0.02);  // the explicit flag wins
+  EXPECT_EQ(config["batchSize"], 16);
+  EXPECT_DOUBLE_EQ(config["momentum"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(config["weight_decay"].get<double>(), 0.001);
+  EXPECT_DOUBLE_EQ(config["clip"].get<double>(), 0.4);  // not in the file: the default
+}
+
+TEST_F(TrainTest, TrialProtocolReadsParamsAndWritesMetrics) {
+  const fs::path trial = dir_ / "trials" / "7";
+  fs::create_directories(trial);
+  std::ofstream(trial / "params.json") << R"({"lr": 0.02, "momentum": 0.8, "batchSize": 16, "clip": 0.3, "weight_decay": 0.0001})";
+  std::ofstream(trial / "metrics.jsonl").close();
+  const std::string env = "VDSR_TRIAL_ID=7 VDSR_TRIAL_DIR=" + trial.string() + " VDSR_TRIAL_PARAMS=" +
+                          (trial / "params.json").string() + " VDSR_TRIAL_METRICS=" + (trial / "metrics.jsonl").string();
+  // 48 patches at batch 16: 3 steps per epoch; the budget of 5 ends inside epoch 2.
+  const auto r = run_command(env + " " + train_cmd("--data " + (root_ / "small.h5").string() +
+                                                   " --depth 3 --width 4 --nEpochs 3 --max-steps 5 --val " +
+                                                   (root_ / "val").string() + " --report " + (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto lines = read_lines(trial / "metrics.jsonl");
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["type"], "intermediate");
+  EXPECT_EQ(lines[0]["step"], 1);
+  EXPECT_EQ(lines[1]["type"], "intermediate");
+  EXPECT_EQ(lines[1]["step"], 2);  // the partial epoch at the end of the budget
+  EXPECT_EQ(lines[2]["type"], "final");
+  for (const auto& line : lines) {
+    const auto& v = line["value"];
+    EXPECT_TRUE(std::isfinite(v["default"].get<double>())) << line;
+    EXPECT_EQ(v["default"], v["loss"]);
+    EXPECT_GT(v["psnr"].get<double>(), 5.0) << line;
+  }
+  EXPECT_EQ(lines[2]["value"], lines[1]["value"]);
+  const auto config = read_json(dir_ / "r.json")["config"];
+  EXPECT_EQ(config["batchSize"], 16);
+  EXPECT_DOUBLE_EQ(config["clip"].get<double>(), 0.3);
+  EXPECT_TRUE(fs::exists(trial / "checkpoints" / "model_epoch_1.ckpt"));
+  EXPECT_TRUE(fs::exists(trial / "checkpoints" / "latest.ckpt"));
+}
+
+TEST_F(TrainTest, SigtermSavesAndStops) {
+  // A run long enough to be inside its loop when the signal comes.
+  const std::string cmd = train_cmd("--data " + (root_ / "train.h5").string() + " --depth 6 --width 32 --nEpochs 50 "
+                                    "--out " + (dir_ / "ck").string());
+  const auto r = run_command("(" + cmd + " & pid=$!; sleep 3; kill -TERM $pid; wait $pid; echo exit=$?)");
+  EXPECT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
+  ASSERT_TRUE(fs::exists(dir_ / "ck" / "latest.ckpt")) << r.output;
+  const Checkpoint ck = load_checkpoint(dir_ / "ck" / "latest.ckpt");
+  EXPECT_GT(ck.meta["training"]["global_step"].get<long long>(), 0);
+}
+
+TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
+  std::ofstream(dir_ / "unknown.json") << R"({"lr": 0.1, "learning_rate": 0.2})";
+  std::ofstream(dir_ / "text.json") << R"({"lr": "fast"})";
+  {
+    const hsize_t dims[4] = {4, 1, 41, 41};
+    const hid_t file = H5Fcreate((dir_ / "nolabel.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    const hid_t space = H5Screate_simple(4, dims, nullptr);
+    H5Dclose(H5Dcreate2(file, "data", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    const hsize_t bad[4] = {4, 1, 41, 40};
+    const hid_t space2 = H5Screate_simple(4, bad, nullptr);
+    const hid_t file2 = H5Fcreate((dir_ / "shape.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(H5Dcreate2(file2, "data", H5T_IEEE_F32LE, space2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Dclose(H5Dcreate2(file2, "label", H5T_IEEE_F32LE, space2, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Sclose(space);
+    H5Sclose(space2);
+    H5Fclose(file);
+    H5Fclose(file2);
+  }
+  const std::string data = " --data " + (root_ / "small.h5").string();
+  auto expect_error = [&](const std::string& args, const std::string& needle, const std::string& env = "") {
+    const auto r = run_command(env + train_cmd(args + " --depth 3 --width 4 --max-steps 1 --out " +
+                                               (dir_ / "never").string() + " --report " + (dir_ / "never.json").string()));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+    EXPECT_FALSE(fs::exists(dir_ / "never")) << "checkpoint folder left by: " << args;
+    EXPECT_FALSE(fs::exists(dir_ / "never.json")) << "report left by: " << args;
+  };
+  expect_error("--data " + (dir_ / "nolabel.h5").string(), "label");
+  expect_error("--data " + (dir_ / "shape.h5").string(), "shape.h5");
+  expect_error(data + " --batchSize 0", "batch size must be at least 1");
+  expect_error(data + " --lr -0.1", "learning rate must be positive");
+  expect_error(data + " --params " + (dir_ / "unknown.json").string(), "unknown parameter 'learning_rate'");
+  expect_error(data + " --params " + (dir_ / "text.json").string(), "parameter 'lr' must be a number");
+  expect_error(data, "unknown parameter 'learning_rate'",
+               "VDSR_TRIAL_PARAMS=" + (dir_ / "unknown.json").string() + " ");
+  if (!torch::cuda::is_available()) expect_error(data + " --cuda", "No GPU found");
+}

@@ -1,0 +1,98 @@
+#pragma once
+// Training a VDSR on HDF5 patches the way the reference train.py does: SGD with momentum and weight
+// decay, MSE summed over the batch, lr divided by 10 every `step` epochs, gradient clipping. Checkpoints
+// carry the optimizer's momentum buffers and the position in the data, so a resumed run continues
+// exactly where the stopped one left off (docs/training.md).
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vdsr/inference.h"
+#include "vdsr/model.h"
+
+namespace vdsr::train {
+
+// The tunable hyper-parameters, under the search space's names (configs/search_space.json).
+struct HyperParams {
+  double lr = 0.1;
+  double momentum = 0.9;
+  int batch_size = 128;
+  double clip = 0.4;
+  double weight_decay = 1e-4;
+};
+
+// Reads {"lr", "momentum", "batchSize", "clip", "weight_decay"} (any subset) from a JSON object file.
+// Unknown keys, non-numeric or out-of-range values throw vdsr::Error naming the file and the key.
+// Returns the keys found with their values as JSON numbers.
+std::map<std::string, double> read_params_file(const std::filesystem::path& path);
+
+// Checks ranges (batch size >= 1, lr > 0, momentum in [0, 1], clip >= 0, weight decay >= 0).
+void validate(const HyperParams& params);
+
+enum class ClipMode { norm, adjustable };
+
+struct TrainOptions {
+  std::filesystem::path data;          // HDF5 with data/label [N,1,P,P]
+  HyperParams params;
+  ClipMode clip_mode = ClipMode::norm;
+  int epochs = 50;                     // last epoch (1-based, inclusive)
+  int step = 10;                       // lr decay period in epochs
+  std::optional<int> start_epoch;      // overrides the epoch to start at (default 1, or the resumed one)
+  std::uint64_t seed = 1;              // initialisation and data order
+  long long max_steps = 0;             // total optimizer steps of the run, counted from its start; 0: no limit
+  Device device;
+  std::filesystem::path out;           // checkpoint folder; empty: no checkpoints
+  std::filesystem::path resume;        // a checkpoint written by this trainer
+  std::filesystem::path pretrained;    // any checkpoint or PyTorch state dict; its architecture is kept
+  Architecture architecture = Architecture::reference();  // from-scratch architecture
+  std::vector<int> scales;             // metadata stored in checkpoints; empty: inherited or {2, 3, 4}
+  std::string val;                     // dataset for PSNR per epoch; empty: none
+  int val_scale = 2;
+  bool channels_last = true;
+  int log_every = 100;                 // steps between log lines (the reference prints every 100)
+  std::filesystem::path metrics;       // trial protocol JSON-lines file; empty: none
+  const std::atomic<bool>* stop = nullptr;  // set asynchronously (SIGTERM): save and return
+  // Tests: keep every step's loss (sum over the batch), read back once at the end of the run.
+  bool record_step_losses = false;
+};
+
+struct EpochRecord {
+  int epoch = 0;
+  double lr = 0;
+  double loss = 0;  // mean squared error per pixel over the epoch's batches
+  std::optional<double> psnr;
+  double seconds = 0;
+  double patches_per_s = 0;
+  long long steps = 0;
+  bool complete = true;  // false for an epoch cut short by --max-steps or a stop request
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> epochs;      // the whole history, including epochs of the resumed run
+  std::vector<double> step_losses;      // this run's steps, when record_step_losses
+  std::filesystem::path last_checkpoint;
+  std::filesystem::path first_model;    // where the model came from (pretrained/resume), if any
+  nlohmann::json model;                 // the report's model block of the last checkpoint (or the model)
+  bool stopped = false;                 // stop request
+  bool budget_reached = false;          // --max-steps
+  std::optional<double> final_psnr;
+  long long global_step = 0;
+};
+
+TrainResult train(const TrainOptions& options);
+
+// Pooled PSNR over patches of an HDF5 file: bicubic input vs label and model output vs label, both
+// clipped to [0, 1], over the first `count` patches (0: all). For checking that data and model agree.
+struct PatchScore {
+  long long patches = 0;
+  double input_psnr = 0, output_psnr = 0;
+};
+PatchScore evaluate_patches(const std::filesystem::path& model, const std::filesystem::path& data, long long count,
+                            Device device, int batch_size = 64);
+
+}  // namespace vdsr::train
