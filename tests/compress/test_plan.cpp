@@ -1,0 +1,195 @@
+// config_list semantics (NNI 2.x, with the NNI 3.0 spellings) → per-layer plan, and its errors.
+#include <gtest/gtest.h>
+
+#include "compress/plan.h"
+#include "vdsr/util/error.h"
+
+using namespace vdsr;
+using namespace vdsr::compress;
+using nlohmann::json;
+
+namespace {
+
+// A VDSR of depth 6 and width 16: input, residual_layer.0..3.conv, output.
+std::vector<LayerInfo> vdsr_layers(int depth = 6, int width = 16) {
+  std::vector<LayerInfo> layers;
+  for (int i = 0; i < depth; ++i) {
+    LayerInfo l;
+    l.name = i == 0 ? "input" : i == depth - 1 ? "output" : "residual_layer." + std::to_string(i - 1) + ".conv";
+    l.in = i == 0 ? 1 : width;
+    l.out = i == depth - 1 ? 1 : width;
+    l.weights = static_cast<long long>(l.in) * l.out * 9;
+    l.feeds_residual_add = i == depth - 1;
+    layers.push_back(l);
+  }
+  return layers;
+}
+
+Plan plan_of(const std::string& config, PlanOptions options = {}) {
+  return make_plan(json::parse(config), vdsr_layers(), options, "prune.json");
+}
+
+std::string error_of(const std::string& config) {
+  try {
+    plan_of(config);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::vector<int> removals(const Plan& p) {
+  std::vector<int> r;
+  for (const auto& l : p.layers) r.push_back(l.remove);
+  return r;
+}
+
+}  // namespace
+
+TEST(FiltersToRemove, FloorWithFloatGuardAndNeverAll) {
+  EXPECT_EQ(filters_to_remove(0.29, 100), 29);  // 0.29 * 100 = 28.999999999999996
+  EXPECT_EQ(filters_to_remove(0.5, 64), 32);
+  EXPECT_EQ(filters_to_remove(0.57, 100), 57);  // 56.99999999999999
+  EXPECT_EQ(filters_to_remove(0.999, 64), 63);
+  EXPECT_EQ(filters_to_remove(0.5, 1), 0);
+  EXPECT_EQ(filters_to_remove(0.0, 64), 0);
+}
+
+TEST(BalancedRemoval, KeepsMultiplesOfRoundTo) {
+  EXPECT_EQ(balanced_removal(19, 64, 8), 16);  // keep 45 -> 48
+  EXPECT_EQ(balanced_removal(32, 64, 8), 32);
+  EXPECT_EQ(balanced_removal(62, 64, 8), 56);  // never below round_to
+  EXPECT_EQ(balanced_removal(0, 64, 8), 0);
+  EXPECT_EQ(balanced_removal(13, 64, 8), 16);  // keep 51 -> 48 (nearest)
+  EXPECT_EQ(balanced_removal(12, 64, 8), 8);   // keep 52: tie between 48 and 56 keeps more
+}
+
+TEST(Plan, SeedConfigHalvesEveryConvButTheOutput) {
+  const Plan p = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])");
+  EXPECT_EQ(removals(p), (std::vector<int>{8, 8, 8, 8, 8, 0}));
+  EXPECT_FALSE(p.layers.back().pruned);
+  EXPECT_EQ(p.layers.back().note, "a single filter: nothing to remove");
+  const Plan dep = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])", {Mode::DependencyAware, 8});
+  EXPECT_NE(dep.layers.back().note.find("residual add"), std::string::npos);
+}
+
+TEST(Plan, SparsityPerLayerAliasAndDefaultType) {
+  EXPECT_EQ(removals(plan_of(R"([{"sparsity_per_layer": 0.25, "op_types": ["default"]}])")),
+            (std::vector<int>{4, 4, 4, 4, 4, 0}));
+  EXPECT_EQ(removals(plan_of(R"([{"sparse_ratio": 0.25, "op_types": ["Conv2d"]}])")),
+            (std::vector<int>{4, 4, 4, 4, 4, 0}));
+}
+
+TEST(Plan, LaterDictOverridesEarlierForTheLayersItMatches) {
+  const Plan p = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]},
+                              {"sparsity": 0.25, "op_names": ["residual_layer.1.conv"]}])");
+  EXPECT_EQ(removals(p), (std::vector<int>{8, 8, 4, 8, 8, 0}));
+  EXPECT_EQ(p.layers[2].dict, 1);
+  EXPECT_EQ(p.layers[1].dict, 0);
+}
+
+TEST(Plan, ExcludeRemovesLayersMatchedBeforeAndCanBeOverriddenAfter) {
+  Plan p = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]},
+                       {"exclude": true, "op_names": ["input", "residual_layer.0.conv"]}])");
+  EXPECT_EQ(removals(p), (std::vector<int>{0, 0, 8, 8, 8, 0}));
+  EXPECT_EQ(p.layers[0].note, "excluded by config_list[1]");
+  p = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]},
+                  {"exclude": true, "op_partial_names": ["residual_layer"]},
+                  {"sparsity": 0.75, "op_names": ["residual_layer.3.conv"]}])");
+  EXPECT_EQ(removals(p), (std::vector<int>{8, 0, 0, 0, 12, 0}));
+}
+
+TEST(Plan, PartialNamesRegexAndTypesCombine) {
+  EXPECT_EQ(removals(plan_of(R"([{"sparsity": 0.5, "op_partial_names": ["layer.2", "layer.3"]}])")),
+            (std::vector<int>{0, 0, 0, 8, 8, 0}));
+  EXPECT_EQ(removals(plan_of(R"([{"sparsity": 0.5, "op_names_re": ["residual_layer\\.[02]\\.conv"]}])")),
+            (std::vector<int>{0, 8, 0, 8, 0, 0}));
+  // Name selectors unite; op_types intersects with them.
+  EXPECT_EQ(removals(plan_of(R"([{"sparsity": 0.5, "op_names": ["input"], "op_partial_names": ["layer.3"],
+                                   "op_types": ["Conv2d"]}])")),
+            (std::vector<int>{8, 0, 0, 0, 8, 0}));
+  const std::string none = error_of(R"([{"sparsity": 0.5, "op_names": ["input"], "op_types": ["Linear"]}])");
+  EXPECT_NE(none.find("selects no layer"), std::string::npos) << none;
+}
+
+TEST(Plan, Nni3ExcludeKeysInsideOneDict) {
+  EXPECT_EQ(removals(plan_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "exclude_op_names": ["input"],
+                                   "exclude_op_names_re": ["residual_layer\\.3.*"]}])")),
+            (std::vector<int>{0, 8, 8, 8, 0, 0}));
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "exclude_op_types": ["Conv2d"]}])")
+                .find("selects no layer"),
+            std::string::npos);
+}
+
+TEST(Plan, TotalSparsityFormsAGlobalGroup) {
+  Plan p = plan_of(R"([{"total_sparsity": 0.5, "max_sparsity_per_layer": 0.8, "op_types": ["Conv2d"]}])");
+  ASSERT_EQ(p.groups.size(), 1u);
+  EXPECT_DOUBLE_EQ(p.groups[0].total, 0.5);
+  EXPECT_DOUBLE_EQ(p.groups[0].max_per_layer, 0.8);
+  EXPECT_EQ(p.groups[0].layers.size(), 5u);  // the single-filter output is not ranked
+  EXPECT_EQ(p.layers[0].group, 0);
+  p = plan_of(R"([{"sparse_ratio": 0.3, "global_group_id": 1, "max_sparse_ratio": 0.6, "op_names": ["input"]},
+                  {"sparse_ratio": 0.3, "global_group_id": 1, "op_partial_names": ["residual"]}])");
+  ASSERT_EQ(p.groups.size(), 1u);
+  EXPECT_EQ(p.groups[0].layers.size(), 5u);
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.3, "global_group_id": 1, "op_names": ["input"]},
+                         {"sparse_ratio": 0.4, "global_group_id": 1, "op_names": ["output"]}])")
+                .find("differs"),
+            std::string::npos);
+}
+
+TEST(Plan, UnstructuredCountsWeightsAndIncludesTheOutput) {
+  PlanOptions level;
+  level.unstructured = true;
+  const Plan p = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])", level);
+  // 16 * 1 * 9 = 144, 16 * 16 * 9 = 2304 and 1 * 16 * 9 = 144 weights.
+  EXPECT_EQ(removals(p), (std::vector<int>{72, 1152, 1152, 1152, 1152, 72}));
+}
+
+TEST(Plan, BalanceModeRoundsWidths) {
+  const Plan p = plan_of(R"([{"sparsity": 0.3, "op_types": ["Conv2d"]}])", {Mode::Balance, 4});
+  // 16 filters: floor(4.8) = 4 removed keeps 12, already a multiple of 4.
+  EXPECT_EQ(removals(p), (std::vector<int>{4, 4, 4, 4, 4, 0}));
+  const Plan q = plan_of(R"([{"sparsity": 0.45, "op_types": ["Conv2d"]}])", {Mode::Balance, 8});
+  EXPECT_EQ(removals(q), (std::vector<int>{8, 8, 8, 8, 8, 0}));  // keep 9 -> 8
+}
+
+TEST(Plan, WarnsAboutOpNamesThatMatchNothingAndListsLayers) {
+  const Plan p = plan_of(R"([{"sparsity": 0.5, "op_names": ["input", "residual_layer.99.conv"]}])");
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("'residual_layer.99.conv' matches no layer"), std::string::npos);
+  EXPECT_NE(p.warnings[0].find("input, residual_layer.0.conv"), std::string::npos);
+}
+
+TEST(PlanErrors, NameTheEntryAndKey) {
+  struct Case {
+    const char* config;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {R"([{"sparsity": 1.0, "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number in [0, 1), got 1.0"},
+      {R"([{"sparsity": -0.1, "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number in [0, 1)"},
+      {R"([{"op_types": ["Conv2d"]}, {"sparsity": 0.5, "sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])",
+       "config_list[0]: no sparsity"},
+      {R"([{"sparsity": 0.5, "sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])",
+       "config_list[0].sparsity_per_layer: give either sparsity or sparsity_per_layer"},
+      {R"([{"sparsity": 0.5, "op_type": ["Conv2d"]}])", "config_list[0].op_type: unknown key (valid keys: sparsity,"},
+      {R"([{"sparsity": "half", "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number"},
+      {R"([{"sparsity": 0.5, "op_types": "Conv2d"}])", "config_list[0].op_types: expected a list of strings"},
+      {R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}, {"sparsity": 0.5}])", "config_list[1]: no layer selector"},
+      {R"([{"sparsity": 0.5, "op_names": ["nothing"]}])", "config_list selects no layer"},
+      {R"({"sparsity": 0.5, "op_types": ["Conv2d"]})", "config_list must be a JSON array"},
+      {R"([0.5])", "config_list[0]: expected a dict"},
+      {R"([{"sparsity": 0.5, "exclude": "yes", "op_types": ["Conv2d"]}])", "config_list[0].exclude: expected true or false"},
+      {R"([{"sparsity": 0.5, "op_names_re": ["(("]}])", "config_list[0].op_names_re: invalid regular expression"},
+      {R"([{"sparsity": 0.5, "max_sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])",
+       "config_list[0].max_sparsity_per_layer: only applies with total_sparsity"},
+      {R"([{"sparsity": 0.5, "total_sparsity": 0.5, "op_types": ["Conv2d"]}])",
+       "config_list[0].total_sparsity: more than one sparsity"},
+  };
+  for (const auto& c : cases) {
+    const std::string msg = error_of(c.config);
+    EXPECT_NE(msg.find("prune.json: "), std::string::npos) << c.config << "\n" << msg;
+    EXPECT_NE(msg.find(c.expected), std::string::npos) << c.config << "\ngot: " << msg;
+  }
+}
