@@ -309,5 +309,7 @@ TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
   expect_error(data + " --params " + (dir_ / "text.json").string(), "parameter 'lr' must be a number");
   expect_error(data, "unknown parameter 'learning_rate'",
                "VDSR_TRIAL_PARAMS=" + (dir_ / "unknown.json").string() + " ");
+  expect_error(data + " --pretrained " + (dir_ / "missing.pt").string(), "missing.pt");
+  expect_error(data + " --resume " + (dir_ / "missing.ckpt").string(), "missing.ckpt");
   if (!torch::cuda::is_available()) expect_error(data + " --cuda", "No GPU found");
 }

@@ -139,7 +139,6 @@ TrainResult train(const TrainOptions& o) {
   const data::PatchFile file(o.data);
   std::optional<Validator> validator;
   if (!o.val.empty()) validator.emplace(o.val, o.val_scale);
-  if (!o.out.empty()) fs::create_directories(o.out);
 
   // Model and where training stands: fresh, pretrained (new training on its weights) or resumed.
   TrainResult result;
@@ -271,6 +270,14 @@ TrainResult train(const TrainOptions& o) {
     Checkpoint ck = checkpoint_from_model(model);
     return validator->psnr_of(ck, o.device);
   };
+
+  if (source) {
+    result.initial_psnr = current_psnr();
+    if (result.initial_psnr) spdlog::info("{} x{} PSNR before training: {:.3f} dB", o.val, o.val_scale, *result.initial_psnr);
+  }
+
+  // Only now that every input has been read: a bad one leaves no folder behind.
+  if (!o.out.empty()) fs::create_directories(o.out);
 
   // Steps left in this run, for the progress line's ETA.
   long long total_steps = 0;

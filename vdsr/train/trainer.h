@@ -80,6 +80,7 @@ struct TrainResult {
   nlohmann::json model;                 // the report's model block of the last checkpoint (or the model)
   bool stopped = false;                 // stop request
   bool budget_reached = false;          // --max-steps
+  std::optional<double> initial_psnr;  // validation PSNR of a pretrained or resumed model before training
   std::optional<double> final_psnr;
   long long global_step = 0;
 };

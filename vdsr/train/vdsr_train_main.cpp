@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
       report["train"] = {{"epochs", epochs},
                          {"global_step", r.global_step},
                          {"budget_reached", r.budget_reached},
+                         {"initial_psnr", r.initial_psnr ? nlohmann::json(*r.initial_psnr) : nlohmann::json(nullptr)},
                          {"final_psnr", r.final_psnr ? nlohmann::json(*r.final_psnr) : nlohmann::json(nullptr)},
                          {"checkpoint", r.last_checkpoint.string()},
                          {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
