@@ -1,0 +1,57 @@
+#pragma once
+// The same network run by different runtimes behind one interface, so that parity, PSNR and latency are
+// measured the same way for each: LibTorch (the weights), OpenCV DNN (the ONNX bytes) and onnxruntime
+// (the ONNX file, through scripts/ort_check.mjs; see ort.h).
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "vdsr/checkpoint.h"
+#include "vdsr/evaluation.h"
+#include "vdsr/image.h"
+
+namespace vdsr::exporter {
+
+// A float32 batch [n, 1, h, w] on the network's 0..1 scale.
+struct Batch {
+  int n = 1, h = 0, w = 0;
+  std::vector<float> data;
+  std::vector<int64_t> shape() const { return {n, 1, h, w}; }
+};
+
+class Runner {
+ public:
+  virtual ~Runner() = default;
+  virtual std::string name() const = 0;  // report key: libtorch | opencv-dnn | onnxruntime
+  // The raw network output (residual added, not clipped), same shape as the input.
+  virtual Batch forward(const Batch& x) = 0;
+  // The evaluation protocol's step, as vdsr::Upscaler::run_y: Y (0..255) scaled to 0..1, the network,
+  // back to 0..255, clipped.
+  Image run_y(const Image& y);
+};
+
+std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint);
+std::unique_ptr<Runner> opencv_runner(const std::string& onnx_bytes);
+
+// Deterministic uniform 0..1 inputs.
+Batch random_batch(int n, int h, int w, unsigned seed);
+Batch image_batch(const Image& y);  // one Y plane / 255
+
+double max_abs_diff(const Batch& a, const Batch& b);
+
+// evaluate_scale's protocol with any runner: modcrop, Y, MATLAB bicubic, network, PSNR/SSIM with shave.
+ScaleScore evaluate_scale_with(Runner& runner, const std::vector<std::filesystem::path>& images, int scale);
+// The same, with the network outputs given (as onnxruntime returns them), in image order.
+ScaleScore score_outputs(const std::vector<ScaledPair>& pairs, const std::vector<std::string>& names,
+                         const std::vector<Batch>& outputs, int scale);
+
+// Latency of `runs` forward passes after one warm-up: {input, threads, latency_ms {median,min,max}, runs}.
+nlohmann::json time_forward(Runner& runner, const Batch& x, int runs, int threads);
+nlohmann::json latency_json(std::vector<double> ms, int h, int w, int threads);
+
+// Sets the intra-op threads of LibTorch and OpenCV together.
+int set_threads(int threads);
+
+}  // namespace vdsr::exporter
