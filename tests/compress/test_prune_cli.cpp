@@ -1,0 +1,137 @@
+// vdsr-prune end to end on a tiny model: outputs, report contract, fine-tuning, and bad configs
+// (exit 2, nothing written).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "tests/cli_runner.h"
+#include "vdsr/checkpoint.h"
+#include "vdsr/image.h"
+
+using namespace vdsr;
+using nlohmann::json;
+using test::run_command;
+using test::tool;
+namespace fs = std::filesystem;
+
+class PruneCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vdsr_prune_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "images");
+    for (int k = 0; k < 2; ++k) {
+      Image rgb(60, 52 + 4 * k, 3);
+      for (int c = 0; c < 3; ++c)
+        for (int y = 0; y < rgb.height; ++y)
+          for (int x = 0; x < rgb.width; ++x)
+            rgb.at(c, y, x) = std::fmod(4.0 * x + 3.0 * y + 50.0 * c + 11.0 * k + ((x * y) % 5) * 13.0, 256.0);
+      write_image(dir_ / "images" / ("img" + std::to_string(k) + ".png"), rgb);
+    }
+    torch::manual_seed(5);
+    VDSR model(Architecture::uniform(5, 16));
+    save_checkpoint(dir_ / "tiny.ckpt", checkpoint_from_model(model, {{"scales", {2}}}));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write_config(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+  std::string prune(const fs::path& config, const std::string& extra) {
+    return tool("vdsr-prune") + " --threads 1 --latency-runs 1 --config " + config.string() + " --model " +
+           (dir_ / "tiny.ckpt").string() + " " + extra;
+  }
+  fs::path dir_;
+};
+
+TEST_F(PruneCli, SeedConfigWritesNarrowerCheckpointMasksAndReport) {
+  const fs::path config = write_config("prune.json", R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])");
+  const auto ok = run_command(prune(config, "--out " + (dir_ / "out").string() + " --no-eval"));
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("| params | 7200 | 1872 |"), std::string::npos) << ok.output;
+  const Checkpoint pruned = load_checkpoint(dir_ / "out" / "pruned.ckpt");
+  EXPECT_EQ(pruned.architecture.widths, (std::vector<int>{8, 8, 8, 8}));
+  const json masks = json::parse(std::ifstream(dir_ / "out" / "masks.json"));
+  EXPECT_EQ(masks["input"].size(), 8u);
+  EXPECT_EQ(masks["output"], json({0}));
+  const json report = json::parse(std::ifstream(dir_ / "out" / "report.json"));
+  EXPECT_EQ(report["schema"], "vdsr-report/1");
+  EXPECT_EQ(report["stage"], "prune");
+  ASSERT_EQ(report["prune"]["layers"].size(), 5u);
+  const json& layer = report["prune"]["layers"][1];
+  EXPECT_EQ(layer["name"], "residual_layer.0.conv");
+  EXPECT_EQ(layer["in"], 16);
+  EXPECT_EQ(layer["in_after"], 8);
+  EXPECT_EQ(layer["out_before"], 16);
+  EXPECT_EQ(layer["out_after"], 8);
+  EXPECT_EQ(layer["kept"], 8);
+  EXPECT_DOUBLE_EQ(layer["sparsity"].get<double>(), 0.5);
+  EXPECT_EQ(report["prune"]["totals"]["params_before"], 7200);
+  EXPECT_EQ(report["prune"]["totals"]["params_after"], 1872);
+  EXPECT_GT(report["speed"]["libtorch"]["latency_ms"]["median"].get<double>(), 0.0);
+  EXPECT_EQ(report["model"]["widths"], json({8, 8, 8, 8}));
+  EXPECT_EQ(report["prune"]["plan"]["layers"].size(), 5u);
+}
+
+TEST_F(PruneCli, ObjectConfigWithEvalAndFinetune) {
+  // Patches for fine-tuning from the synthetic images.
+  const auto data = run_command(tool("vdsr-data") + " --images " + (dir_ / "images").string() + " --out " +
+                                (dir_ / "train.h5").string() + " --scales 2 --flips none --rotations 0 --downsizes 1");
+  ASSERT_EQ(data.code, 0) << data.output;
+  const fs::path config = write_config("prune.json", R"({
+    "pruner": "fpgm", "mode": "balance", "round_to": 4, "dummy_input": [1, 1, 32, 32],
+    "config_list": [{"sparsity": 0.4, "op_types": ["Conv2d"]}],
+    "eval": {"dataset": ")" + (dir_ / "images").string() + R"(", "scales": [2]},
+    "finetune": {"data": ")" + (dir_ / "train.h5").string() + R"(", "steps": 3, "lr": 0.0001, "batchSize": 4}})");
+  const auto r = run_command(prune(config, "--out " + (dir_ / "ft").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "ft" / "finetuned.ckpt"));
+  const json report = json::parse(std::ifstream(dir_ / "ft" / "report.json"));
+  EXPECT_EQ(report["config"]["pruner"], "fpgm");
+  EXPECT_EQ(report["prune"]["finetune"]["steps"], 3);
+  EXPECT_TRUE(report["prune"]["quality_pruned"]["images"]["x2"].is_object());
+  EXPECT_TRUE(report["prune"]["baseline"]["quality"]["images"]["x2"].is_object());
+  EXPECT_TRUE(report["quality"]["images"]["x2"]["psnr"].is_number());
+  EXPECT_EQ(report["model"]["widths"], json({12, 12, 12, 12}));  // 16 - floor(6.4) = 10 -> 12 with round_to 4
+}
+
+TEST_F(PruneCli, BadConfigsExitWithCode2AndWriteNothing) {
+  struct Case {
+    const char* config;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {R"([{"sparsity": 1.0, "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number in [0, 1)"},
+      {R"([{"sparsity": -0.5, "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number in [0, 1)"},
+      {R"([{"sparsity": 0.5, "sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])", "not both"},
+      {R"([{"sparsity": 0.5, "op_typo": ["Conv2d"]}])", "config_list[0].op_typo: unknown key (valid keys:"},
+      {R"([{"sparsity": "0.5", "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number"},
+      {R"([{"sparsity": 0.5}])", "config_list[0]: no layer selector"},
+      {R"([{"sparsity": 0.5, "op_names": ["conv1"]}])", "selects no layer (layers: input, residual_layer.0.conv"},
+      {R"({"config_list": {"sparsity": 0.5}})", "config_list must be a JSON array"},
+      {R"({"config_list": [], "prunr": "l1"})", "prunr: unknown key (valid keys: pruner, config_list"},
+      {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "pruner": "l3"})", "unknown pruner 'l3'"},
+      {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "finetune": {"steps": 2}})", "finetune.data: missing"},
+      {R"(not json)", "not valid JSON"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    const fs::path config = write_config("bad" + std::to_string(i) + ".json", c.config);
+    const fs::path out = dir_ / ("out" + std::to_string(i++));
+    const auto r = run_command(prune(config, "--no-eval --out " + out.string()));
+    EXPECT_EQ(r.code, 2) << c.config << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(c.expected), std::string::npos) << "expected '" << c.expected << "' in:\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << "output written for " << c.config;
+  }
+  // An op_names entry that matches nothing is a warning listing the layers, not an error.
+  const fs::path warn = write_config("warn.json", R"([{"sparsity": 0.5, "op_names": ["input", "conv9"]}])");
+  const auto r = run_command(prune(warn, "--no-eval --out " + (dir_ / "warn").string()));
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("'conv9' matches no layer (layers: input, residual_layer.0.conv"), std::string::npos)
+      << r.output;
+}
