@@ -83,6 +83,8 @@ int main(int argc, char** argv) {
   app.add_option("--depth", depth, "layers of a model trained from scratch")->capture_default_str();
   app.add_option("--width", width, "channels of a model trained from scratch")->capture_default_str();
   app.add_option("--scales", scales_arg, "scales the model is trained for (metadata; default: inherited or 2,3,4)");
+  app.add_option("--channels-last", o.channels_last, "keep weights and batches in NHWC (true/false)")
+      ->capture_default_str();
   app.add_option("--log-every", o.log_every, "steps between log lines")->capture_default_str();
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1, stage train)");
   app.add_option("--eval-patches", eval_patches, "instead of training: pooled PSNR of --pretrained (default: the "
