@@ -40,7 +40,13 @@ void check_output_folder(const std::string& path, const std::string& flag) {
   fs::path folder = fs::path(path).parent_path();
   if (folder.empty()) folder = ".";
   if (!fs::is_directory(folder)) throw Error(flag + " " + path + ": folder " + folder.string() + " does not exist");
-  if (access(folder.c_str(), W_OK) != 0) throw Error(flag + " " + path + ": folder " + folder.string() + " is not writable");
+  // A probe file rather than access(): root passes access() on read-only mounts and 0555 folders alike.
+  const fs::path probe = folder / (".vdsr-export-probe-" + std::to_string(getpid()));
+  std::ofstream(probe).put('x');
+  const bool writable = fs::exists(probe);
+  std::error_code ignored;
+  fs::remove(probe, ignored);
+  if (!writable) throw Error(flag + " " + path + ": folder " + folder.string() + " is not writable");
 }
 
 // The weights a file holds, as LibTorch sees them: float16-rounded for --fp16.
@@ -72,6 +78,8 @@ int main(int argc, char** argv) {
   bool onnx_flag = false, fp16 = false;
   int opset = 13, threads = 0, bench_threads = 2, bench_runs = 10;
   double tolerance = 1e-4;
+  // A later flag overrides an earlier one, so wrapper scripts can append their own.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("--onnx", onnx_flag, "write an ONNX file (needs --out)");
   app.add_option("--model", model, "checkpoint or PyTorch state dict (.pt), any widths")->capture_default_str();
   app.add_option("--out", out, "ONNX file to write (written only after every check passed)");
@@ -80,7 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--static", static_size, "fix the input to [1, 1, H, W] (default: N, H, W symbolic), e.g. 256x256");
   app.add_flag("--fp16", fp16, "store weights as float16 (half the file); the graph still takes float32");
   app.add_option("--verify", verify, "dataset (name under $VDSR_ASSETS or folder): PSNR per runtime next to LibTorch");
-  app.add_option("--scale", scales_arg, "scales for --verify")->capture_default_str();
+  app.add_option("--scale", scales_arg, "scales for --verify")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->capture_default_str();
   app.add_option("--state-dict", state_dict, "also write the weights as a PyTorch-loadable state dict");
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1)");
   app.add_option("--threads", threads, "CPU threads for parity and --verify (default: all cores)");
