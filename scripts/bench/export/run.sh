@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Latency of exported ONNX files in onnxruntime and OpenCV DNN next to LibTorch: the reference model and,
+# when vdsr-prune is built, its 50 % L1-pruned version; 256x256 input, 2 threads, every runtime in the same
+# vdsr-export run (medians of RUNS forward passes after one warm-up).
+#
+#   scripts/bench/export/run.sh [RUNS] [BUILD_DIR]      (default 20 runs, build-export or build)
+#
+# Needs node with scripts/node_modules (cd scripts && npm ci) for the onnxruntime column.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+runs=${1:-20}
+build=${2:-}
+if [[ -z $build ]]; then
+  for b in "$root/build-export" "$root/build"; do [[ -x $b/bin/vdsr-export ]] && build=$b && break; done
+fi
+[[ -x ${build:-}/bin/vdsr-export ]] || { echo "error: no vdsr-export under build-export/ or build/ (pass BUILD_DIR)" >&2; exit 2; }
+assets=${VDSR_ASSETS:-$root/../shared/assets}
+ref=$assets/models/vdsr_x234_state_dict.pt
+out=${OUT:-$(mktemp -d /tmp/vdsr-bench-export.XXXXXX)}
+mkdir -p "$out"
+
+models=("reference:$ref")
+prune=""
+for b in "$build" "$root"/build*; do [[ -x $b/bin/vdsr-prune ]] && prune=$b/bin/vdsr-prune && break; done
+if [[ -n $prune ]]; then
+  "$prune" --config "$root/configs/prune.json" --model "$ref" --out "$out/pruned" --no-eval \
+    --latency-runs 1 >&2
+  models+=("pruned-l1-50:$out/pruned/pruned.ckpt")
+else
+  echo "note: no build*/bin/vdsr-prune; timing the reference model only" >&2
+fi
+
+printf '| model | file bytes | libtorch (ms) | opencv-dnn (ms) | onnxruntime (ms) |\n|---|---:|---:|---:|---:|\n'
+for entry in "${models[@]}"; do
+  name=${entry%%:*}
+  model=${entry#*:}
+  "$build/bin/vdsr-export" --onnx --model "$model" --out "$out/$name.onnx" --bench-runs "$runs" \
+    --bench-threads 2 --bench-size 256x256 --report "$out/$name.json" >&2
+  python3 - "$out/$name.json" "$name" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+speed = r.get("speed", {})
+cell = lambda k: f'{speed[k]["latency_ms"]["median"]:.1f}' if k in speed else "-"
+print(f'| {sys.argv[2]} | {r["export"]["files"]["onnx"]["bytes"]} | {cell("libtorch")} | {cell("opencv-dnn")} | {cell("onnxruntime")} |')
+PY
+done
+echo "reports and files in $out" >&2
