@@ -111,7 +111,7 @@ std::unique_ptr<Tuner> make_tuner(const json& cfg, const SearchSpace& space, con
       const std::string tat = at + ".tpe_args";
       if (!ta.is_object()) throw Error(tat + ": expected an object");
       check_keys(ta, {"constant_liar_type", "n_startup_jobs", "n_ei_candidates", "linear_forgetting",
-                      "prior_weight", "gamma"},
+                      "prior_weight", "gamma", "gamma_mode", "multivariate"},
                  tat);
       if (ta.contains("constant_liar_type")) {
         const json& v = ta["constant_liar_type"];
@@ -134,6 +134,17 @@ std::unique_ptr<Tuner> make_tuner(const json& cfg, const SearchSpace& space, con
         if (!v.is_number() || !(v.get<double>() > 0) || v.get<double>() > 1)
           throw Error(tat + ".gamma: expected a number in (0, 1], got " + v.dump());
         t.gamma = v.get<double>();
+      }
+      if (ta.contains("gamma_mode")) {
+        const json& v = ta["gamma_mode"];
+        if (!v.is_string() || (v != "sqrt" && v != "linear"))
+          throw Error(tat + ".gamma_mode: expected \"sqrt\" or \"linear\", got " + v.dump());
+        t.gamma_mode = v.get<std::string>();
+      }
+      if (ta.contains("multivariate")) {
+        const json& v = ta["multivariate"];
+        if (!v.is_boolean()) throw Error(tat + ".multivariate: expected true or false, got " + v.dump());
+        t.multivariate = v.get<bool>();
       }
     }
     return std::make_unique<TpeTuner>(space, mode, get_seed(args, at), t);
