@@ -3,7 +3,11 @@ Hartmann-6 and a 5-parameter mixed space shaped like the seed's. Prints, per fun
 median [first quartile, third quartile] of the best value found after 25, 50 and 100 trials over the
 seeds, then the time per TPE suggestion with 1000 finished trials.
 
-    /usr/bin/python3 scripts/bench/tpe/bench.py [--bin build/bin] [--trials 100] [--seeds 20]
+    /usr/bin/python3 scripts/bench/tpe/bench.py [--bin build/bin] [--trials 100] [--seeds 20] [--first-seed 0]
+
+Our TPE runs in three configurations (settings in CONFIGS): NNI's defaults with the default joint model,
+the same with independent per-parameter estimators (NNI's model), and Optuna's settings (10 startup trials,
+good set ceil(0.1 N)) so that both TPEs are compared on equal terms.
 
 Needs Debian's python3-optuna (apt-get install -y python3-optuna) and a built vdsr-tpe-bench."""
 import argparse
@@ -18,14 +22,24 @@ FUNCTIONS = ["branin", "hartmann6", "seedlike"]
 CHECKPOINTS = [25, 50, 100]
 
 
-def runs_ours(binary, name, tuner, trials, seeds):
-    out = subprocess.run([binary, "run", name, json.dumps(tuner), str(trials), "0", str(seeds)],
+CONFIGS = {
+    "vdsr TPE, NNI defaults": {},
+    "vdsr TPE, NNI defaults, multivariate false": {"multivariate": False},
+    "vdsr TPE, Optuna's settings": {"n_startup_jobs": 10, "gamma_mode": "linear", "gamma": 0.1},
+    "vdsr TPE, Optuna's settings, 48 candidates": {"n_startup_jobs": 10, "gamma_mode": "linear", "gamma": 0.1,
+                                                   "n_ei_candidates": 48},
+}
+
+
+def runs_ours(binary, name, tuner, trials, first, seeds):
+    out = subprocess.run([binary, "run", name, json.dumps(tuner), str(trials), str(first), str(seeds)],
                          check=True, capture_output=True, text=True).stdout
     return [json.loads(line)["values"] for line in out.splitlines()]
 
 
-def runs_optuna(name, trials, seeds):
-    out = subprocess.run([sys.executable, os.path.join(HERE, "optuna_runs.py"), name, str(trials), "0", str(seeds)],
+def runs_optuna(name, trials, first, seeds):
+    out = subprocess.run([sys.executable, os.path.join(HERE, "optuna_runs.py"), name, str(trials), str(first),
+                          str(seeds)],
                          check=True, capture_output=True, text=True, cwd=HERE).stdout
     return [json.loads(line)["values"] for line in out.splitlines()]
 
@@ -40,13 +54,16 @@ def main():
     ap.add_argument("--bin", default="build/bin")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0)
     a = ap.parse_args()
     binary = os.path.join(a.bin, "vdsr-tpe-bench")
-    methods = {
-        "vdsr TPE": lambda f: runs_ours(binary, f, {"name": "TPE", "classArgs": {}}, a.trials, a.seeds),
-        "vdsr Random": lambda f: runs_ours(binary, f, {"name": "Random", "classArgs": {}}, a.trials, a.seeds),
-        "Optuna TPE": lambda f: runs_optuna(f, a.trials, a.seeds),
-    }
+    methods = {}
+    for label, tpe_args in CONFIGS.items():
+        cfg = {"name": "TPE", "classArgs": {"tpe_args": tpe_args}}
+        methods[label] = lambda f, cfg=cfg: runs_ours(binary, f, cfg, a.trials, a.first_seed, a.seeds)
+    methods["vdsr Random"] = lambda f: runs_ours(binary, f, {"name": "Random", "classArgs": {}}, a.trials,
+                                                 a.first_seed, a.seeds)
+    methods["Optuna 3.1 TPESampler(seed=s)"] = lambda f: runs_optuna(f, a.trials, a.first_seed, a.seeds)
     checkpoints = [c for c in CHECKPOINTS if c <= a.trials]
     print(f"best-so-far, median [q1, q3] over {a.seeds} seeds\n")
     print("| function | method | " + " | ".join(f"{c} trials" for c in checkpoints) + " |")

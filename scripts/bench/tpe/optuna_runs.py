@@ -1,4 +1,5 @@
-"""Runs Optuna's TPESampler (default settings) on a benchmark function; one JSON line per seed,
+"""Runs Optuna's TPESampler (default settings: 10 startup trials, good set ceil(0.1 N) capped at 25,
+24 candidates, independent per-parameter estimators) on a benchmark function; one JSON line per seed,
 the same format as `vdsr-tpe-bench run`. Needs Debian's python3-optuna: run with /usr/bin/python3."""
 import json
 import sys
