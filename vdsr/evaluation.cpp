@@ -25,17 +25,7 @@ std::vector<fs::path> dataset_images(const std::string& dataset) {
     throw Error("unknown dataset '" + dataset + "': not a folder, and not a name under " + assets_dir().string() +
                 (known.empty() ? " (set VDSR_ASSETS to the folder holding Set5/ and Set14/)" : " (known:" + known + ")"));
   }
-  std::vector<fs::path> images;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    std::string ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
-    if (e.is_regular_file() && (ext == ".png" || ext == ".bmp" || ext == ".jpg" || ext == ".jpeg")) {
-      images.push_back(e.path());
-    }
-  }
-  if (images.empty()) throw Error(folder.string() + ": no PNG, BMP or JPEG images in the dataset folder");
-  std::sort(images.begin(), images.end());
-  return images;
+  return list_images(folder);
 }
 
 ScaledPair make_scaled_pair(const Image& rgb, int scale, const std::string& name) {

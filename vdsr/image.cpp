@@ -55,6 +55,21 @@ Image read_image(const std::filesystem::path& path) {
   return rgb;
 }
 
+std::vector<std::filesystem::path> list_images(const std::filesystem::path& folder) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(folder)) throw Error(folder.string() + ": image folder does not exist");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(folder)) {
+    if (!entry.is_regular_file()) continue;
+    std::string ext = entry.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".png" || ext == ".bmp" || ext == ".jpg" || ext == ".jpeg") files.push_back(entry.path());
+  }
+  if (files.empty()) throw Error(folder.string() + ": no images (.png, .bmp, .jpg) in the folder");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 void write_image(const std::filesystem::path& path, const Image& image) {
   if (image.channels != 1 && image.channels != 3) throw Error("write_image: expected 1 or 3 channels");
   cv::Mat mat(image.height, image.width, image.channels == 3 ? CV_8UC3 : CV_8UC1);

@@ -32,6 +32,10 @@ struct Image {
 // Throws vdsr::Error naming the file when it cannot be read.
 Image read_image(const std::filesystem::path& path);
 
+// The PNG/BMP/JPEG files of a folder, sorted by name. Throws vdsr::Error naming the folder when it is
+// missing or holds no images.
+std::vector<std::filesystem::path> list_images(const std::filesystem::path& folder);
+
 // Writes a 1- or 3-channel image (values rounded and clipped to 0..255) atomically; format by extension.
 void write_image(const std::filesystem::path& path, const Image& image);
 

@@ -36,20 +36,6 @@ Flip parse_flip(const std::string& name) {
   throw Error("--flips: expected vertical, horizontal or none, got '" + name + "'");
 }
 
-std::vector<fs::path> list_images(const fs::path& folder) {
-  if (!fs::is_directory(folder)) throw Error(folder.string() + ": image folder does not exist");
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(folder)) {
-    if (!entry.is_regular_file()) continue;
-    std::string ext = entry.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ext == ".png" || ext == ".bmp" || ext == ".jpg" || ext == ".jpeg") files.push_back(entry.path());
-  }
-  if (files.empty()) throw Error(folder.string() + ": no images (.png, .bmp, .jpg) in the folder");
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
 Image flip_image(const Image& image, Flip flip) {
   if (flip == Flip::None) return image;
   Image out(image.height, image.width, image.channels);

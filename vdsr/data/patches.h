@@ -42,8 +42,6 @@ struct GenerateResult {
   double seconds = 0.0;
 };
 
-// Image files of a folder (png/bmp/jpg/jpeg, any case), sorted; throws vdsr::Error when there are none.
-std::vector<fs::path> list_images(const fs::path& folder);
 
 // --- the MATLAB steps, exposed for tests -----------------------------------------------------------
 // Planar images hold integer values 0..255 for the uint8 steps.
