@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <tuple>
 
 #include "tests/cli_runner.h"
 #include "tests/test_assets.h"
@@ -176,6 +177,25 @@ TEST_F(TrainTest, ResumedRunMatchesUninterruptedRun) {
   EXPECT_TRUE(fs::exists(dir_ / "whole" / "model_epoch_3.ckpt"));
   // The lr schedule: x0.1 after `step` = 2 epochs.
   EXPECT_DOUBLE_EQ(whole.epochs[2].lr, 0.01 * 0.1);
+}
+
+// --max-patches: the same patch budget costs the same patches whatever the batch size (whole batches,
+// the last one rounded up), and the tighter of a step and a patch budget wins.
+TEST_F(TrainTest, PatchBudgetBecomesStepsPerBatchSize) {
+  for (const auto& [batch, patches, steps, expected] :
+       std::vector<std::tuple<int, long long, long long, long long>>{{8, 20, 0, 3}, {4, 20, 0, 5}, {8, 20, 2, 2}}) {
+    train::TrainOptions o = tiny(dir_ / ("b" + std::to_string(batch) + "s" + std::to_string(steps)));
+    o.params.batch_size = batch;
+    o.max_patches = patches;
+    o.max_steps = steps;
+    const train::TrainResult r = train::train(o);
+    EXPECT_TRUE(r.budget_reached) << "batch " << batch;
+    EXPECT_EQ(r.global_step, expected) << "batch " << batch << ", max_steps " << steps;
+    EXPECT_EQ(r.max_steps, expected);
+  }
+  train::TrainOptions bad = tiny(dir_ / "bad");
+  bad.max_patches = -1;
+  EXPECT_THROW(train::train(bad), Error);
 }
 
 TEST_F(TrainTest, ClipModesBoundTheUpdate) {

@@ -133,6 +133,13 @@ TrainResult train(const TrainOptions& o) {
   if (o.epochs < 1) throw Error("--nEpochs must be at least 1, got " + std::to_string(o.epochs));
   if (o.step < 1) throw Error("--step must be at least 1, got " + std::to_string(o.step));
   if (o.max_steps < 0) throw Error("--max-steps must be >= 0, got " + std::to_string(o.max_steps));
+  if (o.max_patches < 0) throw Error("--max-patches must be >= 0, got " + std::to_string(o.max_patches));
+  // One step budget from both flags; a patch budget counts whole batches (the last one may overshoot).
+  long long max_steps = o.max_steps;
+  if (o.max_patches > 0) {
+    const long long from_patches = (o.max_patches + o.params.batch_size - 1) / o.params.batch_size;
+    max_steps = max_steps > 0 ? std::min(max_steps, from_patches) : from_patches;
+  }
   if (!o.resume.empty() && !o.pretrained.empty()) throw Error("use either --resume or --pretrained, not both");
 
   const at::Device device = torch_device(o.device);
@@ -142,6 +149,7 @@ TrainResult train(const TrainOptions& o) {
 
   // Model and where training stands: fresh, pretrained (new training on its weights) or resumed.
   TrainResult result;
+  result.max_steps = max_steps;
   std::uint64_t seed = o.seed;
   int epoch = 1;
   long long batch_index = 0;
@@ -284,7 +292,7 @@ TrainResult train(const TrainOptions& o) {
   {
     const long long per_epoch = (file.size() + o.params.batch_size - 1) / o.params.batch_size;
     if (epoch <= o.epochs) total_steps = per_epoch * (o.epochs - epoch + 1) - batch_index;
-    if (o.max_steps > 0) total_steps = std::min(total_steps, std::max(0LL, o.max_steps - result.global_step));
+    if (max_steps > 0) total_steps = std::min(total_steps, std::max(0LL, max_steps - result.global_step));
   }
   spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} (x0.1 every {}), "
                "momentum {}, weight decay {}, clip {} ({}), {} steps in this run",
@@ -319,7 +327,7 @@ TrainResult train(const TrainOptions& o) {
         result.stopped = true;
         break;
       }
-      if (o.max_steps > 0 && result.global_step >= o.max_steps) {
+      if (max_steps > 0 && result.global_step >= max_steps) {
         result.budget_reached = true;
         break;
       }
@@ -415,7 +423,7 @@ TrainResult train(const TrainOptions& o) {
     if (result.stopped) {
       spdlog::warn("stop requested: saved {} at epoch {} step {}", result.last_checkpoint.string(), epoch, batch_index);
     } else {
-      spdlog::info("step budget of {} reached at epoch {} step {}", o.max_steps, epoch, batch_index);
+      spdlog::info("step budget of {} reached at epoch {} step {}", max_steps, epoch, batch_index);
     }
   }
   if (o.record_step_losses) {

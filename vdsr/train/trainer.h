@@ -45,6 +45,9 @@ struct TrainOptions {
   std::optional<int> start_epoch;      // overrides the epoch to start at (default 1, or the resumed one)
   std::uint64_t seed = 1;              // initialisation and data order
   long long max_steps = 0;             // total optimizer steps of the run, counted from its start; 0: no limit
+  // Budget in patches seen, for runs with different batch sizes to cost the same compute: becomes
+  // ceil(max_patches / batchSize) steps (the tighter of the two when max_steps is also set); 0: none.
+  long long max_patches = 0;
   Device device;
   std::filesystem::path out;           // checkpoint folder; empty: no checkpoints
   std::filesystem::path resume;        // a checkpoint written by this trainer
@@ -79,7 +82,8 @@ struct TrainResult {
   std::filesystem::path first_model;    // where the model came from (pretrained/resume), if any
   nlohmann::json model;                 // the report's model block of the last checkpoint (or the model)
   bool stopped = false;                 // stop request
-  bool budget_reached = false;          // --max-steps
+  bool budget_reached = false;          // --max-steps / --max-patches
+  long long max_steps = 0;              // the step budget in effect (from both), 0: none
   std::optional<double> initial_psnr;  // validation PSNR of a pretrained or resumed model before training
   std::optional<double> final_psnr;
   long long global_step = 0;

@@ -80,6 +80,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "seed of initialisation and data order")->capture_default_str();
   app.add_option("--max-steps", o.max_steps, "stop after this many optimizer steps in total (0: no limit); "
                                              "resumable")->capture_default_str();
+  app.add_option("--max-patches", o.max_patches, "stop after this many patches seen, i.e. ceil(N / batchSize) "
+                                                 "steps, so runs with different batch sizes cost the same "
+                                                 "compute (0: no limit; with --max-steps the tighter wins)")
+      ->capture_default_str();
   app.add_option("--depth", depth, "layers of a model trained from scratch")->capture_default_str();
   app.add_option("--width", width, "channels of a model trained from scratch")->capture_default_str();
   app.add_option("--scales", scales_arg, "scales the model is trained for (metadata; default: inherited or 2,3,4)");
@@ -151,6 +155,8 @@ int main(int argc, char** argv) {
                           {"clip_mode", clip_mode},
                           {"seed", o.seed},
                           {"max_steps", o.max_steps},
+                          {"max_patches", o.max_patches},
+                          {"step_budget", r.max_steps},
                           {"pretrained", pretrained},
                           {"resume", resume},
                           {"out", out},
