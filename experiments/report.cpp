@@ -49,6 +49,7 @@ nlohmann::json file_entry(const std::filesystem::path& path) {
 }
 
 void write(const std::filesystem::path& path, const nlohmann::json& report) {
+  validate(report, path.string());
   write_file_atomically(path, report.dump(2) + "\n");
 }
 

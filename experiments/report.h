@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace vdsr::report {
 
@@ -19,7 +20,21 @@ nlohmann::json create(const std::string& stage, const std::string& tool);
 // {path, bytes, sha256} of an existing file.
 nlohmann::json file_entry(const std::filesystem::path& path);
 
-// Writes the report as indented JSON, atomically (a temp file renamed into place).
+// Writes the report as indented JSON, atomically (a temp file renamed into place), after validate():
+// a CLI cannot write a report that readers would refuse.
 void write(const std::filesystem::path& path, const nlohmann::json& report);
+
+// The stages a report may come from.
+const std::vector<std::string>& known_stages();
+
+// Checks a parsed report against the contract (docs/report-schema.md): the header keys and their types,
+// a schema this build reads, a known stage, and the types of the fixed key paths that are present.
+// Unknown keys are ignored; a null value at an optional key path means "not measured". Throws
+// vdsr::Error "<where>: <key path>: <what was expected>".
+void validate(const nlohmann::json& report, const std::string& where);
+
+// Reads and validates a report file; throws vdsr::Error "<file>: ..." for anything else (not JSON, not
+// an object, not a vdsr report, a newer schema, a bad key).
+nlohmann::json read(const std::filesystem::path& path);
 
 }  // namespace vdsr::report
