@@ -1,8 +1,6 @@
 #include "hpo/scheduler.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +21,7 @@
 #include "hpo/tuner.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/process.h"
 
 namespace vdsr::hpo {
 
@@ -217,41 +216,17 @@ class Scheduler {
   }
 
   pid_t spawn(const Running& r) {
-    // Everything the child needs is prepared before fork: only async-signal-safe calls happen after it.
-    std::vector<std::string> env_strings;
-    for (char** e = environ; *e; ++e) {
-      std::string s = *e;
-      if (s.rfind("VDSR_TRIAL_", 0) != 0) env_strings.push_back(s);
-    }
-    env_strings.push_back("VDSR_TRIAL_ID=" + std::to_string(r.id));
-    env_strings.push_back("VDSR_TRIAL_DIR=" + r.dir.string());
-    env_strings.push_back("VDSR_TRIAL_PARAMS=" + (r.dir / kParamsFile).string());
-    env_strings.push_back("VDSR_TRIAL_METRICS=" + (r.dir / kMetricsFile).string());
-    std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    const std::string out = (r.dir / "stdout.log").string(), err = (r.dir / "stderr.log").string();
-    const std::string cwd = cfg_.code_dir.string(), cmd = cfg_.trial_command;
-    const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
-    const pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed for trial " + std::to_string(r.id));
-    if (pid == 0) {
-      setpgid(0, 0);  // its own process group, so a kill reaches the whole trial
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed tuner leaves no orphan trial behind
-      if (getppid() != parent) _exit(127);
-      int fo = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int fe = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int fi = ::open("/dev/null", O_RDONLY);
-      if (fo < 0 || fe < 0 || fi < 0 || chdir(cwd.c_str()) != 0) _exit(126);
-      dup2(fi, 0);
-      dup2(fo, 1);
-      dup2(fe, 2);
-      execve("/bin/sh", const_cast<char* const*>(argv), envp.data());
-      _exit(127);
-    }
-    setpgid(pid, pid);
-    return pid;
+    ShellCommand c;
+    c.command = cfg_.trial_command;
+    c.cwd = cfg_.code_dir;
+    c.environment = current_environment({"VDSR_TRIAL_"});
+    c.environment.push_back("VDSR_TRIAL_ID=" + std::to_string(r.id));
+    c.environment.push_back("VDSR_TRIAL_DIR=" + r.dir.string());
+    c.environment.push_back("VDSR_TRIAL_PARAMS=" + (r.dir / kParamsFile).string());
+    c.environment.push_back("VDSR_TRIAL_METRICS=" + (r.dir / kMetricsFile).string());
+    c.stdout_path = r.dir / "stdout.log";
+    c.stderr_path = r.dir / "stderr.log";
+    return spawn_shell(c);
   }
 
   void read_metrics(Running& r) {
