@@ -1,0 +1,250 @@
+// vdsr-pipeline: which stages run, skip, resume and fail, on stub stages (tiny shell commands that log
+// their runs), plus a dry run of the real configs/pipeline.json.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "tests/cli_runner.h"
+#include "tests/test_assets.h"
+
+using vdsr::test::run_command;
+using vdsr::test::tool;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Three stages a -> b -> c. Each appends its name to ${root}/log; b fails while ${root}/fail_b exists
+// and has a resume command; a derives a JSON file from a template the way the tune stage does.
+const char* kStubConfig = R"({
+  "vars": {"x": "1"},
+  "profiles": {"default": {"name": "stub"}, "other": {"name": "stub", "x": "2"}},
+  "requires": {"reference": [{"path": "${assets}/needed.txt", "what": "the needed file"},
+                             {"path": "${assets}/extra", "optional": true, "what": "extras",
+                              "else_vars": {"x": "no-extra"}}]},
+  "summary": "${exp}/c.txt",
+  "stages": [
+    {"name": "a", "inputs": ["${root}/in.txt"], "outputs": ["${exp}/a.txt"],
+     "write_json": [{"path": "${exp}/derived.json", "from": "${root}/template.json", "set": {"tool": "${bin}/t"}}],
+     "command": "echo a >> ${root}/log && cat ${root}/in.txt > ${exp}/a.txt"},
+    {"name": "b", "inputs": ["${exp}/a.txt", "${root}/b.cfg"], "outputs": ["${exp}/b.txt"],
+     "command": "echo b >> ${root}/log && test ! -f ${root}/fail_b && cat ${exp}/a.txt ${root}/b.cfg > ${exp}/b.txt",
+     "resume_command": "echo b-resume >> ${root}/log && cat ${exp}/a.txt ${root}/b.cfg > ${exp}/b.txt"},
+    {"name": "c", "inputs": ["${exp}/b.txt"], "outputs": ["${exp}/c.txt"],
+     "command": "echo c >> ${root}/log && sleep ${sleep} && echo x${x} > ${exp}/c.txt"}
+  ]
+})";
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("vdsr-pipeline-test-" + std::to_string(std::random_device{}()));
+    fs::create_directories(root_ / "assets");
+    write(root_ / "assets" / "needed.txt", "ok\n");
+    fs::create_directories(root_ / "assets" / "extra");
+    write(root_ / "in.txt", "input\n");
+    write(root_ / "b.cfg", "b-config\n");
+    write(root_ / "template.json", R"({"keep": 1, "tool": "old"})");
+    std::string config = kStubConfig;
+    config.replace(config.find("${sleep}"), 8, "0");
+    write(root_ / "pipeline.json", config);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(root_, ignored);
+  }
+  // Runs the pipeline in root_ (its experiments/ go there) and returns the result.
+  vdsr::test::CommandResult pipeline(const std::string& args, const std::string& assets = "") const {
+    return run_command("cd " + root_.string() + " && VDSR_ASSETS=" + (assets.empty() ? (root_ / "assets").string() : assets) +
+                       " " + tool("vdsr-pipeline") + " --config pipeline.json --bin /opt/tools " + args);
+  }
+  // The stage runs logged since the last call, e.g. "a b c".
+  std::string runs() {
+    const std::string all = read(root_ / "log");
+    std::string fresh = all.substr(seen_);
+    seen_ = all.size();
+    for (auto& ch : fresh)
+      if (ch == '\n') ch = ' ';
+    while (!fresh.empty() && fresh.back() == ' ') fresh.pop_back();
+    return fresh;
+  }
+  fs::path exp() const { return root_ / "experiments" / "stub"; }
+  nlohmann::json state() const { return nlohmann::json::parse(read(exp() / "pipeline_state.json")); }
+
+  fs::path root_;
+  size_t seen_ = 0;
+};
+
+}  // namespace
+
+TEST_F(PipelineTest, FirstRunRunsEveryStageAndARerunSkipsThemAll) {
+  auto r = pipeline("");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "a b c");
+  EXPECT_NE(r.output.find("x1"), std::string::npos) << "the summary file goes to stdout: " << r.output;
+  EXPECT_EQ(read(exp() / "b.txt"), "input\nb-config\n");
+  // The derived JSON: the template with the variables substituted into "set".
+  const auto derived = nlohmann::json::parse(read(exp() / "derived.json"));
+  EXPECT_EQ(derived["keep"], 1);
+  EXPECT_EQ(derived["tool"], "/opt/tools/t");
+  for (const char* s : {"a", "b", "c"}) EXPECT_EQ(state()["stages"][s]["status"], "done") << s;
+  const auto report = nlohmann::json::parse(read(exp() / "report.json"));
+  EXPECT_EQ(report["stage"], "pipeline");
+  EXPECT_EQ(report["pipeline"]["status"], "done");
+  ASSERT_EQ(report["pipeline"]["stages"].size(), 3u);
+  EXPECT_EQ(report["pipeline"]["stages"][1]["status"], "done");
+  EXPECT_FALSE(report["pipeline"]["stages"][1]["commands"].empty());
+
+  r = pipeline("");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "");
+  const auto again = nlohmann::json::parse(read(exp() / "report.json"));
+  for (const auto& s : again["pipeline"]["stages"]) EXPECT_TRUE(s["skipped"].get<bool>()) << s.dump();
+}
+
+TEST_F(PipelineTest, AChangedInputRerunsItsStageAndTheLaterOnesOnly) {
+  ASSERT_EQ(pipeline("").code, 0);
+  runs();
+  write(root_ / "b.cfg", "b-config v2\n");
+  auto r = pipeline("");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "b c");
+  EXPECT_EQ(read(exp() / "b.txt"), "input\nb-config v2\n");
+  // A changed profile value changes only the commands that use it.
+  r = pipeline("--profile other");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "c");
+  EXPECT_EQ(read(exp() / "c.txt"), "x2\n");
+  // A missing output reruns its stage, and what consumes it.
+  fs::remove(exp() / "a.txt");
+  ASSERT_EQ(pipeline("--profile other").code, 0);
+  EXPECT_EQ(runs(), "a b c");
+  // A changed first input: everything downstream of it.
+  write(root_ / "in.txt", "input v2\n");
+  ASSERT_EQ(pipeline("--profile other").code, 0);
+  EXPECT_EQ(runs(), "a b c");
+  // A missing optional asset: its else_vars replace variables (here the one only c uses).
+  fs::remove(root_ / "assets" / "extra");
+  r = pipeline("--profile other");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "c");
+  EXPECT_EQ(read(exp() / "c.txt"), "xno-extra\n");
+  EXPECT_NE(r.output.find("optional asset missing"), std::string::npos) << r.output;
+}
+
+TEST_F(PipelineTest, FromForcesAStageAndEveryLaterOne) {
+  ASSERT_EQ(pipeline("").code, 0);
+  runs();
+  auto r = pipeline("--from b");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "b c");
+  r = pipeline("--only a");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "a");
+  // a produced new output: what depends on it is out of date now.
+  ASSERT_EQ(pipeline("").code, 0);
+  EXPECT_EQ(runs(), "b c");
+  r = pipeline("--from nope");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("no stage \"nope\""), std::string::npos) << r.output;
+}
+
+TEST_F(PipelineTest, AFailedStageStopsThePipelineAndARerunResumesIt) {
+  write(root_ / "fail_b", "");
+  auto r = pipeline("");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_EQ(runs(), "a b");
+  EXPECT_NE(r.output.find("stage b failed"), std::string::npos) << r.output;
+  EXPECT_EQ(state()["stages"]["a"]["status"], "done");
+  EXPECT_EQ(state()["stages"]["b"]["status"], "failed");
+  EXPECT_FALSE(state()["stages"].contains("c"));
+  EXPECT_EQ(nlohmann::json::parse(read(exp() / "report.json"))["pipeline"]["stages"][2]["status"], "not-run");
+
+  fs::remove(root_ / "fail_b");
+  r = pipeline("");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(runs(), "b-resume c");  // a kept; b continues with its resume command
+}
+
+TEST_F(PipelineTest, AStopSignalInterruptsTheStageAndTheNextRunContinues) {
+  std::string config = kStubConfig;
+  config.replace(config.find("${sleep}"), 8, "20");
+  write(root_ / "pipeline.json", config);
+  const auto r = run_command("cd " + root_.string() + " && (VDSR_ASSETS=" + (root_ / "assets").string() + " " +
+                             tool("vdsr-pipeline") + " --config pipeline.json --bin /opt/tools & p=$!; "
+                             "while ! grep -q c log 2>/dev/null; do sleep 0.1; done; kill -TERM $p; wait $p; "
+                             "echo exit=$?)");
+  EXPECT_NE(r.output.find("exit=130"), std::string::npos) << r.output;
+  EXPECT_EQ(runs(), "a b c");
+  EXPECT_EQ(state()["stages"]["c"]["status"], "interrupted");
+  // c was interrupted and has no resume command: it runs again (here with a quick sleep).
+  std::string quick = kStubConfig;
+  quick.replace(quick.find("${sleep}"), 8, "0");
+  write(root_ / "pipeline.json", quick);
+  ASSERT_EQ(pipeline("").code, 0);
+  EXPECT_EQ(runs(), "c");
+}
+
+TEST_F(PipelineTest, MissingAssetsExitWith2AndNameWhatIsNeeded) {
+  const auto r = pipeline("", (root_ / "nowhere").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find((root_ / "nowhere" / "needed.txt").string() + ": the needed file"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("scripts/get-assets.sh"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--bootstrap"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(root_ / "experiments"));
+  EXPECT_FALSE(fs::exists(root_ / "log"));
+}
+
+TEST_F(PipelineTest, BadConfigsAndDryRunsRunNothing) {
+  auto r = pipeline("--dry-run");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("c: would run"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(root_ / "log"));
+  EXPECT_FALSE(fs::exists(exp() / "pipeline_state.json"));
+
+  write(root_ / "pipeline.json", R"({"profiles": {"default": {}}, "stages": [{"name": "a", "command": "echo ${typo}"}]})");
+  r = pipeline("");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("unknown variable ${typo}"), std::string::npos) << r.output;
+  write(root_ / "pipeline.json", R"({"profiles": {"default": {}}, "stages": [{"name": "a", "comand": "x"}]})");
+  r = pipeline("");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("unknown key \"comand\""), std::string::npos) << r.output;
+  write(root_ / "pipeline.json", R"({"profiles": {"default": {}}, "stages": [{"name": "a", "command": "true", "inputs": ["${root}/absent"]}]})");
+  r = pipeline("");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("stage a: " + (root_ / "absent").string()), std::string::npos) << r.output;
+}
+
+// The real config parses, resolves every variable, and plans its stages in both modes and profiles.
+TEST_F(PipelineTest, RealConfigPlansEveryStage) {
+  VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
+  const std::string config = std::string(VDSR_TEST_SOURCE_DIR) + "/configs/pipeline.json";
+  for (const char* profile : {"", "--quick"}) {
+    const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
+                               " " + tool("vdsr-pipeline") + " --dry-run --config " + config + " " + profile);
+    ASSERT_EQ(r.code, 0) << r.output;
+    for (const char* stage : {"data", "eval", "prune", "tune", "train", "export", "report"})
+      EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
+  }
+  fs::create_directories(root_ / "photos");
+  for (int i = 0; i < 6; ++i) write(root_ / "photos" / ("p" + std::to_string(i) + ".png"), "");
+  const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + (root_ / "nowhere").string() + " " +
+                             tool("vdsr-pipeline") + " --dry-run --quick --bootstrap photos --config " + config);
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* stage : {"split", "data", "bootstrap", "eval", "prune", "tune", "train", "export", "report"})
+    EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
+  EXPECT_NE(r.output.find("--no-eval"), std::string::npos) << "no Set5 to evaluate the pruned model on";
+}
