@@ -283,8 +283,10 @@ class Runner {
       bool ok = fs::exists(p);
       if (ok && min_files > 0) ok = count_images(p) >= min_files;
       if (ok) continue;
-      const std::string line = "  " + p.string() + (min_files > 0 ? " (at least " + std::to_string(min_files) +
-                                                                       " images)" : "") + ": " + r.value("what", "");
+      const std::string count = min_files > 1   ? " (at least " + std::to_string(min_files) + " images)"
+                                : min_files == 1 ? " (image files)"
+                                                 : "";
+      const std::string line = "  " + p.string() + count + ": " + r.value("what", "");
       if (r.value("optional", false)) {
         optional_missing.push_back(line);
         const json else_vars = r.value("else_vars", json::object());  // items() must not outlive it
@@ -293,8 +295,10 @@ class Runner {
         missing.push_back(line);
       }
     }
-    for (const auto& l : optional_missing) spdlog::warn("optional asset missing, going on without it:\n{}", l);
-    if (missing.empty()) return;
+    if (missing.empty()) {
+      for (const auto& l : optional_missing) spdlog::warn("optional asset missing, going on without it:\n{}", l);
+      return;
+    }
     std::string msg;
     if (mode_ == "bootstrap") {
       msg = "--bootstrap: the images to bootstrap from are missing:\n";
