@@ -1,7 +1,5 @@
 #include "export/runners.h"
 
-#include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,29 +33,20 @@ Image Runner::run_y(const Image& y) {
 
 namespace {
 
-// The conv chain exactly as vdsr::Upscaler runs it (float32, channels-last), minus the 0..255 scaling.
+// The project's own inference path (vdsr::Upscaler, untiled), minus the 0..255 scaling.
 class LibTorchRunner : public Runner {
  public:
-  explicit LibTorchRunner(const Checkpoint& ck) {
-    for (const auto& [name, w] : ck.weights) {
-      weights_.push_back(w.to(at::kCPU, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast));
-    }
-  }
+  LibTorchRunner(const Checkpoint& ck, InferenceOptions options) : upscaler_(ck, Device{}, options) {}
   std::string name() const override { return "libtorch"; }
   Batch forward(const Batch& x) override {
-    c10::InferenceMode guard;
-    at::Tensor in = at::from_blob(const_cast<float*>(x.data.data()), x.shape(), at::kFloat)
-                        .contiguous(at::MemoryFormat::ChannelsLast);
-    at::Tensor h = in;
-    for (size_t i = 0; i + 1 < weights_.size(); ++i) h = at::conv2d(h, weights_[i], {}, 1, 1).relu_();
-    at::Tensor out = at::conv2d(h, weights_.back(), {}, 1, 1).add_(in).contiguous();
     Batch b{x.n, x.h, x.w, std::vector<float>(x.data.size())};
-    std::memcpy(b.data.data(), out.data_ptr<float>(), b.data.size() * sizeof(float));
+    const size_t plane = static_cast<size_t>(x.h) * static_cast<size_t>(x.w);
+    for (int i = 0; i < x.n; ++i) upscaler_.forward(&x.data[i * plane], &b.data[i * plane], x.h, x.w);
     return b;
   }
 
  private:
-  std::vector<at::Tensor> weights_;
+  Upscaler upscaler_;
 };
 
 class OpenCvRunner : public Runner {
@@ -92,8 +81,8 @@ class OpenCvRunner : public Runner {
 
 }  // namespace
 
-std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint) {
-  return std::make_unique<LibTorchRunner>(checkpoint);
+std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint, InferenceOptions options) {
+  return std::make_unique<LibTorchRunner>(checkpoint, options);
 }
 std::unique_ptr<Runner> opencv_runner(const std::string& onnx_bytes) { return std::make_unique<OpenCvRunner>(onnx_bytes); }
 

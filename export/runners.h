@@ -11,6 +11,7 @@
 #include "vdsr/checkpoint.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/image.h"
+#include "vdsr/inference.h"
 
 namespace vdsr::exporter {
 
@@ -20,6 +21,12 @@ struct Batch {
   std::vector<float> data;
   std::vector<int64_t> shape() const { return {n, 1, h, w}; }
 };
+
+inline InferenceOptions untiled_fp32() {
+  InferenceOptions o;
+  o.tile = -1;
+  return o;
+}
 
 class Runner {
  public:
@@ -32,7 +39,8 @@ class Runner {
   Image run_y(const Image& y);
 };
 
-std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint);
+// The project's inference path (vdsr::Upscaler); by default untiled fp32 with the default engine.
+std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint, InferenceOptions options = untiled_fp32());
 std::unique_ptr<Runner> opencv_runner(const std::string& onnx_bytes);
 
 // Deterministic uniform 0..1 inputs.

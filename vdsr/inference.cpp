@@ -5,7 +5,10 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "vdsr/checkpoint.h"
@@ -30,35 +33,133 @@ int configure_threads(int threads) {
 }
 
 struct Upscaler::Impl {
-  std::vector<at::Tensor> weights;
+  InferenceOptions options;
+  Precision precision = Precision::fp32;
+  std::vector<std::vector<int64_t>> shapes;
+  std::unique_ptr<OnednnVdsr> onednn;  // the CPU engine, when used
+  std::vector<at::Tensor> weights;     // the aten path's weights
   at::Device device{at::kCPU};
+
+  void run_untiled(const float* x, float* y, int h, int w) const;
+  void run_aten(const float* x, float* y, int h, int w) const;
 };
 
-Upscaler::Upscaler(const Checkpoint& checkpoint, Device device) : impl_(std::make_unique<Impl>()) {
-  impl_->device = device.cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  // Channels-last keeps oneDNN's convolutions in one layout along the whole chain.
+Upscaler::Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.options = options;
+  m.device = device.cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
+  m.precision = options.precision;
+  if (m.precision == Precision::bf16 && !device.cuda) {
+    std::string why;
+    if (!cpu_has_bf16(&why)) {
+      std::fprintf(stderr, "warning: --precision bf16: %s; running fp32 instead\n", why.c_str());
+      m.precision = Precision::fp32;
+    }
+  }
+  for (const auto& [name, w] : checkpoint.weights) m.shapes.push_back(w.sizes().vec());
+  const bool use_onednn = !device.cuda && options.engine != InferenceOptions::Engine::aten;
+  if (options.engine == InferenceOptions::Engine::onednn && device.cuda) {
+    throw Error("the oneDNN engine runs on the CPU only; drop --cuda or choose the aten engine");
+  }
+  if (use_onednn) {
+    std::vector<std::vector<float>> host;
+    for (const auto& [name, w] : checkpoint.weights) {
+      const at::Tensor t = w.to(at::kCPU, at::kFloat).contiguous();
+      host.emplace_back(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+    }
+    m.onednn = std::make_unique<OnednnVdsr>(host, m.shapes, m.precision, options.winograd);
+    return;
+  }
+  // Channels-last keeps the convolutions in one layout along the whole chain; in bf16 the body
+  // convolutions (all but the first and last) run in bf16.
+  const size_t n = checkpoint.weights.size();
+  size_t i = 0;
   for (const auto& [name, w] : checkpoint.weights) {
-    impl_->weights.push_back(w.to(impl_->device, at::kFloat).contiguous(at::MemoryFormat::ChannelsLast));
+    const bool body = i != 0 && i + 1 != n;
+    const auto type = body && m.precision == Precision::bf16 ? at::kBFloat16 : at::kFloat;
+    m.weights.push_back(w.to(m.device, type).contiguous(at::MemoryFormat::ChannelsLast));
+    ++i;
   }
 }
 
 Upscaler::~Upscaler() = default;
 Upscaler::Upscaler(Upscaler&&) noexcept = default;
 
-Image Upscaler::run_y(const Image& y) const {
+Precision Upscaler::precision() const { return impl_->precision; }
+
+std::string Upscaler::engine_name() const {
+  if (impl_->onednn) return "onednn";
+  return impl_->device.is_cuda() ? "aten-cuda" : "aten";
+}
+
+int Upscaler::halo() const { return static_cast<int>(impl_->shapes.size()); }
+
+int Upscaler::tile_for(int h, int w) const {
+  const auto& o = impl_->options;
+  if (o.tile < 0) return 0;
+  const int r = halo();
+  if (o.tile > 0) return o.tile >= std::max(h, w) ? 0 : o.tile;
+  const int64_t budget = o.memory_budget_mb * (int64_t{1} << 20);
+  if (OnednnVdsr::activation_bytes(impl_->shapes, h, w) <= budget) return 0;
+  // The largest multiple of 64 whose window (tile + halo on both sides) fits the budget.
+  int tile = 64;
+  while (OnednnVdsr::activation_bytes(impl_->shapes, tile + 64 + 2 * r, tile + 64 + 2 * r) <= budget) tile += 64;
+  return tile;
+}
+
+void Upscaler::Impl::run_aten(const float* x, float* y, int h, int w) const {
+  at::Tensor in = at::from_blob(const_cast<float*>(x), {1, 1, h, w}, at::kFloat)
+                      .to(device)
+                      .contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor a = in;
+  for (size_t i = 0; i + 1 < weights.size(); ++i) {
+    if (a.scalar_type() != weights[i].scalar_type()) a = a.to(weights[i].scalar_type());
+    a = at::conv2d(a, weights[i], {}, 1, 1).relu_();
+  }
+  at::Tensor out = at::conv2d(a.to(at::kFloat), weights.back(), {}, 1, 1).add_(in).to(at::kCPU).contiguous();
+  std::memcpy(y, out.data_ptr<float>(), sizeof(float) * static_cast<size_t>(h) * static_cast<size_t>(w));
+}
+
+void Upscaler::Impl::run_untiled(const float* x, float* y, int h, int w) const {
+  if (onednn) {
+    onednn->run(x, y, h, w);
+  } else {
+    run_aten(x, y, h, w);
+  }
+}
+
+void Upscaler::forward(const float* x, float* y, int h, int w) const {
   c10::InferenceMode guard;
-  at::Tensor x = at::from_blob(const_cast<double*>(y.data.data()), {1, 1, y.height, y.width}, at::kDouble)
-                     .to(at::kFloat)
-                     .div_(255.0)
-                     .to(impl_->device)
-                     .contiguous(at::MemoryFormat::ChannelsLast);
-  at::Tensor h = x;
-  const auto& w = impl_->weights;
-  for (size_t i = 0; i + 1 < w.size(); ++i) h = at::conv2d(h, w[i], {}, 1, 1).relu_();
-  at::Tensor out = at::conv2d(h, w.back(), {}, 1, 1).add_(x).mul_(255.0).clamp_(0.0, 255.0);
-  out = out.to(at::kCPU, at::kDouble).contiguous();
+  const int tile = tile_for(h, w);
+  if (tile == 0) return impl_->run_untiled(x, y, h, w);
+  // Each tile is computed from a fixed-size window holding it and `halo` pixels of context on every side
+  // (shifted inwards at the image border, where the zero padding is the same as untiled). Output pixels
+  // therefore see exactly the inputs they see untiled, and one window size means one oneDNN plan.
+  const int r = halo();
+  const int wh = std::min(h, tile + 2 * r), ww = std::min(w, tile + 2 * r);
+  std::vector<float> in(static_cast<size_t>(wh) * ww), out(in.size());
+  for (int ty = 0; ty < h; ty += tile) {
+    for (int tx = 0; tx < w; tx += tile) {
+      const int y0 = std::clamp(ty - r, 0, h - wh), x0 = std::clamp(tx - r, 0, w - ww);
+      for (int i = 0; i < wh; ++i) std::memcpy(&in[static_cast<size_t>(i) * ww], x + static_cast<size_t>(y0 + i) * w + x0, sizeof(float) * ww);
+      impl_->run_untiled(in.data(), out.data(), wh, ww);
+      const int th = std::min(tile, h - ty), tw = std::min(tile, w - tx);
+      for (int i = 0; i < th; ++i) {
+        std::memcpy(y + static_cast<size_t>(ty + i) * w + tx, &out[static_cast<size_t>(ty + i - y0) * ww + (tx - x0)],
+                    sizeof(float) * tw);
+      }
+    }
+  }
+}
+
+Image Upscaler::run_y(const Image& y) const {
+  // The protocol's arithmetic in float32: Y / 255, the network, x 255, clipped.
+  std::vector<float> x(y.data.size()), out(y.data.size());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(y.data[i]) / 255.0f;
+  forward(x.data(), out.data(), y.height, y.width);
   Image result(y.height, y.width, 1);
-  std::memcpy(result.data.data(), out.data_ptr<double>(), result.data.size() * sizeof(double));
+  for (size_t i = 0; i < out.size(); ++i) result.data[i] = std::clamp(out[i] * 255.0f, 0.0f, 255.0f);
   return result;
 }
 

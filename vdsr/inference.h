@@ -4,6 +4,7 @@
 #include <string>
 
 #include "vdsr/image.h"
+#include "vdsr/onednn_engine.h"
 
 namespace vdsr {
 
@@ -24,15 +25,40 @@ std::string torch_version();
 // Sets LibTorch's intra-op threads: all cores when `threads` <= 0. Returns the count in use.
 int configure_threads(int threads);
 
+// How a model runs: precision, tiling and which engine.
+struct InferenceOptions {
+  Precision precision = Precision::fp32;
+  // Tile side in output pixels. 0: tile only when the untiled activations would exceed the memory budget;
+  // negative: never tile.
+  int tile = 0;
+  int64_t memory_budget_mb = 1024;
+  // oneDNN engine, fp32: the body convolutions with the Winograd algorithm (faster; float rounding only).
+  bool winograd = true;
+  // onednn: the fused oneDNN chain (CPU; the default where built); aten: at::conv2d per layer
+  // (channels-last), the path CUDA and builds without oneDNN headers take.
+  enum class Engine { automatic, onednn, aten } engine = Engine::automatic;
+};
+
 class Upscaler {
  public:
-  Upscaler(const Checkpoint& checkpoint, Device device);
+  Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions options = {});
   ~Upscaler();
   Upscaler(Upscaler&&) noexcept;
 
   // Runs the network on a bicubic-upscaled Y plane (0..255 scale, one channel); the output is
   // clipped to 0..255 as the evaluation protocol requires.
   Image run_y(const Image& y) const;
+
+  // The raw network on a 0..1 plane [h, w]: residual added, not clipped; tiled as the options say.
+  void forward(const float* x, float* y, int h, int w) const;
+
+  // What actually runs, for reports: {engine, precision, tile} (precision is fp32 after a bf16 fallback).
+  std::string engine_name() const;
+  Precision precision() const;
+  // The tile side forward() uses for an h x w input (0: untiled).
+  int tile_for(int h, int w) const;
+  // The halo each tile carries on every side: the receptive-field radius (one pixel per 3x3 layer).
+  int halo() const;
 
  private:
   struct Impl;

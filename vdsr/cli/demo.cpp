@@ -7,6 +7,7 @@
 
 #include "vdsr/checkpoint.h"
 #include "vdsr/cli/common.h"
+#include "vdsr/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/metrics.h"
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
   app.add_flag("--cuda", cuda, "run on the GPU (needs a CUDA build of LibTorch)");
   app.add_option("--gpus", gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
   app.add_option("--threads", threads, "CPU threads (default: all cores)");
+  cli::InferenceFlags inference;
+  inference.add_to(app);
 
   return cli::run(app, argc, argv, [&] {
     const fs::path input(image);
@@ -44,7 +47,7 @@ int main(int argc, char** argv) {
     configure_threads(threads);
     const Image rgb = read_image(input);
     const Checkpoint checkpoint = load_checkpoint(model);
-    const Upscaler upscaler(checkpoint, device);
+    const Upscaler upscaler(checkpoint, device, inference.options());
 
     Image ground_truth, bicubic_ycc;
     if (lr_input) {

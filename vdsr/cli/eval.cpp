@@ -6,6 +6,7 @@
 #include "experiments/report.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/cli/common.h"
+#include "vdsr/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/util/files.h"
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--gpus", gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
   app.add_option("--threads", threads, "CPU threads (default: all cores)");
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1)");
+  cli::InferenceFlags inference;
+  inference.add_to(app);
 
   return cli::run(app, argc, argv, [&] {
     const std::vector<int> scales = cli::parse_int_list(scales_arg, "--scale", 2, 8);
@@ -57,14 +60,14 @@ int main(int argc, char** argv) {
                  checkpoint.architecture.depth(), checkpoint.architecture.params(), images.size(), dataset_name,
                  threads_used, device.describe());
 
-    const Upscaler upscaler(checkpoint, device);
+    const Upscaler upscaler(checkpoint, device, inference.options());
     nlohmann::json report = report::create("eval", "vdsr-eval");
     report["machine"]["threads_used"] = threads_used;
     report["machine"]["torch_version"] = torch_version();
     report["machine"]["cuda"] = device.cuda;
     report["model"] = model_json(model, checkpoint);
     report["config"] = {{"model", model}, {"dataset", dataset}, {"scales", scales}, {"threads", threads_used},
-                        {"device", device.describe()}};
+                        {"device", device.describe()}, {"inference", cli::inference_json(upscaler, inference)}};
     std::vector<ScaleScore> results;
     for (int s : scales) {
       results.push_back(evaluate_scale(upscaler, images, s));

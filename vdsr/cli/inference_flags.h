@@ -1,0 +1,64 @@
+#pragma once
+// The inference flags every CLI that runs the model shares: --precision, --tile, --memory-budget, --engine.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "vdsr/inference.h"
+#include "vdsr/util/error.h"
+
+namespace vdsr::cli {
+
+struct InferenceFlags {
+  std::string precision = "fp32";
+  int tile = 0;
+  int64_t memory_budget_mb = 1024;
+  std::string engine = "auto";
+  bool winograd = true;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--precision", precision,
+                   "fp32, or bf16: the body convolutions in bfloat16 (AMX/AVX512-BF16), first and last in fp32")
+        ->capture_default_str();
+    app.add_option("--tile", tile,
+                   "tile side in pixels for large images (0: automatic above --memory-budget; -1: never); "
+                   "tiles overlap by the receptive field, so the result equals the untiled one")
+        ->capture_default_str();
+    app.add_option("--memory-budget", memory_budget_mb, "MiB of activations before automatic tiling starts")
+        ->capture_default_str();
+    app.add_option("--engine", engine, "auto, onednn (fused oneDNN chain, CPU) or aten (at::conv2d per layer)")
+        ->capture_default_str();
+    app.add_option("--winograd", winograd, "fp32 on the oneDNN engine: Winograd body convolutions (true/false)")
+        ->capture_default_str();
+  }
+
+  InferenceOptions options() const {
+    InferenceOptions o;
+    o.precision = parse_precision(precision);
+    o.tile = tile;
+    if (memory_budget_mb < 1) throw Error("--memory-budget: expected at least 1 MiB");
+    o.memory_budget_mb = memory_budget_mb;
+    o.winograd = winograd;
+    if (engine == "auto") {
+      o.engine = InferenceOptions::Engine::automatic;
+    } else if (engine == "onednn") {
+      o.engine = InferenceOptions::Engine::onednn;
+    } else if (engine == "aten") {
+      o.engine = InferenceOptions::Engine::aten;
+    } else {
+      throw Error("--engine: expected auto, onednn or aten, got '" + engine + "'");
+    }
+    return o;
+  }
+};
+
+// What ran, for a report's config: {engine, precision, tile, memory_budget_mb}.
+inline nlohmann::json inference_json(const Upscaler& upscaler, const InferenceFlags& flags) {
+  return {{"engine", upscaler.engine_name()},
+          {"precision", precision_name(upscaler.precision())},
+          {"tile", flags.tile},
+          {"winograd", flags.winograd},
+          {"memory_budget_mb", flags.memory_budget_mb}};
+}
+
+}  // namespace vdsr::cli
