@@ -90,6 +90,8 @@ if (manifest.bench) {
     ms.push(performance.now() - start);
   }
   result.speed = { input: c.shape.slice(2), threads, latency_ms: stats(ms), runs };
+  // The node process's peak resident memory (KiB on Linux), model and runtime included.
+  result.peak_rss_mb = process.resourceUsage().maxRSS / 1024;
 }
 
 writeAtomically(join(args.io, 'onnxruntime.json'), JSON.stringify(result, null, 1) + '\n');
