@@ -91,8 +91,9 @@ double median_of(std::vector<double> v) {
 int main(int argc, char** argv) {
   CLI::App app{
       "Latency of VDSR models side by side: each model in each runtime and precision at each input size,\n"
-      "one warm-up then --runs timed forward passes, interleaved across configurations. Prints a Markdown\n"
-      "table (median/min/max ms, ratio to onnxruntime, memory) and writes a report (stage bench).\n\n"
+      "one warm-up then --rounds x --runs timed forward passes, interleaved across configurations.\n"
+      "Prints a Markdown table (median/min/max ms, ratio to onnxruntime, memory) and writes a report\n"
+      "(stage bench).\n\n"
       "Runtimes: libtorch (the project's inference path, as vdsr-eval runs it), aten (at::conv2d per layer,\n"
       "for comparison), opencv-dnn and onnxruntime (the model exported to ONNX as vdsr-export writes it;\n"
       "onnxruntime through scripts/ort_check.mjs when node and onnxruntime-node are installed).\n\n"
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> model_args, sizes_arg{"256,512,1024"}, precisions_arg{"fp32,bf16"},
       runtimes_arg{"libtorch,onnxruntime,opencv-dnn"};
   std::string report_path, engine = "auto";
-  int threads = 0, runs = 5;
+  int threads = 0, runs = 5, rounds = 2;
   bool winograd = true;
   app.add_option("--model", model_args,
                  "[NAME=]PATH of a checkpoint or PyTorch state dict, repeatable (default: the reference model)");
@@ -112,6 +113,9 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs per configuration (after one warm-up)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
+  app.add_option("--rounds", rounds, "rounds of --runs each; medians are over all rounds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   app.add_option("--engine", engine, "engine of the libtorch runtime: auto, onednn or aten")->capture_default_str();
   app.add_option("--winograd", winograd, "libtorch fp32: Winograd body convolutions on the oneDNN engine")
       ->capture_default_str();
@@ -212,30 +216,31 @@ int main(int argc, char** argv) {
         c->runner->forward(x);
         c->memory_mb = std::max(0.0, proc_status_mb("VmHWM") - before);
       }
-      // Timed runs, interleaved: run k of every configuration before run k+1 of any.
-      for (int k = 0; k < runs; ++k) {
-        for (Config* c : here) {
-          if (!c->runner) continue;
-          const auto start = std::chrono::steady_clock::now();
-          c->runner->forward(x);
-          c->ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      // Timed runs in rounds: in each, run k of every in-process configuration comes before run k+1 of
+      // any, then onnxruntime (its own process: the script loads the model, warms up and times) takes its
+      // turn. Noise from the rest of the machine thus falls on every configuration alike.
+      for (int round = 0; round < rounds; ++round) {
+        for (int k = 0; k < runs; ++k) {
+          for (Config* c : here) {
+            if (!c->runner) continue;
+            const auto start = std::chrono::steady_clock::now();
+            c->runner->forward(x);
+            c->ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+          }
         }
-      }
-      // onnxruntime runs in its own process, its warm-up and runs there.
-      for (Config* c : here) {
-        if (c->runtime != "onnxruntime") continue;
-        const fs::path dir = tmp / (c->model->name + "_" + std::to_string(size));
-        fs::create_directories(dir);
-        const fs::path onnx = dir / "model.onnx";
-        write_file_atomically(onnx, c->model->onnx);
-        const std::vector<IoCase> cases{{"bench", x, std::nullopt}};
-        save_io(dir, cases, "bench", runs, threads_used);
-        const OrtResult r = run_ort(*ort_script, onnx, dir, cases);
-        const json& speed = r.summary.at("speed");
-        // The script reports median, min and max; they are kept in that order.
-        c->memory_mb = r.summary.value("peak_rss_mb", 0.0);
-        c->ms = {speed["latency_ms"]["median"].get<double>(), speed["latency_ms"]["min"].get<double>(),
-                 speed["latency_ms"]["max"].get<double>()};
+        for (Config* c : here) {
+          if (c->runtime != "onnxruntime") continue;
+          const fs::path dir = tmp / (c->model->name + "_" + std::to_string(size));
+          fs::create_directories(dir);
+          const fs::path onnx = dir / "model.onnx";
+          if (!fs::exists(onnx)) write_file_atomically(onnx, c->model->onnx);
+          const std::vector<IoCase> cases{{"bench", x, std::nullopt}};
+          save_io(dir, cases, "bench", runs, threads_used);
+          const OrtResult r = run_ort(*ort_script, onnx, dir, cases);
+          for (const auto& ms : r.summary.at("speed").at("ms")) c->ms.push_back(ms.get<double>());
+          c->memory_mb = std::max(c->memory_mb, r.summary.value("peak_rss_mb", 0.0));
+        }
       }
     }
 
@@ -245,14 +250,13 @@ int main(int argc, char** argv) {
                 "|---|---|---|---|---:|---:|---:|---:|---:|\n");
     std::map<std::pair<const Model*, int>, double> ort_median;
     for (const auto& c : configs) {
-      if (c.runtime == "onnxruntime" && !c.ms.empty()) ort_median[{c.model, c.size}] = c.ms[0];
+      if (c.runtime == "onnxruntime" && !c.ms.empty()) ort_median[{c.model, c.size}] = median_of(c.ms);
     }
     for (const auto& c : configs) {
       if (c.ms.empty()) continue;
-      const bool from_script = c.runtime == "onnxruntime";
-      const double median = from_script ? c.ms[0] : median_of(c.ms);
-      const double min = from_script ? c.ms[1] : *std::min_element(c.ms.begin(), c.ms.end());
-      const double max = from_script ? c.ms[2] : *std::max_element(c.ms.begin(), c.ms.end());
+      const double median = median_of(c.ms);
+      const double min = *std::min_element(c.ms.begin(), c.ms.end());
+      const double max = *std::max_element(c.ms.begin(), c.ms.end());
       const auto ort = ort_median.find({c.model, c.size});
       const std::string ratio = ort == ort_median.end() ? "—" : fmt::format("{:.2f}", median / ort->second);
       std::printf("| %s | %s | %s | %dx%d | %.1f | %.1f | %.1f | %s | %.0f |\n", c.model->name.c_str(),
@@ -266,7 +270,7 @@ int main(int argc, char** argv) {
                   {"input", {c.size, c.size}},
                   {"threads", threads_used},
                   {"latency_ms", {{"median", median}, {"min", min}, {"max", max}}},
-                  {"runs", runs},
+                  {"runs", static_cast<int>(c.ms.size())},
                   {"memory_mb", c.memory_mb}};
       if (ort != ort_median.end()) row["vs_onnxruntime"] = median / ort->second;
       rows.push_back(row);
@@ -283,14 +287,14 @@ int main(int argc, char** argv) {
       const Model& first = *models.front();
       report["model"] = model_json(first.path, first.checkpoint);
       report["config"] = {{"models", model_args}, {"sizes", sizes},     {"precisions", precisions},
-                          {"runtimes", runtimes},  {"threads", threads_used}, {"runs", runs},
+                          {"runtimes", runtimes},  {"threads", threads_used}, {"runs", runs}, {"rounds", rounds},
                           {"engine", engine},     {"winograd", winograd}};
       // The contract's speed.<runtime>: the first model at the first size in fp32.
       for (const auto& row : rows) {
         if (row["model"] == first.name && row["input"][0] == sizes.front() && row["precision"] == "fp32" &&
             !report["speed"].contains(row["runtime"].get<std::string>())) {
           report["speed"][row["runtime"].get<std::string>()] = {
-              {"input", row["input"]}, {"threads", threads_used}, {"latency_ms", row["latency_ms"]}, {"runs", runs}};
+              {"input", row["input"]}, {"threads", threads_used}, {"latency_ms", row["latency_ms"]}, {"runs", row["runs"]}};
         }
       }
       report["bench"]["results"] = rows;

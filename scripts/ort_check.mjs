@@ -89,7 +89,7 @@ if (manifest.bench) {
     await session.run({ input });
     ms.push(performance.now() - start);
   }
-  result.speed = { input: c.shape.slice(2), threads, latency_ms: stats(ms), runs };
+  result.speed = { input: c.shape.slice(2), threads, latency_ms: stats(ms), runs, ms };
   // The node process's peak resident memory (KiB on Linux), model and runtime included.
   result.peak_rss_mb = process.resourceUsage().maxRSS / 1024;
 }

@@ -37,7 +37,7 @@ class BenchCli : public ::testing::Test {
 TEST_F(BenchCli, TableAndReportCoverEveryConfiguration) {
   const fs::path report_path = dir_ / "bench.json";
   const auto r = run_command(tool("vdsr-bench") + models() +
-                             " --sizes 24,32 --runtimes libtorch,aten,opencv-dnn --precision fp32 --runs 2"
+                             " --sizes 24,32 --runtimes libtorch,aten,opencv-dnn --precision fp32 --runs 2 --rounds 1"
                              " --threads 1 --report " + report_path.string());
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("| model | runtime | precision | input | median ms"), std::string::npos) << r.output;
