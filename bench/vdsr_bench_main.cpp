@@ -35,12 +35,38 @@ struct Model {
   std::string onnx;  // serialized ONNX, for the runtimes that read it
 };
 
+struct Size {
+  int h = 0, w = 0;
+  bool operator==(const Size& o) const { return h == o.h && w == o.w; }
+  bool operator<(const Size& o) const { return std::pair{h, w} < std::pair{o.h, o.w}; }
+  std::string text() const { return std::to_string(h) + "x" + std::to_string(w); }
+};
+
+// "256" (square) or "HxW", each side in 16..16384.
+Size parse_size(const std::string& text) {
+  Size s;
+  const auto x = text.find('x');
+  try {
+    size_t used = 0;
+    s.h = std::stoi(text.substr(0, x), &used);
+    if (used != (x == std::string::npos ? text.size() : x)) throw std::invalid_argument(text);
+    s.w = x == std::string::npos ? s.h : std::stoi(text.substr(x + 1), &used);
+    if (x != std::string::npos && used != text.size() - x - 1) throw std::invalid_argument(text);
+  } catch (const std::exception&) {
+    throw Error("--sizes: expected N or HxW, got '" + text + "'");
+  }
+  if (s.h < 16 || s.w < 16 || s.h > 16384 || s.w > 16384) {
+    throw Error("--sizes: " + text + " is outside 16..16384 pixels per side");
+  }
+  return s;
+}
+
 // One row of the table: a model in a runtime at a precision and input size.
 struct Config {
   const Model* model;
   std::string runtime;    // libtorch | aten | opencv-dnn | onnxruntime
   std::string precision;  // fp32 | bf16
-  int size;
+  Size size;
   std::unique_ptr<Runner> runner;  // in-process runtimes
   std::vector<double> ms;
   double memory_mb = 0;  // in-process: peak RSS added by the first run; onnxruntime: the node process's peak
@@ -101,11 +127,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> model_args, sizes_arg{"256,512,1024"}, precisions_arg{"fp32,bf16"},
       runtimes_arg{"libtorch,onnxruntime,opencv-dnn"};
   std::string report_path, engine = "auto";
-  int threads = 0, runs = 5, rounds = 2;
+  int threads = 0, runs = 5, rounds = 2, tile = -1;
+  int64_t memory_budget_mb = 1024;
   bool winograd = true;
   app.add_option("--model", model_args,
                  "[NAME=]PATH of a checkpoint or PyTorch state dict, repeatable (default: the reference model)");
-  app.add_option("--sizes", sizes_arg, "square input sizes in pixels, e.g. 256,512,1024")->capture_default_str();
+  app.add_option("--sizes", sizes_arg, "input sizes: N (square) or HxW, e.g. 256,512,1024 or 2160x3840")
+      ->capture_default_str();
   app.add_option("--precision", precisions_arg, "fp32 and/or bf16 (bf16 applies to libtorch and aten)")
       ->capture_default_str();
   app.add_option("--runtimes", runtimes_arg, "among libtorch, aten, opencv-dnn, onnxruntime")->capture_default_str();
@@ -117,13 +145,18 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
   app.add_option("--engine", engine, "engine of the libtorch runtime: auto, onednn or aten")->capture_default_str();
+  app.add_option("--tile", tile, "libtorch/aten: tile side (0: automatic above --memory-budget; -1: untiled)")
+      ->capture_default_str();
+  app.add_option("--memory-budget", memory_budget_mb, "MiB of activations before automatic tiling (with --tile 0)")
+      ->capture_default_str();
   app.add_option("--winograd", winograd, "libtorch fp32: Winograd body convolutions on the oneDNN engine")
       ->capture_default_str();
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1, stage bench)");
 
   return cli::run(app, argc, argv, [&] {
     const int threads_used = set_threads(threads);
-    const std::vector<int> sizes = cli::parse_int_list(sizes_arg, "--sizes", 16, 8192);
+    std::vector<Size> sizes;
+    for (const auto& s : split_list(sizes_arg)) sizes.push_back(parse_size(s));
     const std::vector<std::string> precisions = split_list(precisions_arg), runtimes = split_list(runtimes_arg);
     for (const auto& p : precisions) parse_precision(p);
     for (const auto& r : runtimes) {
@@ -132,7 +165,8 @@ int main(int argc, char** argv) {
       }
     }
     InferenceOptions base;
-    base.tile = -1;
+    base.tile = tile;
+    base.memory_budget_mb = memory_budget_mb;
     base.winograd = winograd;
     if (engine == "onednn") {
       base.engine = InferenceOptions::Engine::onednn;
@@ -164,7 +198,7 @@ int main(int argc, char** argv) {
 
     // Every configuration, in table order.
     std::vector<Config> configs;
-    for (int size : sizes) {
+    for (const Size& size : sizes) {
       for (const auto& m : models) {
         for (const auto& r : runtimes) {
           const bool in_process_torch = r == "libtorch" || r == "aten";
@@ -201,13 +235,13 @@ int main(int argc, char** argv) {
       }
     } cleanup{tmp};
 
-    for (int size : sizes) {
-      const Batch x = random_batch(1, size, size, 7);
+    for (const Size& size : sizes) {
+      const Batch x = random_batch(1, size.h, size.w, 7);
       std::vector<Config*> here;
       for (auto& c : configs) {
         if (c.size == size) here.push_back(&c);
       }
-      spdlog::info("{}x{}: {} configuration(s), {} run(s) each", size, size, here.size(), runs);
+      spdlog::info("{}: {} configuration(s), {} x {} run(s) each", size.text(), here.size(), rounds, runs);
       // Warm-up, one configuration at a time, with the memory its first run adds.
       for (Config* c : here) {
         if (!c->runner) continue;
@@ -231,7 +265,7 @@ int main(int argc, char** argv) {
         }
         for (Config* c : here) {
           if (c->runtime != "onnxruntime") continue;
-          const fs::path dir = tmp / (c->model->name + "_" + std::to_string(size));
+          const fs::path dir = tmp / (c->model->name + "_" + size.text());
           fs::create_directories(dir);
           const fs::path onnx = dir / "model.onnx";
           if (!fs::exists(onnx)) write_file_atomically(onnx, c->model->onnx);
@@ -248,7 +282,7 @@ int main(int argc, char** argv) {
     json rows = json::array();
     std::printf("\n| model | runtime | precision | input | median ms | min ms | max ms | vs onnxruntime | memory MiB |\n"
                 "|---|---|---|---|---:|---:|---:|---:|---:|\n");
-    std::map<std::pair<const Model*, int>, double> ort_median;
+    std::map<std::pair<const Model*, Size>, double> ort_median;
     for (const auto& c : configs) {
       if (c.runtime == "onnxruntime" && !c.ms.empty()) ort_median[{c.model, c.size}] = median_of(c.ms);
     }
@@ -259,15 +293,15 @@ int main(int argc, char** argv) {
       const double max = *std::max_element(c.ms.begin(), c.ms.end());
       const auto ort = ort_median.find({c.model, c.size});
       const std::string ratio = ort == ort_median.end() ? "—" : fmt::format("{:.2f}", median / ort->second);
-      std::printf("| %s | %s | %s | %dx%d | %.1f | %.1f | %.1f | %s | %.0f |\n", c.model->name.c_str(),
-                  c.runtime.c_str(), c.precision.c_str(), c.size, c.size, median, min, max, ratio.c_str(),
+      std::printf("| %s | %s | %s | %s | %.1f | %.1f | %.1f | %s | %.0f |\n", c.model->name.c_str(),
+                  c.runtime.c_str(), c.precision.c_str(), c.size.text().c_str(), median, min, max, ratio.c_str(),
                   c.memory_mb);
       json row = {{"model", c.model->name},
                   {"path", c.model->path.string()},
                   {"widths", c.model->checkpoint.architecture.widths},
                   {"runtime", c.runtime},
                   {"precision", c.precision},
-                  {"input", {c.size, c.size}},
+                  {"input", {c.size.h, c.size.w}},
                   {"threads", threads_used},
                   {"latency_ms", {{"median", median}, {"min", min}, {"max", max}}},
                   {"runs", static_cast<int>(c.ms.size())},
@@ -286,12 +320,13 @@ int main(int argc, char** argv) {
       report["machine"]["bf16"] = bf16_native;
       const Model& first = *models.front();
       report["model"] = model_json(first.path, first.checkpoint);
-      report["config"] = {{"models", model_args}, {"sizes", sizes},     {"precisions", precisions},
+      report["config"] = {{"models", model_args}, {"sizes", split_list(sizes_arg)},     {"precisions", precisions},
                           {"runtimes", runtimes},  {"threads", threads_used}, {"runs", runs}, {"rounds", rounds},
-                          {"engine", engine},     {"winograd", winograd}};
+                          {"engine", engine},     {"winograd", winograd},
+                          {"tile", tile},          {"memory_budget_mb", memory_budget_mb}};
       // The contract's speed.<runtime>: the first model at the first size in fp32.
       for (const auto& row : rows) {
-        if (row["model"] == first.name && row["input"][0] == sizes.front() && row["precision"] == "fp32" &&
+        if (row["model"] == first.name && row["input"] == json{sizes.front().h, sizes.front().w} && row["precision"] == "fp32" &&
             !report["speed"].contains(row["runtime"].get<std::string>())) {
           report["speed"][row["runtime"].get<std::string>()] = {
               {"input", row["input"]}, {"threads", threads_used}, {"latency_ms", row["latency_ms"]}, {"runs", row["runs"]}};

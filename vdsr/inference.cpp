@@ -133,21 +133,26 @@ void Upscaler::forward(const float* x, float* y, int h, int w) const {
   c10::InferenceMode guard;
   const int tile = tile_for(h, w);
   if (tile == 0) return impl_->run_untiled(x, y, h, w);
-  // Each tile is computed from a fixed-size window holding it and `halo` pixels of context on every side
-  // (shifted inwards at the image border, where the zero padding is the same as untiled). Output pixels
-  // therefore see exactly the inputs they see untiled, and one window size means one oneDNN plan.
+  // Tiles of at most `tile` pixels, balanced so the last row and column are not slivers (a sliver costs a
+  // whole window). Each tile is computed from a fixed-size window holding it and `halo` pixels of context
+  // on every side, shifted inwards at the image border, where the zero padding is the same as untiled.
+  // Output pixels therefore see exactly the inputs they see untiled, and one window size means one plan.
   const int r = halo();
-  const int wh = std::min(h, tile + 2 * r), ww = std::min(w, tile + 2 * r);
+  const int th = (h + (h + tile - 1) / tile - 1) / ((h + tile - 1) / tile);
+  const int tw = (w + (w + tile - 1) / tile - 1) / ((w + tile - 1) / tile);
+  const int wh = std::min(h, th + 2 * r), ww = std::min(w, tw + 2 * r);
   std::vector<float> in(static_cast<size_t>(wh) * ww), out(in.size());
-  for (int ty = 0; ty < h; ty += tile) {
-    for (int tx = 0; tx < w; tx += tile) {
+  for (int ty = 0; ty < h; ty += th) {
+    for (int tx = 0; tx < w; tx += tw) {
       const int y0 = std::clamp(ty - r, 0, h - wh), x0 = std::clamp(tx - r, 0, w - ww);
-      for (int i = 0; i < wh; ++i) std::memcpy(&in[static_cast<size_t>(i) * ww], x + static_cast<size_t>(y0 + i) * w + x0, sizeof(float) * ww);
+      for (int i = 0; i < wh; ++i) {
+        std::memcpy(&in[static_cast<size_t>(i) * ww], x + static_cast<size_t>(y0 + i) * w + x0, sizeof(float) * ww);
+      }
       impl_->run_untiled(in.data(), out.data(), wh, ww);
-      const int th = std::min(tile, h - ty), tw = std::min(tile, w - tx);
-      for (int i = 0; i < th; ++i) {
-        std::memcpy(y + static_cast<size_t>(ty + i) * w + tx, &out[static_cast<size_t>(ty + i - y0) * ww + (tx - x0)],
-                    sizeof(float) * tw);
+      const int rows = std::min(th, h - ty), cols = std::min(tw, w - tx);
+      for (int i = 0; i < rows; ++i) {
+        std::memcpy(y + static_cast<size_t>(ty + i) * w + tx,
+                    &out[static_cast<size_t>(ty + i - y0) * ww + (tx - x0)], sizeof(float) * cols);
       }
     }
   }

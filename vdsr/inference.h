@@ -55,7 +55,7 @@ class Upscaler {
   // What actually runs, for reports: {engine, precision, tile} (precision is fp32 after a bf16 fallback).
   std::string engine_name() const;
   Precision precision() const;
-  // The tile side forward() uses for an h x w input (0: untiled).
+  // The largest tile side forward() uses for an h x w input (0: untiled); tiles are balanced below it.
   int tile_for(int h, int w) const;
   // The halo each tile carries on every side: the receptive-field radius (one pixel per 3x3 layer).
   int halo() const;
