@@ -1,10 +1,12 @@
 #include "vdsr/onednn_engine.h"
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
 #include <cstring>
 #include <list>
 #include <mutex>
-#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
@@ -67,10 +69,82 @@ struct OnednnVdsr::Impl {
 
   std::mutex mutex;
   std::list<Plan> plans;  // most recently used first
+  // The fastest fp32 body implementation per [in, out] channel pair (see fastest_body_kernel).
+  std::map<std::pair<int64_t, int64_t>, std::string> body_kernels;
 
   Plan& plan(int h, int w);
   void build(Plan& p);
+  const std::string& fastest_body_kernel(int64_t in, int64_t out);
 };
+
+namespace {
+
+dnnl::primitive_attr relu_attr() {
+  dnnl::post_ops ops;
+  ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+double median_ms(const std::function<void()>& run, int runs) {
+  run();  // warm-up
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+// Which kernel wins depends on the CPU and the width: on this project's AVX-512 machine Winograd F(2x2, 3x3)
+// beats direct convolution at 64 channels and loses at 32. So oneDNN's first direct kernel and every Winograd
+// kernel it offers are timed once on a 256x256 proxy (smaller proxies misrank them) and the fastest is kept
+// for every plan with that layer shape, in the manner of cuDNN's benchmark mode.
+const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
+  auto found = body_kernels.find({in, out});
+  if (found != body_kernels.end()) return found->second;
+  const int64_t side = 256;
+  dnnl::stream stream(engine);
+  std::string best;
+  double best_ms = 0;
+  for (auto alg : {dnnl::algorithm::convolution_direct, dnnl::algorithm::convolution_winograd}) {
+    const dnnl::memory::desc src({1, in, side, side}, dt::f32, tag::any), dst({1, out, side, side}, dt::f32, tag::any);
+    const dnnl::memory::desc wei({out, in, 3, 3}, dt::f32, tag::any);
+    try {
+      dnnl::convolution_forward::primitive_desc pd(
+          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1}, {1, 1},
+                                          {1, 1}),
+          relu_attr(), engine);
+      do {
+        const std::string name = pd.impl_info_str();
+        dnnl::memory a(pd.src_desc(), engine), b(pd.dst_desc(), engine), w(pd.weights_desc(), engine),
+            scratch(pd.scratchpad_desc(), engine);
+        std::memset(a.get_data_handle(), 0, pd.src_desc().get_size());
+        std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
+        dnnl::convolution_forward conv(pd);
+        const double ms = median_ms(
+            [&] {
+              conv.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, b}, {DNNL_ARG_SCRATCHPAD, scratch}});
+              stream.wait();
+            },
+            5);
+        if (best.empty() || ms < best_ms) {
+          best = name;
+          best_ms = ms;
+        }
+      } while (alg == dnnl::algorithm::convolution_winograd && pd.next_impl());
+    } catch (const dnnl::error&) {
+      // no implementation of this algorithm for this shape
+    }
+  }
+  return body_kernels[{in, out}] = best;
+}
 
 Plan& OnednnVdsr::Impl::plan(int h, int w) {
   for (auto it = plans.begin(); it != plans.end(); ++it) {
@@ -107,32 +181,37 @@ void OnednnVdsr::Impl::build(Plan& p) {
     // The first and last convolutions stay fp32: they see the image itself and make the residual.
     const dt type = (first || last) ? dt::f32 : body_type(precision);
     const dnnl::memory::desc wei({shapes[i][0], shapes[i][1], 3, 3}, type, tag::any);
-    dnnl::post_ops ops;
+    dnnl::primitive_attr attr = relu_attr();
     if (last) {
+      dnnl::post_ops ops;
       ops.append_sum(1.f);  // y holds x before the run: the residual add
-    } else {
-      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(ops);
     }
-    dnnl::primitive_attr attr;
-    attr.set_post_ops(ops);
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     auto create = [&](dnnl::algorithm alg) {
       return dnnl::convolution_forward::primitive_desc(
           dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1}, {1, 1},
                                           {1, 1}),
           attr, engine);
     };
-    // Winograd F(2x2, 3x3) does the fp32 body's work in fewer multiplications (oneDNN has it for
-    // AVX-512); where it has no kernel, the direct algorithm.
-    std::optional<dnnl::convolution_forward::primitive_desc> winograd_pd;
-    if (!first && !last && precision == Precision::fp32 && winograd) {
+    dnnl::convolution_forward::primitive_desc pd;
+    const bool tuned = !first && !last && precision == Precision::fp32 && winograd;
+    const std::string kernel = tuned ? fastest_body_kernel(shapes[i][1], shapes[i][0]) : "";
+    if (kernel.find("wino") != std::string::npos) {
       try {
-        winograd_pd = create(dnnl::algorithm::convolution_winograd);
+        pd = create(dnnl::algorithm::convolution_winograd);
       } catch (const dnnl::error&) {
       }
     }
-    dnnl::convolution_forward::primitive_desc pd =
-        winograd_pd ? *winograd_pd : create(dnnl::algorithm::convolution_direct);
+    if (!pd) pd = create(dnnl::algorithm::convolution_direct);
+    // Walk oneDNN's candidates to the chosen kernel; keep its first choice if that one is not offered here.
+    if (!kernel.empty()) {
+      const dnnl::convolution_forward::primitive_desc first_choice = pd;
+      bool matched = false;
+      do {
+        matched = pd.impl_info_str() == kernel;
+      } while (!matched && pd.next_impl());
+      if (!matched) pd = first_choice;
+    }
     // A reference (unoptimised) implementation is orders of magnitude slower: a layout oneDNN has no
     // kernel for; refuse it so the caller picks another.
     if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
