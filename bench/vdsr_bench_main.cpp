@@ -17,6 +17,7 @@
 #include "export/runners.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/cli/common.h"
+#include "vdsr/cli/inference_flags.h"
 #include "vdsr/inference.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--memory-budget", memory_budget_mb, "MiB of activations before automatic tiling (with --tile 0)")
       ->capture_default_str();
-  app.add_option("--winograd", winograd, "libtorch fp32: Winograd body convolutions on the oneDNN engine")
+  app.add_option("--winograd", winograd, "libtorch fp32: allow Winograd body convolutions where they time faster")
       ->capture_default_str();
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1, stage bench)");
 
@@ -168,13 +169,7 @@ int main(int argc, char** argv) {
     base.tile = tile;
     base.memory_budget_mb = memory_budget_mb;
     base.winograd = winograd;
-    if (engine == "onednn") {
-      base.engine = InferenceOptions::Engine::onednn;
-    } else if (engine == "aten") {
-      base.engine = InferenceOptions::Engine::aten;
-    } else if (engine != "auto") {
-      throw Error("--engine: expected auto, onednn or aten, got '" + engine + "'");
-    }
+    base.engine = cli::parse_engine(engine);
     if (model_args.empty()) model_args.push_back((assets_dir() / "models" / "vdsr_x234_state_dict.pt").string());
 
     std::vector<std::unique_ptr<Model>> models;

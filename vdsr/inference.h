@@ -32,7 +32,7 @@ struct InferenceOptions {
   // negative: never tile.
   int tile = 0;
   int64_t memory_budget_mb = 1024;
-  // oneDNN engine, fp32: the body convolutions with the Winograd algorithm (faster; float rounding only).
+  // oneDNN engine, fp32: allow Winograd body convolutions where they time faster (float rounding only).
   bool winograd = true;
   // onednn: the fused oneDNN chain (CPU; the default where built); aten: at::conv2d per layer
   // (channels-last), the path CUDA and builds without oneDNN headers take.

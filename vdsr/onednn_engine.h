@@ -1,11 +1,12 @@
 #pragma once
 // The CPU inference engine: a VDSR run as a chain of oneDNN convolution primitives (the oneDNN that
 // LibTorch itself uses). What it does that at::conv2d per layer cannot:
-//  - activations stay in the layout oneDNN prefers (blocked nChw16c in fp32) along the whole chain,
+//  - activations stay in the layout oneDNN prefers (e.g. blocked nChw16c in fp32) along the whole chain,
 //    with no conversion between layers;
 //  - weights are reordered into that layout once per input size, not on every call;
 //  - ReLU is fused into each convolution, and the residual add into the last one (a sum post-op);
 //  - two activation buffers are reused across layers;
+//  - the fastest kernel per layer shape (direct or Winograd), timed once;
 //  - bf16: the body convolutions in bf16 (AMX / AVX512-BF16), the first and last ones in fp32.
 // No oneDNN or LibTorch types appear here, so callers do not pay for their headers.
 #include <cstdint>
@@ -25,8 +26,8 @@ bool cpu_has_bf16(std::string* why_not = nullptr);
 class OnednnVdsr {
  public:
   // `weights[i]` holds a [out, in, 3, 3] float32 kernel (contiguous, OIHW), in forward order.
-  // `winograd`: the fp32 body convolutions with the Winograd algorithm where oneDNN has it (faster;
-  // results differ from direct convolution by float rounding only).
+  // `winograd`: the fp32 body convolutions may use oneDNN's Winograd kernels where they time faster than
+  // direct convolution (results differ by float rounding only).
   OnednnVdsr(const std::vector<std::vector<float>>& weights, const std::vector<std::vector<int64_t>>& shapes,
              Precision precision, bool winograd = true);
   ~OnednnVdsr();

@@ -9,6 +9,13 @@
 
 namespace vdsr::cli {
 
+inline InferenceOptions::Engine parse_engine(const std::string& name) {
+  if (name == "auto") return InferenceOptions::Engine::automatic;
+  if (name == "onednn") return InferenceOptions::Engine::onednn;
+  if (name == "aten") return InferenceOptions::Engine::aten;
+  throw Error("--engine: expected auto, onednn or aten, got '" + name + "'");
+}
+
 struct InferenceFlags {
   std::string precision = "fp32";
   int tile = 0;
@@ -28,7 +35,8 @@ struct InferenceFlags {
         ->capture_default_str();
     app.add_option("--engine", engine, "auto, onednn (fused oneDNN chain, CPU) or aten (at::conv2d per layer)")
         ->capture_default_str();
-    app.add_option("--winograd", winograd, "fp32 on the oneDNN engine: Winograd body convolutions (true/false)")
+    app.add_option("--winograd", winograd,
+                   "fp32 on the oneDNN engine: allow Winograd body convolutions where they time faster (true/false)")
         ->capture_default_str();
   }
 
@@ -39,15 +47,7 @@ struct InferenceFlags {
     if (memory_budget_mb < 1) throw Error("--memory-budget: expected at least 1 MiB");
     o.memory_budget_mb = memory_budget_mb;
     o.winograd = winograd;
-    if (engine == "auto") {
-      o.engine = InferenceOptions::Engine::automatic;
-    } else if (engine == "onednn") {
-      o.engine = InferenceOptions::Engine::onednn;
-    } else if (engine == "aten") {
-      o.engine = InferenceOptions::Engine::aten;
-    } else {
-      throw Error("--engine: expected auto, onednn or aten, got '" + engine + "'");
-    }
+    o.engine = parse_engine(engine);
     return o;
   }
 };
