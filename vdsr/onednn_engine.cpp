@@ -7,6 +7,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
@@ -117,10 +118,12 @@ const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out
     const dnnl::memory::desc src({1, in, side, side}, dt::f32, tag::any), dst({1, out, side, side}, dt::f32, tag::any);
     const dnnl::memory::desc wei({out, in, 3, 3}, dt::f32, tag::any);
     try {
-      dnnl::convolution_forward::primitive_desc pd(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1}, {1, 1},
-                                          {1, 1}),
-          relu_attr(), engine);
+      // oneDNN's candidate iterator reads the op descriptor and the attributes on every next_impl(): both
+      // must outlive the walk (temporaries here cut the list short after the first candidate).
+      const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1},
+                                               {1, 1}, {1, 1});
+      const dnnl::primitive_attr attr = relu_attr();
+      dnnl::convolution_forward::primitive_desc pd(op, attr, engine);
       do {
         const std::string name = pd.impl_info_str();
         dnnl::memory a(pd.src_desc(), engine), b(pd.dst_desc(), engine), w(pd.weights_desc(), engine),
@@ -187,30 +190,33 @@ void OnednnVdsr::Impl::build(Plan& p) {
       ops.append_sum(1.f);  // y holds x before the run: the residual add
       attr.set_post_ops(ops);
     }
-    auto create = [&](dnnl::algorithm alg) {
-      return dnnl::convolution_forward::primitive_desc(
-          dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1}, {1, 1},
-                                          {1, 1}),
-          attr, engine);
-    };
-    dnnl::convolution_forward::primitive_desc pd;
+    // The kernel timed fastest for this layer shape, found by walking oneDNN's candidates (the op
+    // descriptor must outlive the walk); where it is not offered, oneDNN's first choice.
     const bool tuned = !first && !last && precision == Precision::fp32 && winograd;
     const std::string kernel = tuned ? fastest_body_kernel(shapes[i][1], shapes[i][0]) : "";
-    if (kernel.find("wino") != std::string::npos) {
-      try {
-        pd = create(dnnl::algorithm::convolution_winograd);
-      } catch (const dnnl::error&) {
-      }
+    const auto alg = kernel.find("wino") != std::string::npos ? dnnl::algorithm::convolution_winograd
+                                                              : dnnl::algorithm::convolution_direct;
+    std::optional<dnnl::convolution_forward::desc> op;
+    std::optional<dnnl::convolution_forward::primitive_desc> chosen;
+    try {
+      op.emplace(dnnl::prop_kind::forward_inference, alg, src, wei, dst, dnnl::memory::dims{1, 1},
+                 dnnl::memory::dims{1, 1}, dnnl::memory::dims{1, 1});
+      chosen.emplace(*op, attr, engine);
+    } catch (const dnnl::error&) {
+      if (alg == dnnl::algorithm::convolution_direct) throw;
+      op.emplace(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, dst,
+                 dnnl::memory::dims{1, 1}, dnnl::memory::dims{1, 1}, dnnl::memory::dims{1, 1});
+      chosen.emplace(*op, attr, engine);
     }
-    if (!pd) pd = create(dnnl::algorithm::convolution_direct);
-    // Walk oneDNN's candidates to the chosen kernel; keep its first choice if that one is not offered here.
+    dnnl::convolution_forward::primitive_desc pd = *chosen;
     if (!kernel.empty()) {
-      const dnnl::convolution_forward::primitive_desc first_choice = pd;
-      bool matched = false;
+      dnnl::convolution_forward::primitive_desc walker = *chosen;
       do {
-        matched = pd.impl_info_str() == kernel;
-      } while (!matched && pd.next_impl());
-      if (!matched) pd = first_choice;
+        if (walker.impl_info_str() == kernel) {
+          pd = walker;
+          break;
+        }
+      } while (walker.next_impl());
     }
     // A reference (unoptimised) implementation is orders of magnitude slower: a layout oneDNN has no
     // kernel for; refuse it so the caller picks another.
