@@ -59,6 +59,10 @@ struct Axis {
   }
 };
 
+// Positive values spanning 100x or more read better on a log axis (a diverged trial's loss next to
+// converged ones, a learning rate over decades).
+bool wide_positive(double lo, double hi) { return lo > 0 && hi / lo >= 100; }
+
 Axis make_axis(double lo, double hi, bool log = false) {
   Axis axis;
   axis.log = log && lo > 0;
@@ -185,7 +189,7 @@ std::string scatter_svg(const std::string& title, const std::string& x_label, co
       yl = std::min(yl, p.y), yh = std::max(yh, p.y);
     }
   }
-  const Axis x = make_axis(xl, xh), y = make_axis(yl, yh);
+  const Axis x = make_axis(xl, xh), y = make_axis(yl, yh, wide_positive(yl, yh));
   std::ostringstream o;
   o << svg_open(title) << axes(x, y, x_label, y_label);
   std::vector<std::pair<double, double>> labels;  // placed label anchors, to step coinciding ones apart
@@ -223,7 +227,7 @@ std::string trials_svg(const json& report) {
     yl = yh = points[0].y;
     for (const auto& p : points) yl = std::min(yl, p.y), yh = std::max(yh, p.y);
   }
-  const Axis x = make_axis(xl, xh), y = make_axis(yl, yh);
+  const Axis x = make_axis(xl, xh), y = make_axis(yl, yh, wide_positive(yl, yh));
   std::ostringstream o;
   o << svg_open("Trials: result over trial order (" + std::string(max ? "maximize" : "minimize") + ")")
     << axes(x, y, "trial", "result");
@@ -276,8 +280,10 @@ std::string parallel_svg(const json& report) {
     for (const auto& [k, _] : row.params) names.insert(k);
     rows.push_back(std::move(row));
   }
-  // One axis per parameter, then the result. Numbers get a linear axis (log10 when they span 100x or
-  // more and are all positive); anything else is placed by category.
+  // One axis per parameter, then the result. The experiment's search space decides the scale where the
+  // report has it (log10 for the log types); otherwise numbers get a linear axis (log10 when they span
+  // 100x or more and are all positive). Anything else is placed by category.
+  const json space = report.value("config", json::object()).value("searchSpace", json::object());
   struct Column {
     std::string name;
     bool numeric = true;
@@ -302,7 +308,8 @@ std::string parallel_svg(const json& report) {
       cats.insert(it->second.is_string() ? it->second.get<std::string>() : it->second.dump());
     }
     if (c.numeric) {
-      c.axis = make_axis(lo, hi, lo > 0 && hi / lo >= 100);
+      const std::string type = space.contains(name) && space[name].is_object() ? space[name].value("_type", "") : "";
+      c.axis = make_axis(lo, hi, type.empty() ? wide_positive(lo, hi) : type.find("log") != std::string::npos);
     } else {
       c.categories.assign(cats.begin(), cats.end());
     }
@@ -313,7 +320,7 @@ std::string parallel_svg(const json& report) {
     vl = i ? std::min(vl, rows[i].value) : rows[i].value;
     vh = i ? std::max(vh, rows[i].value) : rows[i].value;
   }
-  columns.push_back({"result", true, make_axis(vl, vh), {}});
+  columns.push_back({"result", true, make_axis(vl, vh, wide_positive(vl, vh)), {}});
 
   const double x0 = kLeft, x1 = kWidth - kRight - 70, y0 = kHeight - kBottom, y1 = kTop + 10;
   auto column_x = [&](size_t i) { return columns.size() > 1 ? x0 + (x1 - x0) * i / (columns.size() - 1) : x0; };

@@ -475,6 +475,9 @@ class Runner {
         spdlog::info("{}: skipped (unchanged since {})", tag, prev.value("finished", "?"));
         rec["status"] = "skipped";
         rec["skipped"] = true;
+        // The run that made the outputs, so a rerun's report still says what each stage cost.
+        rec["finished"] = prev.value("finished", "");
+        rec["seconds_when_run"] = prev.value("seconds", 0.0);
         records.push_back(rec);
         continue;
       }
