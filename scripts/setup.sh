@@ -23,6 +23,14 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# onnxruntime for the ONNX checks and benchmarks (scripts/ort_check.mjs): the npm package's CPU build,
+# pinned by scripts/package-lock.json; scripts/.npmrc skips its download of GPU parts. Optional: without
+# node or a registry the tools say that onnxruntime is skipped.
+if command -v npm >/dev/null && [ ! -d scripts/node_modules/onnxruntime-node ]; then
+  (cd scripts && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "setup: onnxruntime-node could not be installed (npm ci in scripts/); onnxruntime checks will be skipped" >&2
+fi
+
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
