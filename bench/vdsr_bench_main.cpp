@@ -275,8 +275,9 @@ int main(int argc, char** argv) {
 
     // The table and the report.
     json rows = json::array();
-    std::printf("\n| model | runtime | precision | input | median ms | min ms | max ms | vs onnxruntime | memory MiB |\n"
-                "|---|---|---|---|---:|---:|---:|---:|---:|\n");
+    std::printf(
+        "\n| model | runtime | precision | input | median ms | min ms | max ms | vs onnxruntime | memory MiB |\n"
+        "|---|---|---|---|---:|---:|---:|---:|---:|\n");
     std::map<std::pair<const Model*, Size>, double> ort_median;
     for (const auto& c : configs) {
       if (c.runtime == "onnxruntime" && !c.ms.empty()) ort_median[{c.model, c.size}] = median_of(c.ms);
@@ -321,10 +322,13 @@ int main(int argc, char** argv) {
                           {"tile", tile},          {"memory_budget_mb", memory_budget_mb}};
       // The contract's speed.<runtime>: the first model at the first size in fp32.
       for (const auto& row : rows) {
-        if (row["model"] == first.name && row["input"] == json{sizes.front().h, sizes.front().w} && row["precision"] == "fp32" &&
-            !report["speed"].contains(row["runtime"].get<std::string>())) {
-          report["speed"][row["runtime"].get<std::string>()] = {
-              {"input", row["input"]}, {"threads", threads_used}, {"latency_ms", row["latency_ms"]}, {"runs", row["runs"]}};
+        const std::string runtime = row["runtime"];
+        if (row["model"] == first.name && row["input"] == json{sizes.front().h, sizes.front().w} &&
+            row["precision"] == "fp32" && !report["speed"].contains(runtime)) {
+          report["speed"][runtime] = {{"input", row["input"]},
+                                      {"threads", threads_used},
+                                      {"latency_ms", row["latency_ms"]},
+                                      {"runs", row["runs"]}};
         }
       }
       report["bench"]["results"] = rows;

@@ -103,10 +103,10 @@ double median_ms(const std::function<void()>& run, int runs) {
 
 }  // namespace
 
-// Which kernel wins depends on the CPU and the width: on this project's AVX-512 machine Winograd F(2x2, 3x3)
-// beats direct convolution at 64 channels and loses at 32. So oneDNN's first direct kernel and every Winograd
-// kernel it offers are timed once on a 256x256 proxy (smaller proxies misrank them) and the fastest is kept
-// for every plan with that layer shape, in the manner of cuDNN's benchmark mode.
+// Which kernel wins depends on the CPU and the width: on this project's AVX-512 machine Winograd F(4x4, 3x3)
+// beats direct convolution at 32 and 64 channels, F(2x2, 3x3) only at 64. So oneDNN's first direct kernel and
+// every Winograd kernel it offers are timed once on a 256x256 proxy (smaller proxies misrank them) and the
+// fastest is kept for every plan with that layer shape, in the manner of cuDNN's benchmark mode.
 const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
   auto found = body_kernels.find({in, out});
   if (found != body_kernels.end()) return found->second;
@@ -133,7 +133,10 @@ const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out
         dnnl::convolution_forward conv(pd);
         const double ms = median_ms(
             [&] {
-              conv.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, b}, {DNNL_ARG_SCRATCHPAD, scratch}});
+              conv.execute(stream, {{DNNL_ARG_SRC, a},
+                                    {DNNL_ARG_WEIGHTS, w},
+                                    {DNNL_ARG_DST, b},
+                                    {DNNL_ARG_SCRATCHPAD, scratch}});
               stream.wait();
             },
             5);
