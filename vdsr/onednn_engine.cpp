@@ -70,12 +70,10 @@ struct OnednnVdsr::Impl {
 
   std::mutex mutex;
   std::list<Plan> plans;  // most recently used first
-  // The fastest fp32 body implementation per [in, out] channel pair (see fastest_body_kernel).
-  std::map<std::pair<int64_t, int64_t>, std::string> body_kernels;
 
   Plan& plan(int h, int w);
   void build(Plan& p);
-  const std::string& fastest_body_kernel(int64_t in, int64_t out);
+  std::string fastest_body_kernel(int64_t in, int64_t out);
 };
 
 namespace {
@@ -106,10 +104,15 @@ double median_ms(const std::function<void()>& run, int runs) {
 // Which kernel wins depends on the CPU and the width: on this project's AVX-512 machine Winograd F(4x4, 3x3)
 // beats direct convolution at 32 and 64 channels, F(2x2, 3x3) only at 64. So oneDNN's first direct kernel and
 // every Winograd kernel it offers are timed once on a 256x256 proxy (smaller proxies misrank them) and the
-// fastest is kept for every plan with that layer shape, in the manner of cuDNN's benchmark mode.
-const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
-  auto found = body_kernels.find({in, out});
-  if (found != body_kernels.end()) return found->second;
+// fastest is kept for every plan with that layer shape, in the manner of cuDNN's benchmark mode. The choice
+// is made once per process, so every model run in it computes with the same kernels, and a kernel must beat
+// the best so far by 10 % to replace it, so near ties do not flip from one run to the next.
+std::string OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
+  static std::mutex chosen_mutex;
+  static std::map<std::pair<int64_t, int64_t>, std::string> chosen;
+  std::lock_guard<std::mutex> lock(chosen_mutex);
+  auto found = chosen.find({in, out});
+  if (found != chosen.end()) return found->second;
   const int64_t side = 256;
   dnnl::stream stream(engine);
   std::string best;
@@ -140,7 +143,7 @@ const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out
               stream.wait();
             },
             5);
-        if (best.empty() || ms < best_ms) {
+        if (best.empty() || ms < 0.9 * best_ms) {
           best = name;
           best_ms = ms;
         }
@@ -149,7 +152,7 @@ const std::string& OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out
       // no implementation of this algorithm for this shape
     }
   }
-  return body_kernels[{in, out}] = best;
+  return chosen[{in, out}] = best;
 }
 
 Plan& OnednnVdsr::Impl::plan(int h, int w) {
