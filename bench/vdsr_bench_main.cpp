@@ -8,7 +8,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <unistd.h>
 
 #include "experiments/report.h"
@@ -95,24 +94,6 @@ std::pair<std::string, fs::path> split_named(const std::string& arg) {
   return {arg.substr(0, eq), arg.substr(eq + 1)};
 }
 
-std::vector<std::string> split_list(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    std::stringstream ss(v);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-      if (!item.empty()) out.push_back(item);
-    }
-  }
-  return out;
-}
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,8 +138,8 @@ int main(int argc, char** argv) {
   return cli::run(app, argc, argv, [&] {
     const int threads_used = set_threads(threads);
     std::vector<Size> sizes;
-    for (const auto& s : split_list(sizes_arg)) sizes.push_back(parse_size(s));
-    const std::vector<std::string> precisions = split_list(precisions_arg), runtimes = split_list(runtimes_arg);
+    for (const auto& s : cli::split_list(sizes_arg)) sizes.push_back(parse_size(s));
+    const std::vector<std::string> precisions = cli::split_list(precisions_arg), runtimes = cli::split_list(runtimes_arg);
     for (const auto& p : precisions) parse_precision(p);
     for (const auto& r : runtimes) {
       if (r != "libtorch" && r != "aten" && r != "opencv-dnn" && r != "onnxruntime") {
@@ -280,28 +261,27 @@ int main(int argc, char** argv) {
         "|---|---|---|---|---:|---:|---:|---:|---:|\n");
     std::map<std::pair<const Model*, Size>, double> ort_median;
     for (const auto& c : configs) {
-      if (c.runtime == "onnxruntime" && !c.ms.empty()) ort_median[{c.model, c.size}] = median_of(c.ms);
+      if (c.runtime == "onnxruntime" && !c.ms.empty()) {
+        ort_median[{c.model, c.size}] = latency_json(c.ms, c.size.h, c.size.w, threads_used)["latency_ms"]["median"];
+      }
     }
     for (const auto& c : configs) {
       if (c.ms.empty()) continue;
-      const double median = median_of(c.ms);
-      const double min = *std::min_element(c.ms.begin(), c.ms.end());
-      const double max = *std::max_element(c.ms.begin(), c.ms.end());
+      // {input, threads, latency_ms {median, min, max}, runs}, as every tool reports a latency.
+      json row = latency_json(c.ms, c.size.h, c.size.w, threads_used);
+      const double median = row["latency_ms"]["median"];
       const auto ort = ort_median.find({c.model, c.size});
       const std::string ratio = ort == ort_median.end() ? "—" : fmt::format("{:.2f}", median / ort->second);
       std::printf("| %s | %s | %s | %s | %.1f | %.1f | %.1f | %s | %.0f |\n", c.model->name.c_str(),
-                  c.runtime.c_str(), c.precision.c_str(), c.size.text().c_str(), median, min, max, ratio.c_str(),
+                  c.runtime.c_str(), c.precision.c_str(), c.size.text().c_str(), median,
+                  row["latency_ms"]["min"].get<double>(), row["latency_ms"]["max"].get<double>(), ratio.c_str(),
                   c.memory_mb);
-      json row = {{"model", c.model->name},
+      row.update({{"model", c.model->name},
                   {"path", c.model->path.string()},
                   {"widths", c.model->checkpoint.architecture.widths},
                   {"runtime", c.runtime},
                   {"precision", c.precision},
-                  {"input", {c.size.h, c.size.w}},
-                  {"threads", threads_used},
-                  {"latency_ms", {{"median", median}, {"min", min}, {"max", max}}},
-                  {"runs", static_cast<int>(c.ms.size())},
-                  {"memory_mb", c.memory_mb}};
+                  {"memory_mb", c.memory_mb}});
       if (ort != ort_median.end()) row["vs_onnxruntime"] = median / ort->second;
       rows.push_back(row);
     }
@@ -316,7 +296,7 @@ int main(int argc, char** argv) {
       report["machine"]["bf16"] = bf16_native;
       const Model& first = *models.front();
       report["model"] = model_json(first.path, first.checkpoint);
-      report["config"] = {{"models", model_args}, {"sizes", split_list(sizes_arg)},     {"precisions", precisions},
+      report["config"] = {{"models", model_args}, {"sizes", cli::split_list(sizes_arg)},     {"precisions", precisions},
                           {"runtimes", runtimes},  {"threads", threads_used}, {"runs", runs}, {"rounds", rounds},
                           {"engine", engine},     {"winograd", winograd},
                           {"tile", tile},          {"memory_budget_mb", memory_budget_mb}};

@@ -138,8 +138,11 @@ void Upscaler::forward(const float* x, float* y, int h, int w) const {
   // on every side, shifted inwards at the image border, where the zero padding is the same as untiled.
   // Output pixels therefore see exactly the inputs they see untiled, and one window size means one plan.
   const int r = halo();
-  const int th = (h + (h + tile - 1) / tile - 1) / ((h + tile - 1) / tile);
-  const int tw = (w + (w + tile - 1) / tile - 1) / ((w + tile - 1) / tile);
+  auto balanced = [tile](int side) {  // ceil(side / count) for count = ceil(side / tile) tiles
+    const int count = (side + tile - 1) / tile;
+    return (side + count - 1) / count;
+  };
+  const int th = balanced(h), tw = balanced(w);
   const int wh = std::min(h, th + 2 * r), ww = std::min(w, tw + 2 * r);
   std::vector<float> in(static_cast<size_t>(wh) * ww), out(in.size());
   for (int ty = 0; ty < h; ty += th) {

@@ -38,25 +38,32 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   }
 }
 
-std::vector<int> parse_int_list(const std::vector<std::string>& values, const std::string& flag, int lo, int hi) {
-  std::vector<int> out;
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
   for (const auto& value : values) {
     std::stringstream ss(value);
     for (std::string item; std::getline(ss, item, ',');) {
-      if (item.empty()) continue;
-      size_t used = 0;
-      int v = 0;
-      try {
-        v = std::stoi(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != item.size() || v < lo || v > hi) {
-        throw Error(flag + ": expected integers in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" +
-                    item + "'");
-      }
-      out.push_back(v);
+      if (!item.empty()) out.push_back(item);
     }
+  }
+  return out;
+}
+
+std::vector<int> parse_int_list(const std::vector<std::string>& values, const std::string& flag, int lo, int hi) {
+  std::vector<int> out;
+  for (const auto& item : split_list(values)) {
+    size_t used = 0;
+    int v = 0;
+    try {
+      v = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || v < lo || v > hi) {
+      throw Error(flag + ": expected integers in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got '" +
+                  item + "'");
+    }
+    out.push_back(v);
   }
   if (out.empty()) throw Error(flag + ": expected at least one value");
   return out;

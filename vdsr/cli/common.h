@@ -12,6 +12,9 @@ namespace vdsr::cli {
 // "error: <message>" and returns 2; --help returns 0; any other exception prints and returns 1.
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
+// Splits "a,b" (or repeated values, or both) into its non-empty items.
+std::vector<std::string> split_list(const std::vector<std::string>& values);
+
 // Splits "2,3,4" (or repeated values) into integers, each checked against [lo, hi].
 std::vector<int> parse_int_list(const std::vector<std::string>& values, const std::string& flag, int lo, int hi);
 

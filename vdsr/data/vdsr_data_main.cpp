@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <csignal>
-#include <sstream>
 
 #include "experiments/report.h"
 #include "vdsr/cli/common.h"
@@ -19,19 +18,9 @@ std::atomic<bool> g_cancel{false};
 
 extern "C" void on_signal(int) { g_cancel.store(true); }
 
-std::vector<std::string> split(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& value : values) {
-    std::stringstream ss(value);
-    for (std::string item; std::getline(ss, item, ',');)
-      if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 std::vector<double> parse_downsizes(const std::vector<std::string>& values) {
   std::vector<double> out;
-  for (const auto& item : split(values)) {
+  for (const auto& item : cli::split_list(values)) {
     std::size_t used = 0;
     double v = 0.0;
     try {
@@ -90,7 +79,7 @@ int main(int argc, char** argv) {
     options.scales = cli::parse_int_list(scales_arg, "--scales", 1, 16);
     options.downsizes = parse_downsizes(downsizes_arg);
     options.flips.clear();
-    for (const auto& f : split(flips_arg)) options.flips.push_back(data::parse_flip(f));
+    for (const auto& f : cli::split_list(flips_arg)) options.flips.push_back(data::parse_flip(f));
     options.rotations = cli::parse_int_list(rotations_arg, "--rotations", 0, 270);
     options.cancel = &g_cancel;
     data::validate(options);
