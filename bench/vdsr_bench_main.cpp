@@ -18,6 +18,7 @@
 #include "vdsr/cli/common.h"
 #include "vdsr/cli/inference_flags.h"
 #include "vdsr/inference.h"
+#include "vdsr/machine.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 
@@ -150,7 +151,8 @@ int main(int argc, char** argv) {
     base.tile = tile;
     base.memory_budget_mb = memory_budget_mb;
     base.winograd = winograd;
-    base.engine = cli::parse_engine(engine);
+    base.engine = parse_engine(engine);
+    cli::apply_engine_flag(engine);
     if (model_args.empty()) model_args.push_back((assets_dir() / "models" / "vdsr_x234_state_dict.pt").string());
 
     std::vector<std::unique_ptr<Model>> models;
@@ -256,8 +258,9 @@ int main(int argc, char** argv) {
 
     // The table and the report.
     json rows = json::array();
+    std::printf("\n%s\n", machine_line(threads_used).c_str());
     std::printf(
-        "\n| model | runtime | precision | input | median ms | min ms | max ms | vs onnxruntime | memory MiB |\n"
+        "| model | runtime | precision | input | median ms | min ms | max ms | vs onnxruntime | memory MiB |\n"
         "|---|---|---|---|---:|---:|---:|---:|---:|\n");
     std::map<std::pair<const Model*, Size>, double> ort_median;
     for (const auto& c : configs) {
@@ -282,6 +285,7 @@ int main(int argc, char** argv) {
                   {"runtime", c.runtime},
                   {"precision", c.precision},
                   {"memory_mb", c.memory_mb}});
+      if (c.runner && !c.runner->kernels().empty()) row["kernels"] = c.runner->kernels();
       if (ort != ort_median.end()) row["vs_onnxruntime"] = median / ort->second;
       rows.push_back(row);
     }
@@ -290,9 +294,7 @@ int main(int argc, char** argv) {
 
     if (!report_path.empty()) {
       json report = report::create("bench", "vdsr-bench");
-      report["machine"]["threads_used"] = threads_used;
-      report["machine"]["torch_version"] = torch_version();
-      report["machine"]["cuda"] = false;
+      report["machine"].update(machine_json(threads_used, false));
       report["machine"]["bf16"] = bf16_native;
       const Model& first = *models.front();
       report["model"] = model_json(first.path, first.checkpoint);
@@ -309,6 +311,7 @@ int main(int argc, char** argv) {
                                       {"threads", threads_used},
                                       {"latency_ms", row["latency_ms"]},
                                       {"runs", row["runs"]}};
+          if (row.contains("kernels")) report["speed"][runtime]["kernels"] = row["kernels"];
         }
       }
       report["bench"]["results"] = rows;

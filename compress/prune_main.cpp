@@ -12,8 +12,10 @@
 #include "experiments/report.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/cli/common.h"
+#include "vdsr/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
+#include "vdsr/machine.h"
 #include "vdsr/train/trainer.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
@@ -187,7 +189,10 @@ std::pair<json, json> latency_pair(const Checkpoint& a, const Checkpoint& b, Dev
                 {"latency_ms", {{"median", median}, {"min", t.front()}, {"max", t.back()}}},
                 {"runs", runs}};
   };
-  return {summary(ta), summary(tb)};
+  json before = summary(ta), after = summary(tb);
+  before["kernels"] = ua.kernels();
+  after["kernels"] = ub.kernels();
+  return {before, after};
 }
 
 }  // namespace
@@ -213,8 +218,11 @@ int main(int argc, char** argv) {
   app.add_flag("--cuda", cuda, "run evaluation, latency and fine-tuning on the GPU");
   app.add_option("--gpus", gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
   app.add_option("--threads", threads, "CPU threads (default: all cores)");
+  std::string engine = "auto";
+  cli::add_engine_flag(app, engine);
 
   return cli::run(app, argc, argv, [&] {
+    cli::apply_engine_flag(engine);
     // Everything that can be wrong with the input is checked before anything is written.
     PruneSettings s = read_settings(config_path);
     if (!pruner.empty()) s.pruner = pruner;
@@ -286,9 +294,7 @@ int main(int argc, char** argv) {
     write_file_atomically(out_dir / "masks.json", masks.dump() + "\n");
 
     json report = report::create("prune", "vdsr-prune");
-    report["machine"]["threads_used"] = threads_used;
-    report["machine"]["torch_version"] = torch_version();
-    report["machine"]["cuda"] = device.cuda;
+    report["machine"].update(machine_json(threads_used, device.cuda));
     report["config"] = {{"pruner", pruner_name(p)}, {"mode", s.mode}, {"round_to", s.round_to},
                         {"config_list", s.config_list}, {"model", s.model}, {"output", s.output},
                         {"dummy_input", s.dummy_input}, {"finetune", s.finetune},
@@ -365,7 +371,7 @@ int main(int argc, char** argv) {
     report["model"] = model_json(final_path, final_model);
 
     // The summary table on stdout.
-    std::printf("\n| | before | after | ratio |\n|---|---:|---:|---:|\n");
+    std::printf("\n%s\n| | before | after | ratio |\n|---|---:|---:|---:|\n", machine_line(threads_used).c_str());
     std::printf("| params | %lld | %lld | %.3f |\n", static_cast<long long>(a0.params()),
                 static_cast<long long>(result.shrinks ? a1.params() : nonzero_after),
                 static_cast<double>(result.shrinks ? a1.params() : nonzero_after) / a0.params());

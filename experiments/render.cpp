@@ -243,6 +243,7 @@ std::string show(const json& r) {
     const json& m = r["machine"];
     o << "machine: " << m.value("cpu", "?");
     if (m.contains("cores")) o << ", " << m["cores"].dump() << " cores";
+    if (m.contains("isa")) o << ", oneDNN ISA " << m.value("isa", "");
     if (m.contains("threads_used")) o << ", " << m["threads_used"].dump() << " threads used";
     if (m.contains("torch_version")) o << ", torch " << m.value("torch_version", "");
     if (m.contains("cuda")) o << ", cuda " << (m.value("cuda", false) ? "yes" : "no");

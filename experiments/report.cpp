@@ -2,9 +2,8 @@
 
 #include <chrono>
 #include <ctime>
-#include <fstream>
-#include <thread>
 
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/files.h"
 
 namespace vdsr::report {
@@ -20,26 +19,13 @@ std::string now_iso8601() {
   return buf;
 }
 
-namespace {
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  }
-  return "unknown";
-}
-}  // namespace
-
 nlohmann::json create(const std::string& stage, const std::string& tool) {
   return {{"schema", kSchema},
           {"stage", stage},
           {"tool", tool},
           {"version", version()},
           {"created", now_iso8601()},
-          {"machine", {{"cpu", cpu_model()}, {"cores", std::thread::hardware_concurrency()}}}};
+          {"machine", {{"cpu", cpu_model()}, {"cores", cpu_cores()}}}};
 }
 
 nlohmann::json file_entry(const std::filesystem::path& path) {

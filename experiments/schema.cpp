@@ -29,6 +29,7 @@ const Rule kRules[] = {
     {"machine.threads_used", Type::Integer},
     {"machine.torch_version", Type::String},
     {"machine.cuda", Type::Boolean},
+    {"machine.isa", Type::String},
 
     {"model", Type::Object},
     {"model.path", Type::String},
@@ -62,6 +63,7 @@ const Rule kRules[] = {
     {"speed.*.latency_ms.max", Type::Number},
     {"speed.*.runs", Type::Integer},
     {"speed.*.peak_rss_mb", Type::Number},
+    {"speed.*.kernels", Type::Array},
 
     {"config", Type::Object},
 
@@ -129,6 +131,7 @@ const Rule kRules[] = {
     {"bench.results.[].latency_ms.max", Type::Number},
     {"bench.results.[].runs", Type::Integer},
     {"bench.results.[].peak_rss_mb", Type::Number},
+    {"bench.results.[].kernels", Type::Array},
 };
 
 const char* expected(Type t) {

@@ -44,6 +44,7 @@ class LibTorchRunner : public Runner {
     for (int i = 0; i < x.n; ++i) upscaler_.forward(&x.data[i * plane], &b.data[i * plane], x.h, x.w);
     return b;
   }
+  std::vector<std::string> kernels() const override { return upscaler_.kernels(); }
 
  private:
   Upscaler upscaler_;

@@ -37,6 +37,8 @@ class Runner {
   // The evaluation protocol's step, as vdsr::Upscaler::run_y: Y (0..255) scaled to 0..1, the network,
   // back to 0..255, clipped.
   Image run_y(const Image& y);
+  // What computes each layer, where the runtime tells (the project's engine does, after a run).
+  virtual std::vector<std::string> kernels() const { return {}; }
 };
 
 // The project's inference path (vdsr::Upscaler); by default untiled fp32 with the default engine.

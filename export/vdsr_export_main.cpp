@@ -13,8 +13,10 @@
 #include "export/runners.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/cli/common.h"
+#include "vdsr/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
+#include "vdsr/machine.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 
@@ -102,6 +104,8 @@ int main(int argc, char** argv) {
                                             "there), on (required), off")
       ->check(CLI::IsMember({"auto", "on", "off"}))
       ->capture_default_str();
+  std::string engine = "auto";
+  cli::add_engine_flag(app, engine);
   app.add_option("--tolerance", tolerance, "largest max abs difference to LibTorch accepted from a runtime")
       ->capture_default_str();
 
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
     if (onnx_flag && out.empty()) throw Error("--onnx needs --out FILE");
     if (!onnx_flag && !out.empty()) throw Error("--out needs --onnx");
     validate_opset(opset);
+    cli::apply_engine_flag(engine);
     const std::vector<int> scale_list = cli::parse_int_list(scales_arg, "--scale", 2, 8);
     OnnxOptions options;
     options.opset = opset;
@@ -136,9 +141,7 @@ int main(int argc, char** argv) {
                  checkpoint.architecture.params(), checkpoint.architecture.params() * 4, threads_used);
 
     nlohmann::json report = report::create("export", "vdsr-export");
-    report["machine"]["threads_used"] = threads_used;
-    report["machine"]["torch_version"] = torch_version();
-    report["machine"]["cuda"] = false;
+    report["machine"].update(machine_json(threads_used, false));
     report["model"] = model_json(model, checkpoint);
     report["config"] = {{"model", model},         {"out", out},         {"opset", opset},
                         {"static", static_size},  {"fp16", fp16},       {"verify", verify},
@@ -326,6 +329,7 @@ int main(int argc, char** argv) {
       if (bench_runs > 0) {
         set_threads(bench_threads);
         report["speed"]["libtorch"] = time_forward(*libtorch, bench_input, bench_runs, bench_threads);
+        report["speed"]["libtorch"]["kernels"] = libtorch->kernels();
         if (opencv) {
           auto cv_bench = opencv_runner(bytes);
           report["speed"]["opencv-dnn"] = time_forward(*cv_bench, bench_input, bench_runs, bench_threads);
@@ -336,7 +340,7 @@ int main(int argc, char** argv) {
       // Results table on stdout.
       std::printf("\n%s: %zu bytes (%.3f MB), params x %d = %lld bytes, opset %d%s\n", out.c_str(), bytes.size(),
                   bytes.size() / 1e6, fp16 ? 2 : 4, static_cast<long long>(lower_bound), opset, fp16 ? ", fp16" : "");
-      std::printf("\n| runtime | max abs diff vs LibTorch |");
+      std::printf("\n%s\n| runtime | max abs diff vs LibTorch |", machine_line(bench_threads).c_str());
       for (int s : scales) std::printf(" %s x%d PSNR |", dataset_name.c_str(), s);
       std::printf(" latency %dx%d (ms, median) |\n|---|---:|", bench_h, bench_w);
       for (size_t k = 0; k < scales.size(); ++k) std::printf("---:|");

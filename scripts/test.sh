@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Sets up (packages + build) and runs every test. Tests that need ../shared/assets find it through
-# VDSR_ASSETS (default ../shared/assets); under CI=true a missing asset fails instead of skipping.
+# Sets up (packages + build) and runs every test, then the inference tests under restricted ISAs. Tests
+# that need ../shared/assets find it through VDSR_ASSETS (default ../shared/assets); under CI=true a missing
+# asset fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export VDSR_ASSETS="${VDSR_ASSETS:-$(cd .. && pwd)/shared/assets}"
 cd build
 ctest --output-on-failure -j"$(nproc)" --timeout 1200
+# Machines of this kind differ in their CPUs (AVX-512 and AMX, or AVX2 only), and a build must pass on
+# each: the inference tests again with oneDNN limited to AVX2, and the small reference check under SSE4.1.
+echo "== inference tests with ONEDNN_MAX_CPU_ISA=AVX2"
+ONEDNN_MAX_CPU_ISA=AVX2 ctest --output-on-failure -j"$(nproc)" --timeout 1200 -L inference
+echo "== reference check with ONEDNN_MAX_CPU_ISA=SSE41"
+ONEDNN_MAX_CPU_ISA=SSE41 ctest --output-on-failure --timeout 1200 -R '^ReferenceCheck\.'

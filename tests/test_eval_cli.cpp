@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -168,3 +170,26 @@ INSTANTIATE_TEST_SUITE_P(Datasets, ReferenceFigures,
                          ::testing::Values(std::make_pair("Set5", "set5_reference.json"),
                                            std::make_pair("Set14", "set14_reference.json")),
                          [](const auto& info) { return std::string(info.param.first); });
+
+// The small reference check CI runs under every ISA restriction (scripts/test.sh): the reference model on
+// one Set5 image (bird, x2) reproduces the fixture's PSNR within 0.005 dB.
+TEST(ReferenceCheck, Set5x2OneImage) {
+  const fs::path model = test::assets_path() / "models" / "vdsr_x234_state_dict.pt";
+  const fs::path image = test::assets_path() / "Set5" / "bird.png";
+  VDSR_REQUIRE_PATH(model);
+  VDSR_REQUIRE_PATH(image);
+  const fs::path dir = fs::temp_directory_path() / ("vdsr_reference_one_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "images");
+  fs::copy_file(image, dir / "images" / "bird.png");
+  const auto r = run_command(tool("vdsr-eval") + " --model " + model.string() + " --dataset " +
+                             (dir / "images").string() + " --scale 2 --report " + (dir / "r.json").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const nlohmann::json got = nlohmann::json::parse(std::ifstream(dir / "r.json"));
+  const nlohmann::json want = nlohmann::json::parse(std::ifstream(test::fixtures_path() / "set5_reference.json"));
+  std::printf("oneDNN ISA %s, kernels %s\n", got["machine"]["isa"].get<std::string>().c_str(),
+              got["config"]["inference"]["kernels"].dump().c_str());
+  EXPECT_NEAR(got["quality"]["images"]["x2"]["images"]["bird"]["psnr"].get<double>(),
+              want["images"]["bird"]["x2"]["vdsr_psnr"].get<double>(), 0.005);
+  fs::remove_all(dir);
+}

@@ -32,6 +32,38 @@ int configure_threads(int threads) {
   return n;
 }
 
+InferenceOptions::Engine parse_engine(const std::string& name, const std::string& where) {
+  if (name == "auto") return InferenceOptions::Engine::automatic;
+  if (name == "onednn") return InferenceOptions::Engine::onednn;
+  if (name == "aten") return InferenceOptions::Engine::aten;
+  throw Error(where + ": expected auto, onednn or aten, got '" + name + "'");
+}
+
+std::string engine_option_name(InferenceOptions::Engine engine) {
+  switch (engine) {
+    case InferenceOptions::Engine::onednn: return "onednn";
+    case InferenceOptions::Engine::aten: return "aten";
+    default: return "auto";
+  }
+}
+
+namespace {
+InferenceOptions::Engine& process_engine() {
+  static InferenceOptions::Engine engine = [] {
+    const char* env = std::getenv("VDSR_ENGINE");
+    return env && *env ? parse_engine(env, "environment variable VDSR_ENGINE") : InferenceOptions::Engine::automatic;
+  }();
+  return engine;
+}
+}  // namespace
+
+InferenceOptions::Engine default_engine() { return process_engine(); }
+
+void set_default_engine(InferenceOptions::Engine engine) {
+  process_engine() = engine;
+  setenv("VDSR_ENGINE", engine_option_name(engine).c_str(), 1);
+}
+
 struct Upscaler::Impl {
   InferenceOptions options;
   Precision precision = Precision::fp32;
@@ -58,17 +90,32 @@ Upscaler::Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions
     }
   }
   for (const auto& [name, w] : checkpoint.weights) m.shapes.push_back(w.sizes().vec());
-  const bool use_onednn = !device.cuda && options.engine != InferenceOptions::Engine::aten;
-  if (options.engine == InferenceOptions::Engine::onednn && device.cuda) {
+  const auto engine = options.engine == InferenceOptions::Engine::automatic ? default_engine() : options.engine;
+  const bool use_onednn = !device.cuda && engine != InferenceOptions::Engine::aten;
+  if (engine == InferenceOptions::Engine::onednn && device.cuda) {
     throw Error("the oneDNN engine runs on the CPU only; drop --cuda or choose the aten engine");
   }
   if (use_onednn) {
     std::vector<std::vector<float>> host;
+    std::vector<at::Tensor> fp32;
     for (const auto& [name, w] : checkpoint.weights) {
-      const at::Tensor t = w.to(at::kCPU, at::kFloat).contiguous();
-      host.emplace_back(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+      fp32.push_back(w.to(at::kCPU, at::kFloat).contiguous());
+      host.emplace_back(fp32.back().data_ptr<float>(), fp32.back().data_ptr<float>() + fp32.back().numel());
     }
-    m.onednn = std::make_unique<OnednnVdsr>(host, m.shapes, m.precision, options.winograd);
+    EngineOptions engine_options;
+    engine_options.precision = m.precision;
+    engine_options.winograd = options.winograd;
+    // A layer oneDNN has no optimised kernel for runs through at::conv2d alone (LibTorch picks a working
+    // path on any CPU).
+    engine_options.fallback = [fp32](size_t layer, const float* src, float* dst, int h, int w) {
+      c10::InferenceMode guard;
+      const at::Tensor& weight = fp32[layer];
+      const at::Tensor in = at::from_blob(const_cast<float*>(src), {1, weight.size(1), h, w}, at::kFloat);
+      at::Tensor out = at::empty({1, weight.size(0), h, w}, at::kFloat);
+      out.copy_(at::conv2d(in, weight, {}, 1, 1));
+      std::memcpy(dst, out.data_ptr<float>(), sizeof(float) * static_cast<size_t>(out.numel()));
+    };
+    m.onednn = std::make_unique<OnednnVdsr>(host, m.shapes, std::move(engine_options));
     return;
   }
   // Channels-last keeps the convolutions in one layout along the whole chain; in bf16 the body
@@ -91,6 +138,11 @@ Precision Upscaler::precision() const { return impl_->precision; }
 std::string Upscaler::engine_name() const {
   if (impl_->onednn) return "onednn";
   return impl_->device.is_cuda() ? "aten-cuda" : "aten";
+}
+
+std::vector<std::string> Upscaler::kernels() const {
+  if (impl_->onednn) return impl_->onednn->kernels();
+  return std::vector<std::string>(impl_->shapes.size(), "at::conv2d");
 }
 
 int Upscaler::halo() const { return static_cast<int>(impl_->shapes.size()); }

@@ -2,6 +2,7 @@
 // Running a VDSR on an image plane. The LibTorch details stay in inference.cpp.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vdsr/image.h"
 #include "vdsr/onednn_engine.h"
@@ -35,9 +36,20 @@ struct InferenceOptions {
   // oneDNN engine, fp32: allow Winograd body convolutions where they time faster (float rounding only).
   bool winograd = true;
   // onednn: the fused oneDNN chain (CPU; the default where built); aten: at::conv2d per layer
-  // (channels-last), the path CUDA and builds without oneDNN headers take.
+  // (channels-last), the path CUDA and builds without oneDNN headers take; automatic: the process default
+  // (default_engine()).
   enum class Engine { automatic, onednn, aten } engine = Engine::automatic;
 };
+
+// "auto" | "onednn" | "aten"; a vdsr::Error naming `where` otherwise.
+InferenceOptions::Engine parse_engine(const std::string& name, const std::string& where = "--engine");
+std::string engine_option_name(InferenceOptions::Engine engine);
+// The engine InferenceOptions::Engine::automatic stands for in this process: the environment variable
+// VDSR_ENGINE (auto, onednn or aten; read once) unless set_default_engine() said otherwise. Child
+// processes (tuning trials, pipeline stages) inherit VDSR_ENGINE, so one setting reaches every tool.
+InferenceOptions::Engine default_engine();
+// Sets the process default and VDSR_ENGINE for child processes (the tools' --engine flag).
+void set_default_engine(InferenceOptions::Engine engine);
 
 class Upscaler {
  public:
@@ -54,6 +66,9 @@ class Upscaler {
 
   // What actually runs, for reports: {engine, precision, tile} (precision is fp32 after a bf16 fallback).
   std::string engine_name() const;
+  // What computes each layer, one entry per layer (OnednnVdsr::kernels(), or "at::conv2d"); the oneDNN
+  // engine's list is known once it has run.
+  std::vector<std::string> kernels() const;
   Precision precision() const;
   // The largest tile side forward() uses for an h x w input (0: untiled); tiles are balanced below it.
   int tile_for(int h, int w) const;

@@ -1,17 +1,20 @@
 #include "vdsr/onednn_engine.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
-#include <functional>
-#include <map>
 #include <cstring>
 #include <list>
+#include <map>
 #include <mutex>
-#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <set>
 #include <unordered_map>
 
 #include "vdsr/util/error.h"
+#include "vdsr/winograd_avx2.h"
 
 namespace vdsr {
 
@@ -19,6 +22,7 @@ namespace {
 
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
+using conv_pd = dnnl::convolution_forward::primitive_desc;
 
 // Plans for this many input sizes are kept (evaluation sees a few image sizes, tiling one or two).
 constexpr size_t kCachedPlans = 4;
@@ -28,12 +32,25 @@ dt body_type(Precision p) { return p == Precision::bf16 ? dt::bf16 : dt::f32; }
 // A byte buffer aligned for oneDNN's vector loads.
 struct Buffer {
   explicit Buffer(size_t bytes) : storage((bytes + 127) / 64 + 1) {}
-  void* data() { return storage.data(); }
+  float* data() { return reinterpret_cast<float*>(storage.data()); }
   struct alignas(64) Line {
     unsigned char b[64];
   };
   std::vector<Line> storage;
 };
+
+bool is_reference(const std::string& kernel) { return kernel.rfind("ref", 0) == 0; }
+
+// The project's own Winograd kernel for AVX2 CPUs (winograd_avx2.h), named as oneDNN names its kernels.
+const std::string kOwnWinograd = "vdsr_wino_4x3:avx2";
+
+// Whether the AVX2 Winograd kernel may run: the CPU has AVX2 and FMA, and oneDNN is allowed AVX2 (so
+// ONEDNN_MAX_CPU_ISA=SSE41 restricts the whole engine alike).
+bool own_winograd_usable() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         (isa & dnnl_cpu_isa_avx2) == dnnl_cpu_isa_avx2;
+}
 
 }  // namespace
 
@@ -48,43 +65,92 @@ std::string precision_name(Precision p) { return p == Precision::bf16 ? "bf16" :
 bool cpu_has_bf16(std::string* why_not) {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   const bool yes = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
-  if (!yes && why_not) *why_not = "this CPU has neither AVX512-BF16 nor AMX";
+  if (!yes && why_not) *why_not = "this CPU (as oneDNN uses it: " + onednn_isa() + ") has neither AVX512-BF16 nor AMX";
   return yes;
 }
 
-// One forward pass for one input size: the primitives, their arguments and the memory they use.
+std::string onednn_isa() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::sse41: return "sse41";
+    case isa::avx: return "avx";
+    case isa::avx2: return "avx2";
+    case isa::avx2_vnni: return "avx2_vnni";
+    case isa::avx512_mic: return "avx512_mic";
+    case isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case isa::avx512_core: return "avx512_core";
+    case isa::avx512_core_vnni: return "avx512_core_vnni";
+    case isa::avx512_core_bf16: return "avx512_core_bf16";
+    case isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "generic";
+  }
+}
+
+// One forward pass for one input size: the steps, their memory and what computes each layer.
 struct Plan {
   int h = 0, w = 0;
-  std::vector<dnnl::primitive> steps;
-  std::vector<std::unordered_map<int, dnnl::memory>> args;
-  std::vector<Buffer> buffers;  // two ping-pong activation buffers, the scratchpad, the weights
-  dnnl::memory x, y;            // user memory; handles set on every run
+  std::vector<std::function<void(dnnl::stream&)>> steps;
+  std::vector<Buffer> buffers;  // ping-pong activations, the scratchpad, plain buffers, the weights
+  // Views of the caller's x and y in the descriptors the steps need; handles set on every run.
+  std::vector<dnnl::memory> x_views, y_views;
+  std::vector<std::string> kernels;  // one per layer
 };
 
 struct OnednnVdsr::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
-  Precision precision = Precision::fp32;
-  bool winograd = true;
+  EngineOptions options;
   std::vector<std::vector<float>> weights;
   std::vector<std::vector<int64_t>> shapes;
 
-  std::mutex mutex;
+  mutable std::mutex mutex;
   std::list<Plan> plans;  // most recently used first
+  std::vector<std::shared_ptr<WinogradAvx2>> own_winograd;  // per layer, made when a plan first needs it
 
   Plan& plan(int h, int w);
   void build(Plan& p);
+  bool accepts(const std::string& kernel) const {
+    return options.accept ? options.accept(kernel) : !is_reference(kernel);
+  }
   std::string fastest_body_kernel(int64_t in, int64_t out);
 };
 
 namespace {
 
-dnnl::primitive_attr relu_attr() {
+dnnl::primitive_attr conv_attr(bool relu, bool sum) {
   dnnl::post_ops ops;
-  ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (sum) ops.append_sum(1.f);  // the destination holds x before the run: the residual add
+  if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
+}
+
+// The implementation oneDNN offers for a convolution that `accept` takes: `wanted` when it is among the
+// candidates, else the first accepted one; none when no candidate is accepted or oneDNN has none.
+std::optional<conv_pd> find_kernel(const dnnl::engine& engine, dnnl::algorithm alg, const dnnl::memory::desc& src,
+                                   const dnnl::memory::desc& wei, const dnnl::memory::desc& dst,
+                                   const dnnl::primitive_attr& attr,
+                                   const std::function<bool(const std::string&)>& accept,
+                                   const std::string& wanted = "") {
+  try {
+    // oneDNN's candidate iterator reads the op descriptor and the attributes on every next_impl(): both
+    // must outlive the walk (temporaries here cut the list short after the first candidate).
+    const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1}, {1, 1},
+                                             {1, 1});
+    conv_pd pd(op, attr, engine);
+    std::optional<conv_pd> first;
+    do {
+      const std::string name = pd.impl_info_str();
+      if (!accept(name)) continue;
+      if (name == wanted) return pd;
+      if (!first) first = pd;
+      if (wanted.empty()) break;
+    } while (pd.next_impl());
+    return first;
+  } catch (const dnnl::error&) {
+    return std::nullopt;  // no implementation of this algorithm for these descriptors
+  }
 }
 
 double median_ms(const std::function<void()>& run, int runs) {
@@ -99,6 +165,20 @@ double median_ms(const std::function<void()>& run, int runs) {
   return ms[ms.size() / 2];
 }
 
+// "layer 1 jit:avx2; layers 2-19 jit:avx2; layer 20 x64:gemm:jit": runs of equal kernels joined.
+std::string summarize(const std::vector<std::string>& kernels) {
+  std::string out;
+  for (size_t i = 0; i < kernels.size();) {
+    size_t j = i;
+    while (j + 1 < kernels.size() && kernels[j + 1] == kernels[i]) ++j;
+    if (!out.empty()) out += "; ";
+    out += i == j ? "layer " + std::to_string(i + 1) : "layers " + std::to_string(i + 1) + "-" + std::to_string(j + 1);
+    out += " " + kernels[i];
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 // Which kernel wins depends on the CPU and the width: on this project's AVX-512 machine Winograd F(4x4, 3x3)
@@ -106,7 +186,8 @@ double median_ms(const std::function<void()>& run, int runs) {
 // every Winograd kernel it offers are timed once on a 256x256 proxy (smaller proxies misrank them) and the
 // fastest is kept for every plan with that layer shape, in the manner of cuDNN's benchmark mode. The choice
 // is made once per process, so every model run in it computes with the same kernels, and a kernel must beat
-// the best so far by 10 % to replace it, so near ties do not flip from one run to the next.
+// the best so far by 10 % to replace it, so near ties do not flip from one run to the next. oneDNN's
+// Winograd kernels are AVX-512 only: elsewhere the direct kernel is the only candidate.
 std::string OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
   static std::mutex chosen_mutex;
   static std::map<std::pair<int64_t, int64_t>, std::string> chosen;
@@ -117,39 +198,47 @@ std::string OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
   dnnl::stream stream(engine);
   std::string best;
   double best_ms = 0;
-  for (auto alg : {dnnl::algorithm::convolution_direct, dnnl::algorithm::convolution_winograd}) {
-    const dnnl::memory::desc src({1, in, side, side}, dt::f32, tag::any), dst({1, out, side, side}, dt::f32, tag::any);
-    const dnnl::memory::desc wei({out, in, 3, 3}, dt::f32, tag::any);
-    try {
-      // oneDNN's candidate iterator reads the op descriptor and the attributes on every next_impl(): both
-      // must outlive the walk (temporaries here cut the list short after the first candidate).
-      const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, alg, src, wei, dst, {1, 1},
-                                               {1, 1}, {1, 1});
-      const dnnl::primitive_attr attr = relu_attr();
-      dnnl::convolution_forward::primitive_desc pd(op, attr, engine);
-      do {
-        const std::string name = pd.impl_info_str();
-        dnnl::memory a(pd.src_desc(), engine), b(pd.dst_desc(), engine), w(pd.weights_desc(), engine),
-            scratch(pd.scratchpad_desc(), engine);
-        std::memset(a.get_data_handle(), 0, pd.src_desc().get_size());
-        std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
-        dnnl::convolution_forward conv(pd);
-        const double ms = median_ms(
-            [&] {
-              conv.execute(stream, {{DNNL_ARG_SRC, a},
-                                    {DNNL_ARG_WEIGHTS, w},
-                                    {DNNL_ARG_DST, b},
-                                    {DNNL_ARG_SCRATCHPAD, scratch}});
-              stream.wait();
-            },
-            5);
-        if (best.empty() || ms < 0.9 * best_ms) {
-          best = name;
-          best_ms = ms;
-        }
-      } while (alg == dnnl::algorithm::convolution_winograd && pd.next_impl());
-    } catch (const dnnl::error&) {
-      // no implementation of this algorithm for this shape
+  const dnnl::memory::desc src({1, in, side, side}, dt::f32, tag::any), dst({1, out, side, side}, dt::f32, tag::any);
+  const dnnl::memory::desc wei({out, in, 3, 3}, dt::f32, tag::any);
+  const dnnl::primitive_attr attr = conv_attr(true, false);
+  auto time = [&](const conv_pd& pd) {
+    dnnl::memory a(pd.src_desc(), engine), b(pd.dst_desc(), engine), w(pd.weights_desc(), engine),
+        scratch(pd.scratchpad_desc(), engine);
+    std::memset(a.get_data_handle(), 0, pd.src_desc().get_size());
+    std::memset(w.get_data_handle(), 0, pd.weights_desc().get_size());
+    dnnl::convolution_forward conv(pd);
+    const double ms = median_ms(
+        [&] {
+          conv.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, b}, {DNNL_ARG_SCRATCHPAD, scratch}});
+          stream.wait();
+        },
+        5);
+    const std::string name = pd.impl_info_str();
+    if (best.empty() || ms < 0.9 * best_ms) {
+      best = name;
+      best_ms = ms;
+    }
+  };
+  auto accept = [this](const std::string& k) { return accepts(k); };
+  if (auto direct = find_kernel(engine, dnnl::algorithm::convolution_direct, src, wei, dst, attr, accept)) time(*direct);
+  try {
+    const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
+                                             src, wei, dst, {1, 1}, {1, 1}, {1, 1});
+    conv_pd pd(op, attr, engine);
+    do {
+      if (accepts(pd.impl_info_str())) time(pd);
+    } while (pd.next_impl());
+  } catch (const dnnl::error&) {
+    // no Winograd kernel on this CPU or for this shape
+  }
+  if (own_winograd_usable() && WinogradAvx2::handles(in, out) && accepts(kOwnWinograd)) {
+    const std::vector<float> weights(static_cast<size_t>(out * in * 9), 0.f);
+    const WinogradAvx2 own(weights.data(), out, in);
+    std::vector<float> a(static_cast<size_t>(in * side * side), 0.f), b(static_cast<size_t>(out * side * side));
+    const double ms = median_ms([&] { own.run(a.data(), b.data(), side, side); }, 5);
+    if (best.empty() || ms < 0.9 * best_ms) {
+      best = kOwnWinograd;
+      best_ms = ms;
     }
   }
   return chosen[{in, out}] = best;
@@ -174,166 +263,314 @@ Plan& OnednnVdsr::Impl::plan(int h, int w) {
     throw Error(std::string("oneDNN could not build the network for a ") + std::to_string(h) + "x" +
                 std::to_string(w) + " input: " + e.what());
   }
+  // Once per process for each distinct assignment: which kernel computes which layer.
+  static std::mutex logged_mutex;
+  static std::set<std::string> logged;
+  const std::string line = summarize(p.kernels);
+  std::lock_guard<std::mutex> lock(logged_mutex);
+  if (logged.insert(line).second) spdlog::info("oneDNN engine ({}, {}): {}", onednn_isa(), precision_name(options.precision), line);
   return p;
 }
 
+// Each layer takes the first candidate, cheapest first, that oneDNN has an accepted kernel for:
+//  1. the fused primitive (ReLU; on the last layer the residual add as a sum post-op), reading what the
+//     previous step wrote and writing what the next one reads;
+//  2. the same without the fused residual add (added after it);
+//  3. other layouts, with reorders that convert between layers;
+//  4. the caller's fallback (at::conv2d) for that layer alone.
+// A candidate's cost is the number of channels it converts (a reorder of the input or output), plus one
+// plane for a separate residual add; ties keep the order above.
 void OnednnVdsr::Impl::build(Plan& p) {
-  const auto n_layers = shapes.size();
+  const size_t n_layers = shapes.size();
+  const Precision precision = options.precision;
   const dnnl::memory::dims plane{1, 1, p.h, p.w};
-  // With one channel nchw and nhwc are the same bytes; the descriptor only steers oneDNN's choice of
-  // kernel: nchw suits the first convolution, nhwc the last (nchw sends it to a slow gemm).
-  const dnnl::memory::desc in_md(plane, dt::f32, tag::nchw), out_md(plane, dt::f32, tag::nhwc);
-
-  // The convolution primitive of layer i with the given source and destination descriptors.
-  auto convolution = [&](size_t i, const dnnl::memory::desc& src, const dnnl::memory::desc& dst) {
-    const bool first = i == 0, last = i + 1 == n_layers;
-    // The first and last convolutions stay fp32: they see the image itself and make the residual.
-    const dt type = (first || last) ? dt::f32 : body_type(precision);
-    const dnnl::memory::desc wei({shapes[i][0], shapes[i][1], 3, 3}, type, tag::any);
-    dnnl::primitive_attr attr = relu_attr();
-    if (last) {
-      dnnl::post_ops ops;
-      ops.append_sum(1.f);  // y holds x before the run: the residual add
-      attr.set_post_ops(ops);
-    }
-    // The kernel timed fastest for this layer shape, found by walking oneDNN's candidates (the op
-    // descriptor must outlive the walk); where it is not offered, oneDNN's first choice.
-    const bool tuned = !first && !last && precision == Precision::fp32 && winograd;
-    const std::string kernel = tuned ? fastest_body_kernel(shapes[i][1], shapes[i][0]) : "";
-    const auto alg = kernel.find("wino") != std::string::npos ? dnnl::algorithm::convolution_winograd
-                                                              : dnnl::algorithm::convolution_direct;
-    std::optional<dnnl::convolution_forward::desc> op;
-    std::optional<dnnl::convolution_forward::primitive_desc> chosen;
-    try {
-      op.emplace(dnnl::prop_kind::forward_inference, alg, src, wei, dst, dnnl::memory::dims{1, 1},
-                 dnnl::memory::dims{1, 1}, dnnl::memory::dims{1, 1});
-      chosen.emplace(*op, attr, engine);
-    } catch (const dnnl::error&) {
-      if (alg == dnnl::algorithm::convolution_direct) throw;
-      op.emplace(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, wei, dst,
-                 dnnl::memory::dims{1, 1}, dnnl::memory::dims{1, 1}, dnnl::memory::dims{1, 1});
-      chosen.emplace(*op, attr, engine);
-    }
-    dnnl::convolution_forward::primitive_desc pd = *chosen;
-    if (!kernel.empty()) {
-      dnnl::convolution_forward::primitive_desc walker = *chosen;
-      do {
-        if (walker.impl_info_str() == kernel) {
-          pd = walker;
-          break;
-        }
-      } while (walker.next_impl());
-    }
-    // A reference (unoptimised) implementation is orders of magnitude slower: a layout oneDNN has no
-    // kernel for; refuse it so the caller picks another.
-    if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) {
-      throw dnnl::error(dnnl_unimplemented, "only a reference implementation");
-    }
-    return pd;
-  };
+  // With one channel nchw and nhwc are the same bytes; the descriptor only steers oneDNN's choice of kernel.
+  const dnnl::memory::desc x_nchw(plane, dt::f32, tag::nchw), x_nhwc(plane, dt::f32, tag::nhwc);
+  auto layer_type = [&](size_t i) { return i == 0 || i + 1 == n_layers ? dt::f32 : body_type(precision); };
   auto any = [&](size_t i, int64_t channels) {
+    return dnnl::memory::desc({1, channels, p.h, p.w}, layer_type(i), tag::any);
+  };
+  auto accept = [this](const std::string& k) { return accepts(k); };
+
+  struct Candidate {
+    dnnl::memory::desc src, dst;
+    bool residual_fused = false;
+    int64_t cost = 0;
+  };
+  struct Layer {
+    std::optional<conv_pd> conv;          // none: the own Winograd kernel or the fallback computes it
+    std::shared_ptr<WinogradAvx2> own;    // the AVX2 Winograd kernel
+    bool residual_fused = false;
+    std::string kernel;
+  };
+  auto blocked8 = [&](int64_t channels) { return dnnl::memory::desc({1, channels, p.h, p.w}, dt::f32, tag::nChw8c); };
+  // The body layers the AVX2 Winograd kernel computes: fp32, a shape it handles, and either forced by
+  // options.body_kernel or timed fastest.
+  std::vector<bool> own(n_layers, false);
+  for (size_t i = 1; i + 1 < n_layers; ++i) {
+    if (precision != Precision::fp32 || !options.winograd || !own_winograd_usable()) break;
+    if (!WinogradAvx2::handles(shapes[i][1], shapes[i][0]) || !accepts(kOwnWinograd)) continue;
+    const std::string kernel =
+        options.body_kernel.empty() ? fastest_body_kernel(shapes[i][1], shapes[i][0]) : options.body_kernel;
+    own[i] = kernel == kOwnWinograd;
+    if (own[i] && !own_winograd[i]) {
+      own_winograd[i] = std::make_shared<WinogradAvx2>(weights[i].data(), shapes[i][0], shapes[i][1]);
+    }
+  }
+
+  // The convolution of layer i from `src` to `dst`, with the kernel timed fastest for a body layer shape.
+  auto convolution = [&](size_t i, const Candidate& c, bool allow_reference) -> std::optional<conv_pd> {
     const bool first = i == 0, last = i + 1 == n_layers;
-    return dnnl::memory::desc({1, channels, p.h, p.w}, (first || last) ? dt::f32 : body_type(precision), tag::any);
+    const dnnl::memory::desc wei({shapes[i][0], shapes[i][1], 3, 3}, layer_type(i), tag::any);
+    const dnnl::primitive_attr attr = conv_attr(!last, c.residual_fused);
+    const bool tuned = !first && !last && precision == Precision::fp32 && options.winograd;
+    const std::string wanted = !tuned                        ? ""
+                               : !options.body_kernel.empty() ? options.body_kernel
+                                                              : fastest_body_kernel(shapes[i][1], shapes[i][0]);
+    auto accepted = allow_reference ? std::function<bool(const std::string&)>([](const std::string&) { return true; })
+                                    : std::function<bool(const std::string&)>(accept);
+    if (wanted.find("wino") != std::string::npos) {
+      if (auto pd = find_kernel(engine, dnnl::algorithm::convolution_winograd, c.src, wei, c.dst, attr, accepted, wanted))
+        return pd;
+    }
+    return find_kernel(engine, dnnl::algorithm::convolution_direct, c.src, wei, c.dst, attr, accepted, wanted);
   };
 
-  // First pass: each convolution with the layouts oneDNN prefers for it.
-  std::vector<dnnl::convolution_forward::primitive_desc> preferred;
-  for (size_t i = 0; i < n_layers; ++i) {
-    preferred.push_back(
-        convolution(i, i == 0 ? in_md : any(i, shapes[i][1]), i + 1 == n_layers ? out_md : any(i, shapes[i][0])));
+  // First pass: the source layout each layer prefers, so the layer before it can write that layout.
+  std::vector<dnnl::memory::desc> preferred_src(n_layers);
+  for (size_t i = 1; i < n_layers; ++i) {
+    if (own[i]) {
+      preferred_src[i] = blocked8(shapes[i][1]);
+      continue;
+    }
+    const Candidate c{any(i, shapes[i][1]), any(i, shapes[i][0]), false, 0};
+    auto pd = convolution(i, c, false);
+    preferred_src[i] = pd ? pd->src_desc() : dnnl::memory::desc(dnnl::memory::dims{1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
   }
-  // Second pass: each convolution writes straight into the layout (and type) the next one reads, where
-  // oneDNN can; otherwise a reorder step converts (fp32 <-> bf16 at the ends of the body, for one).
-  struct Step {
-    bool reorder = false;
-    dnnl::memory::desc dst;
-    dnnl::convolution_forward::primitive_desc conv;
-    size_t layer = 0;
-  };
-  std::vector<Step> chain;
-  dnnl::memory::desc current = in_md;
-  size_t scratch_bytes = 0;
+
+  // Second pass: each layer's candidates, cheapest first.
+  std::vector<Layer> layers(n_layers);
+  dnnl::memory::desc current = x_nchw;  // what the step before writes
   for (size_t i = 0; i < n_layers; ++i) {
-    const bool last = i + 1 == n_layers;
-    const dnnl::memory::desc next = last ? out_md : preferred[i + 1].src_desc();
-    const dnnl::memory::desc src_any = i == 0 ? in_md : any(i, shapes[i][1]);
-    const dnnl::memory::desc dst_any = last ? out_md : any(i, shapes[i][0]);
-    // Reading what the previous step wrote and writing what the next one reads is best; then either.
-    dnnl::convolution_forward::primitive_desc conv = preferred[i];
-    for (const auto& [src, dst] : {std::pair{current, next}, {src_any, next}, {current, dst_any}}) {
-      try {
-        conv = convolution(i, src, dst);
-        break;
-      } catch (const dnnl::error&) {
+    const bool first = i == 0, last = i + 1 == n_layers;
+    const int64_t in = shapes[i][1], out = shapes[i][0];
+    if (own[i]) {
+      layers[i].own = own_winograd[i];
+      layers[i].kernel = kOwnWinograd;
+      p.kernels.push_back(kOwnWinograd);
+      current = blocked8(out);
+      continue;
+    }
+    std::vector<std::pair<dnnl::memory::desc, int64_t>> srcs, dsts;  // descriptor, channels it converts
+    if (first) {
+      srcs = {{x_nchw, 0}, {x_nhwc, 0}, {any(i, in), in}};
+    } else {
+      srcs = {{current, 0}, {any(i, in), in}};
+    }
+    if (last) {
+      dsts = {{x_nhwc, 0}, {x_nchw, 0}, {any(i, out), out}};
+    } else {
+      dsts = {{preferred_src[i + 1], 0}, {any(i, out), out}};
+    }
+    std::vector<Candidate> candidates;
+    for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+      for (const auto& [dst, dst_cost] : dsts) {
+        // A fused residual add needs x in the destination's layout: only the plain ones hold it.
+        if (fused && dst_cost > 0) continue;
+        for (const auto& [src, src_cost] : srcs) {
+          candidates.push_back(Candidate{src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
+        }
       }
     }
-    if (conv.src_desc() != current) chain.push_back(Step{true, conv.src_desc(), {}, i});
-    chain.push_back(Step{false, conv.dst_desc(), conv, i});
-    scratch_bytes = std::max(scratch_bytes, conv.scratchpad_desc().get_size());
-    current = conv.dst_desc();
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
+    Layer& layer = layers[i];
+    for (bool allow_reference : {false, true}) {
+      // A reference kernel only where there is no fallback at all.
+      if (allow_reference && options.fallback) break;
+      for (const Candidate& c : candidates) {
+        if (auto pd = convolution(i, c, allow_reference)) {
+          layer.conv = pd;
+          layer.residual_fused = c.residual_fused;
+          layer.kernel = pd->impl_info_str();
+          if (is_reference(layer.kernel)) layer.kernel += " (reference kernel: no other exists)";
+          if (last && !c.residual_fused) layer.kernel += " + separate residual add";
+          break;
+        }
+      }
+      if (layer.conv) break;
+    }
+    if (!layer.conv) {
+      if (!options.fallback) throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
+      layer.kernel = options.fallback_name;
+      current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
+    } else {
+      current = layer.conv->dst_desc();
+    }
+    p.kernels.push_back(layer.kernel);
   }
 
-  size_t activation = 0;
-  for (const auto& s : chain) activation = std::max(activation, s.dst.get_size());
-  p.buffers.reserve(3 + n_layers);
+  // Memory: two ping-pong activation buffers, the scratchpad, and plain buffers where a fallback runs.
+  size_t activation = 0, scratch_bytes = 64, plain = 0;
+  for (size_t i = 0; i < n_layers; ++i) {
+    const auto& l = layers[i];
+    const size_t widest = static_cast<size_t>(std::max(shapes[i][0], shapes[i][1]));
+    activation = std::max(activation, widest * p.h * p.w * sizeof(float));  // fp32 covers bf16 too
+    if (l.conv) {
+      activation = std::max({activation, l.conv->src_desc().get_size(), l.conv->dst_desc().get_size()});
+      scratch_bytes = std::max(scratch_bytes, l.conv->scratchpad_desc().get_size());
+    } else if (!l.own) {
+      plain = std::max(plain, widest * p.h * p.w * sizeof(float));
+    }
+  }
+  p.buffers.reserve(5 + n_layers);
   p.buffers.emplace_back(activation);
   p.buffers.emplace_back(activation);
-  p.buffers.emplace_back(std::max<size_t>(scratch_bytes, 64));
+  p.buffers.emplace_back(scratch_bytes);
+  float* plain_in = nullptr;
+  float* plain_out = nullptr;
+  if (plain > 0) {
+    plain_in = p.buffers.emplace_back(plain).data();
+    plain_out = p.buffers.emplace_back(plain).data();
+  }
   const dnnl::memory scratch(dnnl::memory::desc({static_cast<int64_t>(scratch_bytes)}, dt::u8, tag::x), engine,
                              p.buffers[2].data());
+  auto x_view = [&](const dnnl::memory::desc& md) {
+    p.x_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
+    return p.x_views.back();
+  };
+  auto y_view = [&](const dnnl::memory::desc& md) {
+    p.y_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
+    return p.y_views.back();
+  };
+  auto same_plane = [&](const dnnl::memory::desc& md) { return md == x_nchw || md == x_nhwc; };
 
-  p.x = dnnl::memory(in_md, engine, DNNL_MEMORY_NONE);
-  p.y = dnnl::memory(out_md, engine, DNNL_MEMORY_NONE);
   dnnl::stream stream(engine);
-  dnnl::memory previous = p.x;
-  for (size_t k = 0; k < chain.size(); ++k) {
-    const Step& s = chain[k];
-    const bool writes_y = k + 1 == chain.size();
-    dnnl::memory dst = writes_y ? p.y : dnnl::memory(s.dst, engine, p.buffers[k % 2].data());
-    if (s.reorder) {
-      p.steps.emplace_back(dnnl::reorder(previous, dst));
-      p.args.push_back({{DNNL_ARG_FROM, previous}, {DNNL_ARG_TO, dst}});
-    } else {
-      // The weights, reordered (and converted to bf16 where the layer runs in bf16) once per plan.
-      const auto& shape = shapes[s.layer];
-      dnnl::memory user_weights({{shape[0], shape[1], 3, 3}, dt::f32, tag::oihw}, engine,
-                                const_cast<float*>(weights[s.layer].data()));
-      p.buffers.emplace_back(s.conv.weights_desc().get_size());
-      dnnl::memory packed(s.conv.weights_desc(), engine, p.buffers.back().data());
-      dnnl::reorder(user_weights, packed).execute(stream, user_weights, packed);
-      p.steps.emplace_back(dnnl::convolution_forward(s.conv));
-      p.args.push_back({{DNNL_ARG_SRC, previous},
-                        {DNNL_ARG_WEIGHTS, packed},
-                        {DNNL_ARG_DST, dst},
-                        {DNNL_ARG_SCRATCHPAD, scratch}});
+  int next_buffer = 0;  // the ping-pong buffer the next step writes
+  auto activation_memory = [&](const dnnl::memory::desc& md) {
+    dnnl::memory m(md, engine, p.buffers[next_buffer].data());
+    next_buffer ^= 1;
+    return m;
+  };
+  auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to) {
+    p.steps.emplace_back([r = dnnl::reorder(from, to), f = dnnl::memory(from), t = dnnl::memory(to)](dnnl::stream& s) mutable { r.execute(s, f, t); });
+  };
+  auto add_residual = [&](const dnnl::memory& x, const dnnl::memory& y) {
+    p.steps.emplace_back([x, y, n = static_cast<size_t>(p.h) * p.w](dnnl::stream& s) {
+      s.wait();
+      const float* a = static_cast<const float*>(x.get_data_handle());
+      float* b = static_cast<float*>(y.get_data_handle());
+      for (size_t k = 0; k < n; ++k) b[k] += a[k];
+    });
+  };
+
+  dnnl::memory previous = x_view(x_nchw);
+  for (size_t i = 0; i < n_layers; ++i) {
+    const bool last = i + 1 == n_layers;
+    const Layer& l = layers[i];
+    if (l.own) {
+      dnnl::memory src = previous;
+      if (previous.get_desc() != blocked8(shapes[i][1])) {
+        src = activation_memory(blocked8(shapes[i][1]));
+        add_reorder(previous, src);
+      }
+      const dnnl::memory dst = activation_memory(blocked8(shapes[i][0]));
+      p.steps.emplace_back([own = l.own, src, dst, h = p.h, w = p.w](dnnl::stream& s) {
+        s.wait();
+        own->run(static_cast<const float*>(src.get_data_handle()), static_cast<float*>(dst.get_data_handle()), h, w);
+      });
+      previous = dst;
+      continue;
     }
+    if (!l.conv) {
+      // The fallback on plain fp32 buffers: convert the input, convolve, then ReLU or the residual add.
+      const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
+      dnnl::memory src = previous;
+      if (previous.get_desc() != in_md) {
+        src = dnnl::memory(in_md, engine, plain_in);
+        add_reorder(previous, src);
+      }
+      const dnnl::memory dst = last ? y_view(x_nchw)
+                                    : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
+                                                   engine, src.get_data_handle() == plain_out ? plain_in : plain_out);
+      const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
+      p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
+        s.wait();
+        float* out = static_cast<float*>(dst.get_data_handle());
+        options.fallback(i, static_cast<const float*>(src.get_data_handle()), out, h, w);
+        if (!last) {
+          for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
+        }
+      });
+      if (last) add_residual(p.x_views.front(), dst);
+      previous = dst;
+      continue;
+    }
+    const conv_pd& pd = *l.conv;
+    dnnl::memory src = previous;
+    if (pd.src_desc() != previous.get_desc()) {
+      if (i == 0 && same_plane(pd.src_desc())) {
+        src = x_view(pd.src_desc());
+      } else {
+        src = activation_memory(pd.src_desc());
+        add_reorder(previous, src);
+      }
+    }
+    // The last layer writes y itself where its layout is the plane's; otherwise a buffer, then a reorder.
+    const bool direct_to_y = last && same_plane(pd.dst_desc());
+    const dnnl::memory dst = direct_to_y ? y_view(pd.dst_desc()) : activation_memory(pd.dst_desc());
+    // The weights, reordered (and converted to bf16 where the layer runs in bf16) once per plan.
+    dnnl::memory user_weights({{shapes[i][0], shapes[i][1], 3, 3}, dt::f32, tag::oihw}, engine,
+                              const_cast<float*>(weights[i].data()));
+    dnnl::memory packed(pd.weights_desc(), engine, p.buffers.emplace_back(pd.weights_desc().get_size()).data());
+    dnnl::reorder(user_weights, packed).execute(stream, user_weights, packed);
+    p.steps.emplace_back([conv = dnnl::convolution_forward(pd),
+                          args = std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, src},
+                                                                       {DNNL_ARG_WEIGHTS, packed},
+                                                                       {DNNL_ARG_DST, dst},
+                                                                       {DNNL_ARG_SCRATCHPAD, scratch}}](
+                             dnnl::stream& s) { conv.execute(s, args); });
     previous = dst;
+    if (last) {
+      if (!direct_to_y) {
+        const dnnl::memory y = y_view(x_nhwc);
+        add_reorder(dst, y);
+        previous = y;
+      }
+      if (!l.residual_fused) add_residual(p.x_views.front(), previous);
+    }
   }
   stream.wait();
 }
 
 OnednnVdsr::OnednnVdsr(const std::vector<std::vector<float>>& weights,
-                       const std::vector<std::vector<int64_t>>& shapes, Precision precision, bool winograd)
+                       const std::vector<std::vector<int64_t>>& shapes, EngineOptions options)
     : impl_(std::make_unique<Impl>()) {
-  impl_->winograd = winograd;
+  impl_->options = std::move(options);
   impl_->weights = weights;
   impl_->shapes = shapes;
-  impl_->precision = precision;
+  impl_->own_winograd.resize(shapes.size());
 }
 
 OnednnVdsr::~OnednnVdsr() = default;
 OnednnVdsr::OnednnVdsr(OnednnVdsr&&) noexcept = default;
 
-Precision OnednnVdsr::precision() const { return impl_->precision; }
+Precision OnednnVdsr::precision() const { return impl_->options.precision; }
+
+std::vector<std::string> OnednnVdsr::kernels() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->plans.empty() ? std::vector<std::string>{} : impl_->plans.front().kernels;
+}
 
 void OnednnVdsr::run(const float* x, float* y, int h, int w) const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   Plan& p = impl_->plan(h, w);
+  // y starts as x: a fused residual add (sum post-op) adds the last convolution to it.
   std::memcpy(y, x, sizeof(float) * static_cast<size_t>(h) * static_cast<size_t>(w));
-  p.x.set_data_handle(const_cast<float*>(x));
-  p.y.set_data_handle(y);
+  for (auto& v : p.x_views) v.set_data_handle(const_cast<float*>(x));
+  for (auto& v : p.y_views) v.set_data_handle(y);
   dnnl::stream stream(impl_->engine);
-  for (size_t k = 0; k < p.steps.size(); ++k) p.steps[k].execute(stream, p.args[k]);
+  for (auto& step : p.steps) step(stream);
   stream.wait();
 }
 

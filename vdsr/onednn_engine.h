@@ -6,10 +6,15 @@
 //  - weights are reordered into that layout once per input size, not on every call;
 //  - ReLU is fused into each convolution, and the residual add into the last one (a sum post-op);
 //  - two activation buffers are reused across layers;
-//  - the fastest kernel per layer shape (direct or Winograd), timed once;
+//  - the fastest kernel per layer shape (direct or Winograd, oneDNN's or the AVX2 one in
+//    winograd_avx2.h), timed once;
 //  - bf16: the body convolutions in bf16 (AMX / AVX512-BF16), the first and last ones in fp32.
+// It never fails where a working path exists: each layer takes the first of a fallback chain that oneDNN
+// has an optimised kernel for (fused; the residual add done separately; another layout), and a layer with
+// none is computed by the caller's fallback (at::conv2d). kernels() says what each layer got.
 // No oneDNN or LibTorch types appear here, so callers do not pay for their headers.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,13 +28,35 @@ std::string precision_name(Precision p);
 // Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX); `why_not` says why not.
 bool cpu_has_bf16(std::string* why_not = nullptr);
 
+// The instruction set oneDNN uses on this CPU (after ONEDNN_MAX_CPU_ISA), e.g. "avx2", "avx512_core_amx".
+std::string onednn_isa();
+
+// Computes layer `layer`'s convolution alone (no ReLU, no residual) on plain NCHW fp32 buffers:
+// src [in, h, w] -> dst [out, h, w].
+using LayerFallback = std::function<void(size_t layer, const float* src, float* dst, int h, int w)>;
+
+struct EngineOptions {
+  Precision precision = Precision::fp32;
+  // fp32 body convolutions may use oneDNN's Winograd kernels where they time faster than direct
+  // convolution (results differ by float rounding only).
+  bool winograd = true;
+  // The last resort for a layer oneDNN has only its reference kernel for. Without one, the reference
+  // kernel serves that layer (orders of magnitude slower) and kernels() says so.
+  LayerFallback fallback;
+  std::string fallback_name = "at::conv2d";  // what the fallback is, for kernels()
+  // The kernel of every fp32 body layer that has it, by name (e.g. "vdsr_wino_4x3:avx2"); empty: the fastest
+  // as timed. For tests and experiments.
+  std::string body_kernel;
+  // Which oneDNN kernels may serve a layer (by oneDNN's implementation name); empty: every one but the
+  // reference ("ref:...") kernels. Tests narrow it to walk the fallback chain.
+  std::function<bool(const std::string& kernel)> accept;
+};
+
 class OnednnVdsr {
  public:
   // `weights[i]` holds a [out, in, 3, 3] float32 kernel (contiguous, OIHW), in forward order.
-  // `winograd`: the fp32 body convolutions may use oneDNN's Winograd kernels where they time faster than
-  // direct convolution (results differ by float rounding only).
   OnednnVdsr(const std::vector<std::vector<float>>& weights, const std::vector<std::vector<int64_t>>& shapes,
-             Precision precision, bool winograd = true);
+             EngineOptions options = {});
   ~OnednnVdsr();
   OnednnVdsr(OnednnVdsr&&) noexcept;
 
@@ -38,6 +65,10 @@ class OnednnVdsr {
   void run(const float* x, float* y, int h, int w) const;
 
   Precision precision() const;
+  // What computes each layer in the most recently run input size, one entry per layer: oneDNN's kernel
+  // name (e.g. "jit:avx2", "jit_wino_4x3:avx512_core"), the fallback's name (at::conv2d), with a note where
+  // the residual add is not fused or a reference kernel had to serve. Empty before the first run.
+  std::vector<std::string> kernels() const;
   // Bytes of activation memory a forward pass of an h x w input needs (the two ping-pong buffers).
   static int64_t activation_bytes(const std::vector<std::vector<int64_t>>& shapes, int64_t h, int64_t w);
 

@@ -9,6 +9,7 @@
 #include "vdsr/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
+#include "vdsr/machine.h"
 #include "vdsr/util/files.h"
 
 using namespace vdsr;
@@ -62,9 +63,7 @@ int main(int argc, char** argv) {
 
     const Upscaler upscaler(checkpoint, device, inference.options());
     nlohmann::json report = report::create("eval", "vdsr-eval");
-    report["machine"]["threads_used"] = threads_used;
-    report["machine"]["torch_version"] = torch_version();
-    report["machine"]["cuda"] = device.cuda;
+    report["machine"].update(machine_json(threads_used, device.cuda));
     report["model"] = model_json(model, checkpoint);
     report["config"] = {{"model", model}, {"dataset", dataset}, {"scales", scales}, {"threads", threads_used},
                         {"device", device.describe()}, {"inference", cli::inference_json(upscaler, inference)}};
@@ -82,6 +81,7 @@ int main(int argc, char** argv) {
                   m.psnr - m.bicubic_psnr, m.ssim);
     }
     if (!report_path.empty()) {
+      report["config"]["inference"]["kernels"] = upscaler.kernels();  // known once the engine has run
       report::write(report_path, report);
       spdlog::info("report written to {}", report_path);
     }

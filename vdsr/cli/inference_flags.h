@@ -9,11 +9,18 @@
 
 namespace vdsr::cli {
 
-inline InferenceOptions::Engine parse_engine(const std::string& name) {
-  if (name == "auto") return InferenceOptions::Engine::automatic;
-  if (name == "onednn") return InferenceOptions::Engine::onednn;
-  if (name == "aten") return InferenceOptions::Engine::aten;
-  throw Error("--engine: expected auto, onednn or aten, got '" + name + "'");
+// --engine, for every tool that runs a model: auto (VDSR_ENGINE, else the oneDNN chain on the CPU), onednn
+// or aten. The choice also becomes the process default and VDSR_ENGINE for the tool's child processes.
+inline void add_engine_flag(CLI::App& app, std::string& engine) {
+  app.add_option("--engine", engine,
+                 "auto (the environment variable VDSR_ENGINE, else onednn on the CPU), onednn (fused oneDNN "
+                 "chain, CPU) or aten (at::conv2d per layer)")
+      ->capture_default_str();
+}
+// Applies --engine as the process default (after parsing; "auto" leaves VDSR_ENGINE as it is).
+inline void apply_engine_flag(const std::string& engine) {
+  const InferenceOptions::Engine e = parse_engine(engine);
+  if (e != InferenceOptions::Engine::automatic) set_default_engine(e);
 }
 
 struct InferenceFlags {
@@ -33,8 +40,7 @@ struct InferenceFlags {
         ->capture_default_str();
     app.add_option("--memory-budget", memory_budget_mb, "MiB of activations before automatic tiling starts")
         ->capture_default_str();
-    app.add_option("--engine", engine, "auto, onednn (fused oneDNN chain, CPU) or aten (at::conv2d per layer)")
-        ->capture_default_str();
+    add_engine_flag(app, engine);
     app.add_option("--winograd", winograd,
                    "fp32 on the oneDNN engine: allow Winograd body convolutions where they time faster (true/false)")
         ->capture_default_str();
@@ -48,6 +54,7 @@ struct InferenceFlags {
     o.memory_budget_mb = memory_budget_mb;
     o.winograd = winograd;
     o.engine = parse_engine(engine);
+    apply_engine_flag(engine);
     return o;
   }
 };
@@ -55,6 +62,7 @@ struct InferenceFlags {
 // What ran, for a report's config: {engine, precision, tile, memory_budget_mb}.
 inline nlohmann::json inference_json(const Upscaler& upscaler, const InferenceFlags& flags) {
   return {{"engine", upscaler.engine_name()},
+          
           {"precision", precision_name(upscaler.precision())},
           {"tile", flags.tile},
           {"winograd", flags.winograd},

@@ -9,7 +9,9 @@
 
 #include "experiments/report.h"
 #include "vdsr/cli/common.h"
+#include "vdsr/cli/inference_flags.h"
 #include "vdsr/inference.h"
+#include "vdsr/machine.h"
 #include "vdsr/train/trainer.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
@@ -75,6 +77,8 @@ int main(int argc, char** argv) {
                                           "tuner's best.json; explicit flags win");
   app.add_option("--val", val, "validation dataset for PSNR per epoch (folder, or Set5/Set14 under $VDSR_ASSETS)");
   app.add_option("--val-scale", o.val_scale, "scale of the validation PSNR")->capture_default_str();
+  std::string engine = "auto";
+  cli::add_engine_flag(app, engine);  // the validation's inference engine
   app.add_option("--out", out, "checkpoint folder: model_epoch_N.ckpt and latest.ckpt (default: checkpoint, or "
                                "$VDSR_TRIAL_DIR/checkpoints in a trial)");
   app.add_option("--seed", o.seed, "seed of initialisation and data order")->capture_default_str();
@@ -96,6 +100,7 @@ int main(int argc, char** argv) {
 
   return cli::run(app, argc, argv, [&] {
     if (data.empty()) throw Error("--data is required (an HDF5 file from vdsr-data)");
+    cli::apply_engine_flag(engine);
     o.device = select_device(cuda, gpus);
     const int threads_used = configure_threads(threads);
     o.data = data;
@@ -140,9 +145,7 @@ int main(int argc, char** argv) {
     }
     if (!report_path.empty()) {
       nlohmann::json report = report::create("train", "vdsr-train");
-      report["machine"]["threads_used"] = threads_used;
-      report["machine"]["torch_version"] = torch_version();
-      report["machine"]["cuda"] = o.device.cuda;
+      report["machine"].update(machine_json(threads_used, o.device.cuda));
       report["model"] = r.model;
       report["config"] = {{"data", data},
                           {"batchSize", o.params.batch_size},
