@@ -19,6 +19,7 @@
 #include "vdsr/cli/inference_flags.h"
 #include "vdsr/inference.h"
 #include "vdsr/machine.h"
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 

@@ -25,7 +25,7 @@ nlohmann::json create(const std::string& stage, const std::string& tool) {
           {"tool", tool},
           {"version", version()},
           {"created", now_iso8601()},
-          {"machine", {{"cpu", cpu_model()}, {"cores", cpu_cores()}}}};
+          {"machine", {{"cpu", cpu_model()}, {"cores", cpu_cores()}, {"isa", onednn_isa()}}}};
 }
 
 nlohmann::json file_entry(const std::filesystem::path& path) {

@@ -14,7 +14,7 @@ constexpr const char* kSchema = "vdsr-report/1";
 std::string version();
 std::string now_iso8601();
 
-// A report with its header filled: schema, stage, tool, version, created, machine {cpu, cores}.
+// A report with its header filled: schema, stage, tool, version, created, machine {cpu, cores, isa}.
 nlohmann::json create(const std::string& stage, const std::string& tool);
 
 // {path, bytes, sha256} of an existing file.

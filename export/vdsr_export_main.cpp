@@ -17,6 +17,7 @@
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/machine.h"
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/error.h"
 #include "vdsr/winograd_avx2.h"
 
@@ -67,23 +68,6 @@ bool cpu_has_bf16(std::string* why_not) {
   const bool yes = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
   if (!yes && why_not) *why_not = "this CPU (as oneDNN uses it: " + onednn_isa() + ") has neither AVX512-BF16 nor AMX";
   return yes;
-}
-
-std::string onednn_isa() {
-  using isa = dnnl::cpu_isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case isa::sse41: return "sse41";
-    case isa::avx: return "avx";
-    case isa::avx2: return "avx2";
-    case isa::avx2_vnni: return "avx2_vnni";
-    case isa::avx512_mic: return "avx512_mic";
-    case isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case isa::avx512_core: return "avx512_core";
-    case isa::avx512_core_vnni: return "avx512_core_vnni";
-    case isa::avx512_core_bf16: return "avx512_core_bf16";
-    case isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "generic";
-  }
 }
 
 // One forward pass for one input size: the steps, their memory and what computes each layer.

@@ -28,9 +28,6 @@ std::string precision_name(Precision p);
 // Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX); `why_not` says why not.
 bool cpu_has_bf16(std::string* why_not = nullptr);
 
-// The instruction set oneDNN uses on this CPU (after ONEDNN_MAX_CPU_ISA), e.g. "avx2", "avx512_core_amx".
-std::string onednn_isa();
-
 // Computes layer `layer`'s convolution alone (no ReLU, no residual) on plain NCHW fp32 buffers:
 // src [in, h, w] -> dst [out, h, w].
 using LayerFallback = std::function<void(size_t layer, const float* src, float* dst, int h, int w)>;

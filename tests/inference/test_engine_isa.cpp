@@ -13,6 +13,7 @@
 #include "tests/cli_runner.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/inference.h"
+#include "vdsr/util/cpu.h"
 
 using namespace vdsr;
 
@@ -179,4 +180,24 @@ TEST(EngineIsa, FallbackChainEndsInAtenThenReference) {
   const OnednnVdsr reference(ew.host, ew.shapes, reference_only);
   EXPECT_LT(max_abs_diff(run(reference, x, h, w), aten), 1e-5);
   for (const auto& k : reference.kernels()) EXPECT_NE(k.find("reference kernel"), std::string::npos) << k;
+}
+
+// The AVX2 Winograd kernel, forced on every body layer it handles, against at::conv2d: sizes that leave
+// partial 4x4 tiles, a single pixel, and more tiles than one group.
+TEST(EngineIsa, AvxTwoWinogradMatchesAten) {
+  if (onednn_isa() == "sse41" || onednn_isa() == "avx") GTEST_SKIP() << "oneDNN runs without AVX2 here";
+  const Checkpoint ck = random_model({16, 32, 64, 16}, 8);
+  const EngineWeights ew = weights_of(ck);
+  EngineOptions forced;
+  forced.body_kernel = "vdsr_wino_4x3:avx2";
+  const OnednnVdsr engine(ew.host, ew.shapes, forced);
+  const Upscaler aten(ck, Device{}, options(Engine::aten));
+  for (const auto& [h, w] : {std::pair{1, 1}, {5, 3}, {29, 37}, {64, 80}}) {
+    SCOPED_TRACE(std::to_string(h) + "x" + std::to_string(w));
+    const auto x = random_plane(h, w, static_cast<unsigned>(h * w));
+    EXPECT_LT(max_abs_diff(run(engine, x, h, w), forward(aten, x, h, w)), 1e-5);
+    const auto kernels = engine.kernels();
+    ASSERT_EQ(kernels.size(), 5u);
+    for (size_t i = 1; i < 4; ++i) EXPECT_EQ(kernels[i], "vdsr_wino_4x3:avx2") << "layer " << i + 1;
+  }
 }
