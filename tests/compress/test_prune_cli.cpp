@@ -77,6 +77,35 @@ TEST_F(PruneCli, SeedConfigWritesNarrowerCheckpointMasksAndReport) {
   EXPECT_EQ(report["prune"]["plan"]["layers"].size(), 5u);
 }
 
+// One engine switch: --engine, or VDSR_ENGINE for a tool (and its children) started without it; the
+// report says what computed each layer and on which machine.
+TEST_F(PruneCli, EngineFlagAndEnvironmentChooseWhatRuns) {
+  const fs::path config = write_config("prune.json", R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])");
+  for (const auto& [how, engine] : {std::pair{"--engine aten", "aten"}, {"--engine onednn", "onednn"},
+                                    {"env aten", "aten"}}) {
+    SCOPED_TRACE(how);
+    const fs::path out = dir_ / (std::string("out_") + engine + (how[0] == 'e' ? "_env" : ""));
+    const std::string command = prune(config, "--out " + out.string() + " --no-eval" +
+                                                  (how[0] == '-' ? std::string(" ") + how : std::string()));
+    const auto r = run_command((how[0] == 'e' ? "VDSR_ENGINE=aten " : "") + command);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_NE(r.output.find("machine: "), std::string::npos) << r.output;
+    const json report = json::parse(std::ifstream(out / "report.json"));
+    EXPECT_TRUE(report["machine"]["isa"].is_string());
+    for (const json* speed : {&report["speed"]["libtorch"], &report["prune"]["baseline"]["speed"]["libtorch"]}) {
+      const json& kernels = (*speed)["kernels"];
+      ASSERT_EQ(kernels.size(), 5u) << report.dump(2);
+      for (const auto& k : kernels) {
+        EXPECT_EQ(k == "at::conv2d", std::string(engine) == "aten") << k;
+      }
+    }
+  }
+  const auto bad = run_command(prune(config, "--out " + (dir_ / "never").string() + " --engine fast"));
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--engine: expected auto, onednn or aten, got 'fast'"), std::string::npos) << bad.output;
+  EXPECT_FALSE(fs::exists(dir_ / "never"));
+}
+
 TEST_F(PruneCli, ObjectConfigWithEvalAndFinetune) {
   // Patches for fine-tuning from the synthetic images.
   const auto data = run_command(tool("vdsr-data") + " --images " + (dir_ / "images").string() + " --out " +

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "tests/cli_runner.h"
+#include "tests/inference/inference_test_util.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/inference.h"
 #include "vdsr/util/cpu.h"
@@ -19,40 +20,7 @@ using namespace vdsr;
 
 namespace {
 
-using Engine = InferenceOptions::Engine;
-
-Checkpoint random_model(const std::vector<int>& widths, int seed) {
-  torch::manual_seed(seed);
-  VDSR model(Architecture{widths});
-  return checkpoint_from_model(model, {{"scales", {2}}});
-}
-
-std::vector<float> random_plane(int h, int w, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(h) * w);
-  for (float& v : x) v = u(rng);
-  return x;
-}
-
-std::vector<float> forward(const Upscaler& up, const std::vector<float>& x, int h, int w) {
-  std::vector<float> y(x.size());
-  up.forward(x.data(), y.data(), h, w);
-  return y;
-}
-
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, static_cast<double>(std::abs(a[i] - b[i])));
-  return d;
-}
-
-InferenceOptions options(Engine engine, int tile = -1) {
-  InferenceOptions o;
-  o.engine = engine;
-  o.tile = tile;
-  return o;
-}
+using namespace vdsr::test;
 
 // Every layer shape the suite runs: hidden widths of the reference, the pruned model and the test models.
 const std::vector<std::pair<std::string, std::vector<int>>> kModels = {
@@ -108,7 +76,7 @@ TEST(EngineIsa, AvxTwoAndSseFourOneChildProcesses) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   for (const auto& [limit, isa] : {std::pair{"AVX2", "avx2"}, {"SSE41", "sse41"}}) {
     SCOPED_TRACE(limit);
-    const auto r = test::run_command(std::string("ONEDNN_MAX_CPU_ISA=") + limit + " '" + self +
+    const auto r = vdsr::test::run_command(std::string("ONEDNN_MAX_CPU_ISA=") + limit + " '" + self +
                                      "' --gtest_filter=EngineIsa.EveryLayerShapeBuildsAndMatchesAten");
     EXPECT_EQ(r.code, 0) << r.output;
     EXPECT_NE(r.output.find(std::string("oneDNN ISA ") + isa + "\n"), std::string::npos) << r.output;

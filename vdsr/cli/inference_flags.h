@@ -17,10 +17,15 @@ inline void add_engine_flag(CLI::App& app, std::string& engine) {
                  "chain, CPU) or aten (at::conv2d per layer)")
       ->capture_default_str();
 }
-// Applies --engine as the process default (after parsing; "auto" leaves VDSR_ENGINE as it is).
+// Applies --engine as the process default (after parsing; "auto" leaves VDSR_ENGINE as it is, but checks it
+// now, before the tool does any work).
 inline void apply_engine_flag(const std::string& engine) {
   const InferenceOptions::Engine e = parse_engine(engine);
-  if (e != InferenceOptions::Engine::automatic) set_default_engine(e);
+  if (e == InferenceOptions::Engine::automatic) {
+    default_engine();
+  } else {
+    set_default_engine(e);
+  }
 }
 
 struct InferenceFlags {
