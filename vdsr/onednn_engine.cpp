@@ -193,7 +193,10 @@ std::string OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
     dnnl::convolution_forward conv(pd);
     const double ms = median_ms(
         [&] {
-          conv.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, b}, {DNNL_ARG_SCRATCHPAD, scratch}});
+          conv.execute(stream, {{DNNL_ARG_SRC, a},
+                                {DNNL_ARG_WEIGHTS, w},
+                                {DNNL_ARG_DST, b},
+                                {DNNL_ARG_SCRATCHPAD, scratch}});
           stream.wait();
         },
         5);
@@ -204,7 +207,9 @@ std::string OnednnVdsr::Impl::fastest_body_kernel(int64_t in, int64_t out) {
     }
   };
   auto accept = [this](const std::string& k) { return accepts(k); };
-  if (auto direct = find_kernel(engine, dnnl::algorithm::convolution_direct, src, wei, dst, attr, accept)) time(*direct);
+  if (auto direct = find_kernel(engine, dnnl::algorithm::convolution_direct, src, wei, dst, attr, accept)) {
+    time(*direct);
+  }
   try {
     const dnnl::convolution_forward::desc op(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_winograd,
                                              src, wei, dst, {1, 1}, {1, 1}, {1, 1});
@@ -252,7 +257,9 @@ Plan& OnednnVdsr::Impl::plan(int h, int w) {
   static std::set<std::string> logged;
   const std::string line = summarize(p.kernels);
   std::lock_guard<std::mutex> lock(logged_mutex);
-  if (logged.insert(line).second) spdlog::info("oneDNN engine ({}, {}): {}", onednn_isa(), precision_name(options.precision), line);
+  if (logged.insert(line).second) {
+    spdlog::info("oneDNN engine ({}, {}): {}", onednn_isa(), precision_name(options.precision), line);
+  }
   return p;
 }
 
@@ -313,9 +320,9 @@ void OnednnVdsr::Impl::build(Plan& p) {
                                                               : fastest_body_kernel(shapes[i][1], shapes[i][0]);
     auto accepted = allow_reference ? std::function<bool(const std::string&)>([](const std::string&) { return true; })
                                     : std::function<bool(const std::string&)>(accept);
-    if (wanted.find("wino") != std::string::npos) {
-      if (auto pd = find_kernel(engine, dnnl::algorithm::convolution_winograd, c.src, wei, c.dst, attr, accepted, wanted))
-        return pd;
+    if (wanted.find("wino") != std::string::npos && wanted != kOwnWinograd) {
+      auto pd = find_kernel(engine, dnnl::algorithm::convolution_winograd, c.src, wei, c.dst, attr, accepted, wanted);
+      if (pd) return pd;
     }
     return find_kernel(engine, dnnl::algorithm::convolution_direct, c.src, wei, c.dst, attr, accepted, wanted);
   };
@@ -329,7 +336,8 @@ void OnednnVdsr::Impl::build(Plan& p) {
     }
     const Candidate c{any(i, shapes[i][1]), any(i, shapes[i][0]), false, 0};
     auto pd = convolution(i, c, false);
-    preferred_src[i] = pd ? pd->src_desc() : dnnl::memory::desc(dnnl::memory::dims{1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
+    // Without an accepted kernel the fallback reads plain fp32.
+    preferred_src[i] = pd ? pd->src_desc() : dnnl::memory::desc({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
   }
 
   // Second pass: each layer's candidates, cheapest first.
@@ -385,7 +393,9 @@ void OnednnVdsr::Impl::build(Plan& p) {
       if (layer.conv) break;
     }
     if (!layer.conv) {
-      if (!options.fallback) throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
+      if (!options.fallback) {
+        throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
+      }
       layer.kernel = options.fallback_name;
       current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
     } else {
@@ -437,7 +447,8 @@ void OnednnVdsr::Impl::build(Plan& p) {
     return m;
   };
   auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to) {
-    p.steps.emplace_back([r = dnnl::reorder(from, to), f = dnnl::memory(from), t = dnnl::memory(to)](dnnl::stream& s) mutable { r.execute(s, f, t); });
+    p.steps.emplace_back([r = dnnl::reorder(from, to), f = dnnl::memory(from), t = dnnl::memory(to)](
+                             dnnl::stream& s) mutable { r.execute(s, f, t); });
   };
   auto add_residual = [&](const dnnl::memory& x, const dnnl::memory& y) {
     p.steps.emplace_back([x, y, n = static_cast<size_t>(p.h) * p.w](dnnl::stream& s) {
