@@ -64,6 +64,18 @@ void set_default_engine(InferenceOptions::Engine engine) {
   setenv("VDSR_ENGINE", engine_option_name(engine).c_str(), 1);
 }
 
+LayerFallback aten_layer_fallback(const Checkpoint& checkpoint) {
+  std::vector<at::Tensor> fp32;
+  for (const auto& [name, w] : checkpoint.weights) fp32.push_back(w.to(at::kCPU, at::kFloat).contiguous());
+  return [fp32](size_t layer, const float* src, float* dst, int h, int w) {
+    c10::InferenceMode guard;
+    const at::Tensor& weight = fp32[layer];
+    const at::Tensor in = at::from_blob(const_cast<float*>(src), {1, weight.size(1), h, w}, at::kFloat);
+    const at::Tensor out = at::conv2d(in, weight, {}, 1, 1).contiguous();
+    std::memcpy(dst, out.data_ptr<float>(), sizeof(float) * static_cast<size_t>(out.numel()));
+  };
+}
+
 struct Upscaler::Impl {
   InferenceOptions options;
   Precision precision = Precision::fp32;
@@ -97,24 +109,14 @@ Upscaler::Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions
   }
   if (use_onednn) {
     std::vector<std::vector<float>> host;
-    std::vector<at::Tensor> fp32;
     for (const auto& [name, w] : checkpoint.weights) {
-      fp32.push_back(w.to(at::kCPU, at::kFloat).contiguous());
-      host.emplace_back(fp32.back().data_ptr<float>(), fp32.back().data_ptr<float>() + fp32.back().numel());
+      const at::Tensor t = w.to(at::kCPU, at::kFloat).contiguous();
+      host.emplace_back(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
     }
     EngineOptions engine_options;
     engine_options.precision = m.precision;
     engine_options.winograd = options.winograd;
-    // A layer oneDNN has no optimised kernel for runs through at::conv2d alone (LibTorch picks a working
-    // path on any CPU).
-    engine_options.fallback = [fp32](size_t layer, const float* src, float* dst, int h, int w) {
-      c10::InferenceMode guard;
-      const at::Tensor& weight = fp32[layer];
-      const at::Tensor in = at::from_blob(const_cast<float*>(src), {1, weight.size(1), h, w}, at::kFloat);
-      at::Tensor out = at::empty({1, weight.size(0), h, w}, at::kFloat);
-      out.copy_(at::conv2d(in, weight, {}, 1, 1));
-      std::memcpy(dst, out.data_ptr<float>(), sizeof(float) * static_cast<size_t>(out.numel()));
-    };
+    engine_options.fallback = aten_layer_fallback(checkpoint);
     m.onednn = std::make_unique<OnednnVdsr>(host, m.shapes, std::move(engine_options));
     return;
   }

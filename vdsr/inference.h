@@ -51,6 +51,10 @@ InferenceOptions::Engine default_engine();
 // Sets the process default and VDSR_ENGINE for child processes (the tools' --engine flag).
 void set_default_engine(InferenceOptions::Engine engine);
 
+// The oneDNN engine's last resort for a layer it has no optimised kernel for: at::conv2d on that layer alone
+// (LibTorch finds a working path on any CPU). Upscaler gives it to the engine.
+LayerFallback aten_layer_fallback(const Checkpoint& checkpoint);
+
 class Upscaler {
  public:
   Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions options = {});

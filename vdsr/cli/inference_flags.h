@@ -67,7 +67,6 @@ struct InferenceFlags {
 // What ran, for a report's config: {engine, precision, tile, memory_budget_mb}.
 inline nlohmann::json inference_json(const Upscaler& upscaler, const InferenceFlags& flags) {
   return {{"engine", upscaler.engine_name()},
-          
           {"precision", precision_name(upscaler.precision())},
           {"tile", flags.tile},
           {"winograd", flags.winograd},
