@@ -1,6 +1,6 @@
 #include "hpo/results.h"
 
-#include "experiments/report.h"
+#include "report/report.h"
 
 #include <algorithm>
 #include <cmath>

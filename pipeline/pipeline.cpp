@@ -21,7 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/process.h"

@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "tests/cli_runner.h"
 #include "vdsr/checkpoint.h"
 

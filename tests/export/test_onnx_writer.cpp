@@ -6,13 +6,14 @@
 #include <cmath>
 
 #include "export/onnx_writer.h"
-#include "export/runners.h"
+#include "runtime/runners.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/util/error.h"
 
 using namespace vdsr;
 using namespace vdsr::exporter;
+using namespace vdsr::runtime;
 namespace fs = std::filesystem;
 
 namespace {

@@ -325,9 +325,9 @@ TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
   expect_error("--data " + (dir_ / "shape.h5").string(), "shape.h5");
   expect_error(data + " --batchSize 0", "batch size must be at least 1");
   expect_error(data + " --lr -0.1", "learning rate must be positive");
-  expect_error(data + " --params " + (dir_ / "unknown.json").string(), "unknown parameter 'learning_rate'");
-  expect_error(data + " --params " + (dir_ / "text.json").string(), "parameter 'lr' must be a number");
-  expect_error(data, "unknown parameter 'learning_rate'",
+  expect_error(data + " --params " + (dir_ / "unknown.json").string(), "learning_rate: unknown key");
+  expect_error(data + " --params " + (dir_ / "text.json").string(), "lr: expected a number");
+  expect_error(data, "learning_rate: unknown key",
                "VDSR_TRIAL_PARAMS=" + (dir_ / "unknown.json").string() + " ");
   expect_error(data + " --pretrained " + (dir_ / "missing.pt").string(), "missing.pt");
   expect_error(data + " --resume " + (dir_ / "missing.ckpt").string(), "missing.ckpt");

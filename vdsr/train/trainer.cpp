@@ -24,45 +24,6 @@ namespace vdsr::train {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::map<std::string, double> read_params_file(const fs::path& path) {
-  const std::vector<char> bytes = read_file(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-  if (!j.is_object()) throw Error(path.string() + ": expected a JSON object of parameters");
-  static const char* known[] = {"lr", "momentum", "batchSize", "clip", "weight_decay"};
-  std::map<std::string, double> out;
-  for (const auto& [key, value] : j.items()) {
-    if (std::find(std::begin(known), std::end(known), key) == std::end(known)) {
-      throw Error(path.string() + ": unknown parameter '" + key +
-                  "' (known: lr, momentum, batchSize, clip, weight_decay)");
-    }
-    if (!value.is_number()) {
-      throw Error(path.string() + ": parameter '" + key + "' must be a number, got " + value.dump());
-    }
-    const double v = value.get<double>();
-    if (!std::isfinite(v)) throw Error(path.string() + ": parameter '" + key + "' is not finite");
-    if (key == "batchSize" && (v != std::floor(v) || v < 1 || v > 1e7)) {
-      throw Error(path.string() + ": parameter 'batchSize' must be a positive integer, got " + value.dump());
-    }
-    out[key] = v;
-  }
-  return out;
-}
-
-void validate(const HyperParams& p) {
-  if (p.batch_size < 1) throw Error("batch size must be at least 1, got " + std::to_string(p.batch_size));
-  if (!(p.lr > 0) || !std::isfinite(p.lr)) throw Error("learning rate must be positive, got " + std::to_string(p.lr));
-  if (!(p.momentum >= 0 && p.momentum <= 1)) throw Error("momentum must be in [0, 1], got " + std::to_string(p.momentum));
-  if (!(p.clip >= 0) || !std::isfinite(p.clip)) throw Error("clip must be >= 0, got " + std::to_string(p.clip));
-  if (!(p.weight_decay >= 0) || !std::isfinite(p.weight_decay)) {
-    throw Error("weight decay must be >= 0, got " + std::to_string(p.weight_decay));
-  }
-}
-
 namespace {
 
 at::Device torch_device(const Device& d) { return d.cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU); }
@@ -252,8 +213,7 @@ TrainResult train(const TrainOptions& o) {
                  {"epoch_steps", mid_epoch ? epoch_steps : 0},
                  {"epoch_patches", mid_epoch ? epoch_patches : 0},
                  {"epoch_seconds", mid_epoch ? epoch_seconds : 0.0},
-                 {"params", {{"lr", o.params.lr}, {"momentum", o.params.momentum}, {"batchSize", o.params.batch_size},
-                             {"clip", o.params.clip}, {"weight_decay", o.params.weight_decay}}},
+                 {"params", o.params},
                  {"clip_mode", o.clip_mode == ClipMode::norm ? "norm" : "adjustable"},
                  {"history", history}}}};
     for (std::size_t i = 0; i < params.size(); ++i) {

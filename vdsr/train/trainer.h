@@ -14,25 +14,9 @@
 
 #include "vdsr/inference.h"
 #include "vdsr/model.h"
+#include "vdsr/train/hyperparams.h"
 
 namespace vdsr::train {
-
-// The tunable hyper-parameters, under the search space's names (configs/search_space.json).
-struct HyperParams {
-  double lr = 0.1;
-  double momentum = 0.9;
-  int batch_size = 128;
-  double clip = 0.4;
-  double weight_decay = 1e-4;
-};
-
-// Reads {"lr", "momentum", "batchSize", "clip", "weight_decay"} (any subset) from a JSON object file.
-// Unknown keys, non-numeric or out-of-range values throw vdsr::Error naming the file and the key.
-// Returns the keys found with their values as JSON numbers.
-std::map<std::string, double> read_params_file(const std::filesystem::path& path);
-
-// Checks ranges (batch size >= 1, lr > 0, momentum in [0, 1], clip >= 0, weight decay >= 0).
-void validate(const HyperParams& params);
 
 enum class ClipMode { norm, adjustable };
 

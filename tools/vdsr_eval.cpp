@@ -3,10 +3,10 @@
 
 #include <cstdio>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "vdsr/checkpoint.h"
-#include "vdsr/cli/common.h"
-#include "vdsr/cli/inference_flags.h"
+#include "tools/cli/common.h"
+#include "tools/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/machine.h"

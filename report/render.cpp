@@ -1,6 +1,6 @@
 // vdsr-report's text: show (one report), diff (two reports, generic over flattened key paths) and table
 // (a model and its optimized variants), as Markdown, JSON or self-contained HTML.
-#include "experiments/render.h"
+#include "report/render.h"
 
 #include <algorithm>
 #include <cctype>

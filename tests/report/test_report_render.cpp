@@ -2,7 +2,7 @@
 // variants table with merged reports and ratios, and well-formed SVG charts with one point per datum.
 #include <gtest/gtest.h>
 
-#include "experiments/render.h"
+#include "report/render.h"
 #include "report_samples.h"
 #include "vdsr/util/error.h"
 

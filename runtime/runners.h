@@ -13,7 +13,7 @@
 #include "vdsr/image.h"
 #include "vdsr/inference.h"
 
-namespace vdsr::exporter {
+namespace vdsr::runtime {
 
 // A float32 batch [n, 1, h, w] on the network's 0..1 scale.
 struct Batch {
@@ -64,4 +64,4 @@ nlohmann::json latency_json(std::vector<double> ms, int h, int w, int threads);
 // Sets the intra-op threads of LibTorch and OpenCV together.
 int set_threads(int threads);
 
-}  // namespace vdsr::exporter
+}  // namespace vdsr::runtime

@@ -3,9 +3,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "experiments/render.h"
-#include "experiments/report.h"
-#include "vdsr/cli/common.h"
+#include "report/render.h"
+#include "report/report.h"
+#include "tools/cli/common.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "report_samples.h"
 #include "vdsr/util/error.h"
 

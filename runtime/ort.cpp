@@ -1,4 +1,4 @@
-#include "export/ort.h"
+#include "runtime/ort.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -6,7 +6,7 @@
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 
-namespace vdsr::exporter {
+namespace vdsr::runtime {
 
 namespace fs = std::filesystem;
 
@@ -84,4 +84,4 @@ OrtResult run_ort(const fs::path& script, const fs::path& model, const fs::path&
   return r;
 }
 
-}  // namespace vdsr::exporter
+}  // namespace vdsr::runtime

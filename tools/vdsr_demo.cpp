@@ -6,8 +6,8 @@
 #include <cstdio>
 
 #include "vdsr/checkpoint.h"
-#include "vdsr/cli/common.h"
-#include "vdsr/cli/inference_flags.h"
+#include "tools/cli/common.h"
+#include "tools/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/metrics.h"

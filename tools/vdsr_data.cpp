@@ -5,8 +5,8 @@
 #include <atomic>
 #include <csignal>
 
-#include "experiments/report.h"
-#include "vdsr/cli/common.h"
+#include "report/report.h"
+#include "tools/cli/common.h"
 #include "vdsr/data/patches.h"
 #include "vdsr/util/error.h"
 

@@ -10,13 +10,13 @@
 #include <optional>
 #include <unistd.h>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "export/onnx_writer.h"
-#include "export/ort.h"
-#include "export/runners.h"
+#include "runtime/ort.h"
+#include "runtime/runners.h"
 #include "vdsr/checkpoint.h"
-#include "vdsr/cli/common.h"
-#include "vdsr/cli/inference_flags.h"
+#include "tools/cli/common.h"
+#include "tools/cli/inference_flags.h"
 #include "vdsr/inference.h"
 #include "vdsr/machine.h"
 #include "vdsr/util/cpu.h"
@@ -25,6 +25,7 @@
 
 using namespace vdsr;
 using namespace vdsr::exporter;
+using namespace vdsr::runtime;
 using nlohmann::json;
 namespace fs = std::filesystem;
 

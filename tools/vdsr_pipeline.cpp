@@ -8,7 +8,7 @@
 #include <filesystem>
 
 #include "pipeline/pipeline.h"
-#include "vdsr/cli/common.h"
+#include "tools/cli/common.h"
 #include "vdsr/util/error.h"
 
 namespace fs = std::filesystem;

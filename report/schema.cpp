@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "vdsr/util/error.h"
 
 namespace vdsr::report {

@@ -1,4 +1,4 @@
-#include "vdsr/cli/common.h"
+#include "tools/cli/common.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>

@@ -6,7 +6,7 @@
 #include <set>
 #include <sstream>
 
-#include "experiments/render.h"
+#include "report/render.h"
 
 namespace vdsr::report {
 

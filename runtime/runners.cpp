@@ -1,4 +1,4 @@
-#include "export/runners.h"
+#include "runtime/runners.h"
 
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 #include "vdsr/util/error.h"
 #include "vdsr/util/progress.h"
 
-namespace vdsr::exporter {
+namespace vdsr::runtime {
 
 namespace fs = std::filesystem;
 
@@ -180,4 +180,4 @@ int set_threads(int threads) {
   return n;
 }
 
-}  // namespace vdsr::exporter
+}  // namespace vdsr::runtime

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "export/runners.h"
+#include "runtime/runners.h"
 
-namespace vdsr::exporter {
+namespace vdsr::runtime {
 
 struct IoCase {
   std::string name;
@@ -43,4 +43,4 @@ struct OrtResult {
 OrtResult run_ort(const std::filesystem::path& script, const std::filesystem::path& model,
                   const std::filesystem::path& dir, const std::vector<IoCase>& cases);
 
-}  // namespace vdsr::exporter
+}  // namespace vdsr::runtime

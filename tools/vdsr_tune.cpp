@@ -15,8 +15,8 @@
 #include "hpo/results.h"
 #include "hpo/scheduler.h"
 #include "hpo/store.h"
-#include "experiments/report.h"
-#include "vdsr/cli/common.h"
+#include "report/report.h"
+#include "tools/cli/common.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 

@@ -1,4 +1,4 @@
-#include "experiments/report.h"
+#include "report/report.h"
 
 #include <chrono>
 #include <ctime>

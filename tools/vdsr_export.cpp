@@ -7,13 +7,13 @@
 #include <fstream>
 #include <random>
 
-#include "experiments/report.h"
+#include "report/report.h"
 #include "export/onnx_writer.h"
-#include "export/ort.h"
-#include "export/runners.h"
+#include "runtime/ort.h"
+#include "runtime/runners.h"
 #include "vdsr/checkpoint.h"
-#include "vdsr/cli/common.h"
-#include "vdsr/cli/inference_flags.h"
+#include "tools/cli/common.h"
+#include "tools/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/machine.h"
@@ -23,6 +23,7 @@
 
 using namespace vdsr;
 using namespace vdsr::exporter;
+using namespace vdsr::runtime;
 namespace fs = std::filesystem;
 
 namespace {
@@ -223,7 +224,7 @@ int main(int argc, char** argv) {
       const std::string bench_name = "bench_" + std::to_string(bench_h) + "x" + std::to_string(bench_w);
       cases.push_back({bench_name, bench_input, std::nullopt});
       if (!save_io.empty()) {
-        exporter::save_io(save_io, cases, bench_runs > 0 ? bench_name : "", bench_runs, bench_threads);
+        runtime::save_io(save_io, cases, bench_runs > 0 ? bench_name : "", bench_runs, bench_threads);
         spdlog::info("saved {} parity cases to {} (node scripts/ort_check.mjs --model {} --io {})", cases.size(),
                      save_io, out, save_io);
       }
@@ -239,7 +240,7 @@ int main(int argc, char** argv) {
         fs::create_directories(dir);
         try {
           write_file_atomically(dir / "model.onnx", bytes);
-          exporter::save_io(dir, cases, bench_runs > 0 ? bench_name : "", bench_runs, bench_threads);
+          runtime::save_io(dir, cases, bench_runs > 0 ? bench_name : "", bench_runs, bench_threads);
           set_threads(bench_threads);  // the script's session has its own threads; keep ours out of its way
           const OrtResult ort = run_ort(*script, dir / "model.onnx", dir, cases);
           RuntimeResult& r = results["onnxruntime"];

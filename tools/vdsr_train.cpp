@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "experiments/report.h"
-#include "vdsr/cli/common.h"
-#include "vdsr/cli/inference_flags.h"
+#include "report/report.h"
+#include "tools/cli/common.h"
+#include "tools/cli/inference_flags.h"
 #include "vdsr/inference.h"
 #include "vdsr/machine.h"
 #include "vdsr/train/trainer.h"
@@ -26,20 +26,18 @@ extern "C" void on_sigterm(int) { g_stop.store(true); }
 
 // Fills the hyper-parameters that were not given on the command line from a parameters file.
 void apply_params(const fs::path& path, const CLI::App& app, train::HyperParams& p) {
-  for (const auto& [key, v] : train::read_params_file(path)) {
-    const std::string flag = key == "batchSize" ? "--batchSize"
-                             : key == "weight_decay" ? "--weight-decay"
-                                                     : "--" + key;
+  train::HyperParams from_file = p;
+  const auto keys = train::read_params_file(path, from_file);
+  nlohmann::json given = p, file = from_file, merged = p;
+  for (const auto& key : keys) {
+    const std::string flag = key == "weight_decay" ? "--weight-decay" : "--" + key;
     if (app.count(flag) > 0) {
-      spdlog::warn("{} on the command line wins over {}={} from {}", flag, key, v, path.string());
+      spdlog::warn("{} on the command line wins over {}={} from {}", flag, key, file[key].dump(), path.string());
       continue;
     }
-    if (key == "lr") p.lr = v;
-    if (key == "momentum") p.momentum = v;
-    if (key == "batchSize") p.batch_size = static_cast<int>(v);
-    if (key == "clip") p.clip = v;
-    if (key == "weight_decay") p.weight_decay = v;
+    merged[key] = file[key];
   }
+  p = merged.get<train::HyperParams>();
 }
 
 }  // namespace
