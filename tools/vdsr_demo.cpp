@@ -7,6 +7,7 @@
 
 #include "vdsr/checkpoint.h"
 #include "tools/cli/common.h"
+#include "tools/cli/device_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
@@ -22,9 +23,9 @@ int main(int argc, char** argv) {
                "--scale (MATLAB bicubic), upscaled again by bicubic and by VDSR, and both are scored.\n"
                "With --lr-input, --image is a low-resolution photo that is enlarged by --scale."};
   std::string model = (assets_dir() / "models" / "vdsr_x234_state_dict.pt").string();
-  std::string image, out, compare, gpus;
-  int scale = 4, threads = 0;
-  bool cuda = false, lr_input = false;
+  std::string image, out, compare;
+  int scale = 4;
+  bool lr_input = false;
   app.add_option("--model", model, "checkpoint or PyTorch state dict (.pt)")->capture_default_str();
   app.add_option("--image", image, "input image (PNG, BMP, JPEG)")->required();
   app.add_option("--scale", scale, "upscaling factor")->capture_default_str()->check(CLI::Range(2, 8));
@@ -33,9 +34,8 @@ int main(int argc, char** argv) {
                  "side-by-side PNG: ground truth | bicubic | VDSR (default: <out>_compare.png; "
                  "bicubic | VDSR with --lr-input)");
   app.add_flag("--lr-input", lr_input, "--image is a low-resolution photo to enlarge, not a ground truth");
-  app.add_flag("--cuda", cuda, "run on the GPU (needs a CUDA build of LibTorch)");
-  app.add_option("--gpus", gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
-  app.add_option("--threads", threads, "CPU threads (default: all cores)");
+  cli::DeviceFlags device_flags;
+  device_flags.add_to(app);
   cli::InferenceFlags inference;
   inference.add_to(app);
 
@@ -43,8 +43,8 @@ int main(int argc, char** argv) {
     const fs::path input(image);
     if (out.empty()) out = (input.parent_path() / (input.stem().string() + "_x" + std::to_string(scale) + "_vdsr.png")).string();
     if (compare.empty()) compare = (fs::path(out).parent_path() / (fs::path(out).stem().string() + "_compare.png")).string();
-    const Device device = select_device(cuda, gpus);
-    configure_threads(threads);
+    const Device device = device_flags.device();
+    device_flags.apply_threads();
     const Image rgb = read_image(input);
     const Checkpoint checkpoint = load_checkpoint(model);
     const Upscaler upscaler(checkpoint, device, inference.options());

@@ -6,6 +6,7 @@
 #include "report/report.h"
 #include "vdsr/checkpoint.h"
 #include "tools/cli/common.h"
+#include "tools/cli/device_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
@@ -35,25 +36,22 @@ int main(int argc, char** argv) {
   CLI::App app{"Evaluate a VDSR model on a dataset: PSNR and SSIM on Y with a border shave, per scale,\n"
                "next to bicubic interpolation (the protocol of SR papers' Set5/Set14 tables)."};
   std::string model = (assets_dir() / "models" / "vdsr_x234_state_dict.pt").string();
-  std::string dataset = "Set5", gpus, report_path;
+  std::string dataset = "Set5", report_path;
   std::vector<std::string> scales_arg{"2,3,4"};
-  bool cuda = false;
-  int threads = 0;
   app.add_option("--model", model, "checkpoint or PyTorch state dict (.pt)")->capture_default_str();
   app.add_option("--dataset", dataset, "folder of images, or a name under $VDSR_ASSETS (Set5, Set14)")
       ->capture_default_str();
   app.add_option("--scale", scales_arg, "scale(s), e.g. 2,3,4 or --scale 2 --scale 4")->capture_default_str();
-  app.add_flag("--cuda", cuda, "run on the GPU (needs a CUDA build of LibTorch)");
-  app.add_option("--gpus", gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
-  app.add_option("--threads", threads, "CPU threads (default: all cores)");
+  cli::DeviceFlags device_flags;
+  device_flags.add_to(app);
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1)");
   cli::InferenceFlags inference;
   inference.add_to(app);
 
   return cli::run(app, argc, argv, [&] {
     const std::vector<int> scales = cli::parse_int_list(scales_arg, "--scale", 2, 8);
-    const Device device = select_device(cuda, gpus);
-    const int threads_used = configure_threads(threads);
+    const Device device = device_flags.device();
+    const int threads_used = device_flags.apply_threads();
     const std::vector<std::filesystem::path> images = dataset_images(dataset);
     const Checkpoint checkpoint = load_checkpoint(model);
     const std::string dataset_name = std::filesystem::path(dataset).filename().string();
