@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "vdsr/checkpoint.h"
+#include "vdsr/util/enum_names.h"
 #include "vdsr/util/error.h"
 
 namespace vdsr {
@@ -32,20 +33,18 @@ int configure_threads(int threads) {
   return n;
 }
 
+VDSR_ENUM_NAMES(InferenceOptions::Engine, {{InferenceOptions::Engine::automatic, "auto"},
+                                           {InferenceOptions::Engine::onednn, "onednn"},
+                                           {InferenceOptions::Engine::aten, "aten"}})
+
 InferenceOptions::Engine parse_engine(const std::string& name, const std::string& where) {
-  if (name == "auto") return InferenceOptions::Engine::automatic;
-  if (name == "onednn") return InferenceOptions::Engine::onednn;
-  if (name == "aten") return InferenceOptions::Engine::aten;
-  throw Error(where + ": expected auto, onednn or aten, got '" + name + "'");
+  InferenceOptions::Engine e{};
+  if (!try_parse_enum(name, e))
+    throw Error(where + ": expected " + enum_choices<InferenceOptions::Engine>() + ", got '" + name + "'");
+  return e;
 }
 
-std::string engine_option_name(InferenceOptions::Engine engine) {
-  switch (engine) {
-    case InferenceOptions::Engine::onednn: return "onednn";
-    case InferenceOptions::Engine::aten: return "aten";
-    default: return "auto";
-  }
-}
+std::string engine_option_name(InferenceOptions::Engine engine) { return name_of(engine); }
 
 namespace {
 InferenceOptions::Engine& process_engine() {

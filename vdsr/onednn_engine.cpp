@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "vdsr/util/cpu.h"
+#include "vdsr/util/enum_names.h"
 #include "vdsr/util/error.h"
 #include "vdsr/winograd_avx2.h"
 
@@ -55,13 +56,15 @@ bool own_winograd_usable() {
 
 }  // namespace
 
+VDSR_ENUM_NAMES(Precision, {{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}})
+
 Precision parse_precision(const std::string& name) {
-  if (name == "fp32") return Precision::fp32;
-  if (name == "bf16") return Precision::bf16;
-  throw Error("--precision: expected fp32 or bf16, got '" + name + "'");
+  Precision p{};
+  if (!try_parse_enum(name, p)) throw Error("--precision: expected " + enum_choices<Precision>() + ", got '" + name + "'");
+  return p;
 }
 
-std::string precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+std::string precision_name(Precision p) { return name_of(p); }
 
 bool cpu_has_bf16(std::string* why_not) {
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
