@@ -10,6 +10,7 @@
 
 #include "cli_runner.h"
 #include "test_assets.h"
+#include "tool_test.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/image.h"
 #include "vdsr/torch_file.h"
@@ -21,29 +22,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class EvalCli : public ::testing::Test {
+class EvalCli : public test::ToolTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("vdsr_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "images");
-    // Two small synthetic pictures: smooth gradients with some texture.
-    for (int k = 0; k < 2; ++k) {
-      Image rgb(48 + 8 * k, 40, 3);
-      for (int c = 0; c < 3; ++c)
-        for (int y = 0; y < rgb.height; ++y)
-          for (int x = 0; x < rgb.width; ++x)
-            rgb.at(c, y, x) = std::fmod(3.0 * x + 5.0 * y + 40.0 * c + 17.0 * k + ((x * y) % 7) * 9.0, 256.0);
-      write_image(dir_ / "images" / ("img" + std::to_string(k) + ".png"), rgb);
-    }
-    torch::manual_seed(3);
-    VDSR model(Architecture::uniform(4, 8));
-    save_checkpoint(dir_ / "tiny.ckpt", checkpoint_from_model(model, {{"scales", {2}}}));
+    make_scratch("vdsr_cli");
+    write_images(2, 48, 40, 8);
+    save_model(dir_ / "tiny.ckpt", Architecture::uniform(4, 8), {2}, 3);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string eval(const std::string& args) { return tool("vdsr-eval") + " --threads 1 " + args; }
-  fs::path dir_;
 };
 
 }  // namespace
