@@ -13,7 +13,7 @@ namespace vdsr::compress {
 namespace {
 
 // NNI's LevelPruner: single weights, ranked by their magnitude.
-const char* kLevel = "level";
+constexpr const char* kLevel = "level";
 
 // One row per unit: [out, in * k * k] for filters, [weights, 1] for single weights.
 at::Tensor unit_rows(const at::Tensor& weight, Granularity granularity) {
