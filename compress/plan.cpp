@@ -4,14 +4,26 @@
 #include <cmath>
 #include <iomanip>
 #include <regex>
-#include <set>
 #include <sstream>
 
 #include "vdsr/util/error.h"
+#include "vdsr/util/fields.h"
 
 namespace vdsr::compress {
 
 using nlohmann::json;
+
+Mode parse_mode(const std::string& name) {
+  Mode mode{};
+  if (!try_parse_enum(name, mode)) throw Error("unknown mode '" + name + "' (expected " + enum_choices<Mode>() + ")");
+  return mode;
+}
+
+std::string mode_name(Mode mode) { return name_of(mode); }
+
+int units_of(const LayerInfo& layer, Granularity granularity) {
+  return granularity == Granularity::kWeight ? static_cast<int>(layer.weights) : layer.out;
+}
 
 int filters_to_remove(double sparsity, int n) {
   const int remove = static_cast<int>(std::floor(sparsity * n + 1e-9));
@@ -28,57 +40,155 @@ int balanced_removal(int remove, int n, int round_to) {
 
 namespace {
 
-// Keys of NNI 2.x and their NNI 3.0 spellings.
-const std::vector<std::string> kValidKeys = {
-    "sparsity",          "sparsity_per_layer", "total_sparsity",   "max_sparsity_per_layer", "op_types",
-    "op_names",          "op_partial_names",   "exclude",          "sparse_ratio",           "max_sparse_ratio",
-    "min_sparse_ratio",  "op_names_re",        "exclude_op_names", "exclude_op_types",       "exclude_op_names_re",
-    "global_group_id"};
+const Range kRatio = Range::half_open(0.0, 1.0);                          // a sparsity: [0, 1)
+const Range kMaxRatio{0.0, 1.0, /*max_open=*/false, /*min_open=*/true};  // a cap: (0, 1]
 
-struct Entry {
-  int index = 0;
-  bool exclude = false;
-  std::set<int> matches;   // layer indices
-  double sparsity = -1.0;  // per-layer target, or -1
-  int group = -1;          // global group, or -1
-};
+// ---- pass 1: parse ----
 
-class EntryParser {
- public:
-  EntryParser(const std::string& where, int index, const json& dict) : where_(where), index_(index), dict_(dict) {}
-
-  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    throw Error(where_ + ": config_list[" + std::to_string(index_) + "]" + (key.empty() ? "" : "." + key) + ": " + what);
-  }
-  bool has(const std::string& key) const { return dict_.contains(key); }
-
-  double ratio(const std::string& key) const {
-    const json& v = dict_.at(key);
-    if (!v.is_number()) fail(key, "expected a number in [0, 1), got " + v.dump());
-    const double s = v.get<double>();
-    if (!(s >= 0.0 && s < 1.0)) fail(key, "expected a number in [0, 1), got " + v.dump());
-    return s;
-  }
-  std::vector<std::string> strings(const std::string& key) const {
-    const json& v = dict_.at(key);
-    if (!v.is_array()) fail(key, "expected a list of strings, got " + v.dump());
-    std::vector<std::string> out;
-    for (const auto& s : v) {
-      if (!s.is_string()) fail(key, "expected a list of strings, got " + v.dump());
-      out.push_back(s.get<std::string>());
+std::vector<std::string> patterns(Fields& f, const char* key) {
+  const auto values = f.optional<std::vector<std::string>>(key, {});
+  for (const auto& pattern : values) {
+    try {
+      (void)std::regex(pattern);
+    } catch (const std::regex_error& err) {
+      f.fail(key, "invalid regular expression '" + pattern + "' (" + err.what() + ")");
     }
-    return out;
   }
+  return values;
+}
 
- private:
-  std::string where_;
-  int index_;
-  const json& dict_;
+Selector read_selector(Fields& f) {
+  using Names = std::vector<std::string>;
+  Selector s;
+  s.by_name = f.has("op_names") || f.has("op_partial_names") || f.has("op_names_re");
+  if (!f.has("op_types") && !s.by_name) {
+    f.fail("", "no layer selector (give op_types, op_names, op_partial_names or op_names_re)");
+  }
+  s.names = f.optional<Names>("op_names", {});
+  s.partial_names = f.optional<Names>("op_partial_names", {});
+  s.names_re = patterns(f, "op_names_re");
+  s.types = f.maybe<Names>("op_types");
+  s.exclude_names = f.optional<Names>("exclude_op_names", {});
+  s.exclude_types = f.optional<Names>("exclude_op_types", {});
+  s.exclude_names_re = patterns(f, "exclude_op_names_re");
+  return s;
+}
+
+// max_sparsity_per_layer / max_sparse_ratio: one cap, or {"layer": cap}.
+void read_caps(Fields& f, const char* key, GroupTarget& target) {
+  if (!f.raw(key).is_object()) {
+    target.max_per_layer = f.required<double>(key, kMaxRatio);
+    return;
+  }
+  Fields caps = f.object(key);
+  for (const auto& [name, cap] : f.raw(key).items()) {
+    target.max_by_name[name] = caps.required<double>(name, Range::between(0, 1));
+  }
+}
+
+GroupTarget read_group_target(Fields& f, const std::string& total_key, int index) {
+  GroupTarget t;
+  t.total_key = total_key;
+  t.total = f.required<double>(total_key, kRatio);
+  t.id = "config_list[" + std::to_string(index) + "]";
+  if (f.has("global_group_id")) {
+    const json& g = f.raw("global_group_id");
+    if (!g.is_string() && !g.is_number_integer()) f.fail("global_group_id", "expected an integer or a string");
+    t.id = "global_group_id " + (g.is_string() ? g.get<std::string>() : g.dump());
+  }
+  for (const char* key : {"max_sparsity_per_layer", "max_sparse_ratio"}) {
+    if (f.has(key)) read_caps(f, key, t);
+  }
+  t.min_per_layer = f.maybe<double>("min_sparse_ratio", kRatio);
+  return t;
+}
+
+// The sparsity keys a dict gives, as per-layer and as global targets. sparse_ratio is NNI 3.0's
+// spelling of both: a global target with a global_group_id, else a per-layer one.
+struct SparsityKeys {
+  std::vector<std::string> per_layer, total;
 };
+
+SparsityKeys sparsity_keys(Fields& f) {
+  if (f.has("sparsity") && f.has("sparsity_per_layer")) {
+    f.fail("sparsity_per_layer", "give either sparsity or sparsity_per_layer (they are aliases), not both");
+  }
+  SparsityKeys keys;
+  for (const char* k : {"sparsity", "sparsity_per_layer"}) {
+    if (f.has(k)) keys.per_layer.push_back(k);
+  }
+  if (f.has("sparse_ratio")) {
+    (f.has("global_group_id") ? keys.total : keys.per_layer).push_back("sparse_ratio");
+  }
+  if (f.has("total_sparsity")) keys.total.push_back("total_sparsity");
+  if (keys.per_layer.size() + keys.total.size() > 1) {
+    const std::string& second = keys.per_layer.size() > 1 ? keys.per_layer[1] : keys.total.back();
+    f.fail(second, "more than one sparsity given in one dict");
+  }
+  return keys;
+}
+
+void read_target(Fields& f, ConfigEntry& e) {
+  const SparsityKeys keys = sparsity_keys(f);
+  if (e.exclude) {
+    if (!keys.per_layer.empty() || !keys.total.empty()) {
+      e.warnings.push_back(e.where + ": exclude dict's sparsity is ignored");
+    }
+  } else if (!keys.per_layer.empty()) {
+    e.sparsity = f.required<double>(keys.per_layer[0], kRatio);
+    for (const char* k : {"max_sparsity_per_layer", "max_sparse_ratio", "min_sparse_ratio"}) {
+      if (f.has(k)) f.fail(k, "only applies with total_sparsity (or sparse_ratio with global_group_id)");
+    }
+  } else if (!keys.total.empty()) {
+    e.target = read_group_target(f, keys.total[0], e.index);
+  } else {
+    f.fail("", "no sparsity (give sparsity, sparsity_per_layer, total_sparsity or sparse_ratio), and not an exclude dict");
+  }
+}
+
+ConfigEntry parse_entry(const json& dict, int index, const std::string& where) {
+  ConfigEntry e;
+  e.index = index;
+  e.where = where + ": config_list[" + std::to_string(index) + "]";
+  if (!dict.is_object()) throw Error(e.where + ": expected a dict, got " + dict.dump());
+  Fields f(dict, e.where);
+  // Keys of NNI 2.x and their NNI 3.0 spellings; an unknown key is the first error, as in NNI.
+  f.allow({"sparsity", "sparsity_per_layer", "total_sparsity", "max_sparsity_per_layer", "op_types", "op_names",
+           "op_partial_names", "exclude", "sparse_ratio", "max_sparse_ratio", "min_sparse_ratio", "op_names_re",
+           "exclude_op_names", "exclude_op_types", "exclude_op_names_re", "global_group_id"});
+  f.finish();
+  e.exclude = f.optional<bool>("exclude", false);
+  e.selector = read_selector(f);
+  read_target(f, e);
+  return e;
+}
+
+// ---- pass 2: select ----
 
 bool type_matches(const std::string& wanted, const LayerInfo& layer) {
   // NNI's "default" stands for the pruner's default layer types: Conv2d and Linear for filter pruners.
   return wanted == layer.type || (wanted == "default" && (layer.type == "Conv2d" || layer.type == "Linear"));
+}
+bool name_is(const std::string& name, const LayerInfo& layer) { return layer.name == name; }
+bool name_contains(const std::string& part, const LayerInfo& layer) {
+  return layer.name.find(part) != std::string::npos;
+}
+bool name_matches(const std::string& pattern, const LayerInfo& layer) {
+  return std::regex_match(layer.name, std::regex(pattern));
+}
+
+bool any_matches(const std::vector<std::string>& values, const LayerInfo& layer,
+                 bool (*matches)(const std::string&, const LayerInfo&)) {
+  return std::any_of(values.begin(), values.end(), [&](const std::string& v) { return matches(v, layer); });
+}
+
+bool excluded(const Selector& s, const LayerInfo& layer) {
+  return any_matches(s.exclude_names, layer, name_is) || any_matches(s.exclude_types, layer, type_matches) ||
+         any_matches(s.exclude_names_re, layer, name_matches);
+}
+
+void append(std::vector<std::string>& to, const std::vector<std::string>& more) {
+  to.insert(to.end(), more.begin(), more.end());
 }
 
 std::string layer_names(const std::vector<LayerInfo>& layers) {
@@ -87,207 +197,142 @@ std::string layer_names(const std::vector<LayerInfo>& layers) {
   return names;
 }
 
+// ---- pass 4: last match wins ----
+
+int last_dict_selecting(int layer, const std::vector<Selection>& selections) {
+  int dict = -1;
+  for (int d = 0; d < static_cast<int>(selections.size()); ++d) {
+    if (selections[d].layers.count(layer)) dict = d;
+  }
+  return dict;
+}
+
+int per_layer_removal(double sparsity, const LayerInfo& layer, const PlanOptions& options) {
+  const int remove = filters_to_remove(sparsity, units_of(layer, options.granularity));
+  const bool balance = options.mode == Mode::Balance && options.granularity == Granularity::kFilter;
+  return balance ? balanced_removal(remove, layer.out, options.round_to) : remove;
+}
+
+LayerPlan decide_layer(const LayerInfo& layer, int dict, const std::vector<ConfigEntry>& entries,
+                       const Grouping& grouping, const PlanOptions& options) {
+  LayerPlan lp;
+  lp.layer = layer;
+  lp.dict = dict;
+  const bool filters = options.granularity == Granularity::kFilter;
+  if (dict < 0) {
+    lp.note = "not selected";
+  } else if (entries[dict].exclude) {
+    lp.note = "excluded by config_list[" + std::to_string(dict) + "]";
+  } else if (filters && layer.feeds_residual_add && options.mode == Mode::DependencyAware) {
+    lp.note = "coupled with the network input by the residual add: its filter is never removed";
+  } else if (filters && layer.out <= 1) {
+    lp.note = "a single filter: nothing to remove";
+  } else if (grouping.group_of[dict] >= 0) {
+    lp.pruned = true;
+    lp.group = grouping.group_of[dict];
+    lp.note = "ranked globally in " + grouping.groups[lp.group].id;
+  } else {
+    lp.sparsity = *entries[dict].sparsity;
+    lp.remove = per_layer_removal(lp.sparsity, layer, options);
+    lp.pruned = lp.remove > 0;
+    lp.note = "config_list[" + std::to_string(dict) + "]";
+  }
+  return lp;
+}
+
 }  // namespace
 
-Plan make_plan(const json& config_list, const std::vector<LayerInfo>& layers, const PlanOptions& options,
-               const std::string& where) {
+std::vector<ConfigEntry> parse_config_list(const json& config_list, const std::string& where) {
   if (!config_list.is_array()) {
     throw Error(where + ": config_list must be a JSON array of dicts, got " + std::string(config_list.type_name()));
   }
   if (config_list.empty()) throw Error(where + ": config_list is empty");
-  Plan plan;
-  std::vector<Entry> entries;
-  std::map<std::string, int> group_by_id;
-
+  std::vector<ConfigEntry> entries;
   for (int i = 0; i < static_cast<int>(config_list.size()); ++i) {
-    const json& dict = config_list[i];
-    EntryParser p(where, i, dict);
-    if (!dict.is_object()) p.fail("", "expected a dict, got " + dict.dump());
-    for (const auto& [key, value] : dict.items()) {
-      if (std::find(kValidKeys.begin(), kValidKeys.end(), key) == kValidKeys.end()) {
-        std::string valid;
-        for (const auto& k : kValidKeys) valid += (valid.empty() ? "" : ", ") + k;
-        p.fail(key, "unknown key (valid keys: " + valid + ")");
-      }
-    }
-    Entry e;
-    e.index = i;
-    if (p.has("exclude")) {
-      if (!dict["exclude"].is_boolean()) p.fail("exclude", "expected true or false, got " + dict["exclude"].dump());
-      e.exclude = dict["exclude"].get<bool>();
-    }
-
-    // Selection: name selectors unite, op_types intersects, exclude_op_* remove (NNI semantics).
-    const bool by_type = p.has("op_types");
-    const bool by_name = p.has("op_names") || p.has("op_partial_names") || p.has("op_names_re");
-    if (!by_type && !by_name) p.fail("", "no layer selector (give op_types, op_names, op_partial_names or op_names_re)");
-    std::set<int> named;
-    auto warn_unmatched = [&](const std::string& key, const std::string& value) {
-      plan.warnings.push_back(where + ": config_list[" + std::to_string(i) + "]." + key + " entry '" + value +
-                              "' matches no layer (layers: " + layer_names(layers) + ")");
-    };
-    if (p.has("op_names")) {
-      for (const auto& name : p.strings("op_names")) {
-        bool found = false;
-        for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-          if (layers[l].name == name) named.insert(l), found = true;
-        }
-        if (!found) warn_unmatched("op_names", name);
-      }
-    }
-    if (p.has("op_partial_names")) {
-      for (const auto& part : p.strings("op_partial_names")) {
-        bool found = false;
-        for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-          if (layers[l].name.find(part) != std::string::npos) named.insert(l), found = true;
-        }
-        if (!found) warn_unmatched("op_partial_names", part);
-      }
-    }
-    auto regex_of = [&](const std::string& key, const std::string& pattern) {
-      try {
-        return std::regex(pattern);
-      } catch (const std::regex_error& err) {
-        p.fail(key, "invalid regular expression '" + pattern + "' (" + err.what() + ")");
-      }
-    };
-    if (p.has("op_names_re")) {
-      for (const auto& pattern : p.strings("op_names_re")) {
-        const std::regex re = regex_of("op_names_re", pattern);
-        bool found = false;
-        for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-          if (std::regex_match(layers[l].name, re)) named.insert(l), found = true;
-        }
-        if (!found) warn_unmatched("op_names_re", pattern);
-      }
-    }
-    const std::vector<std::string> types = by_type ? p.strings("op_types") : std::vector<std::string>{};
-    for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-      if (by_name && !named.count(l)) continue;
-      if (by_type && std::none_of(types.begin(), types.end(), [&](const auto& t) { return type_matches(t, layers[l]); })) {
-        continue;
-      }
-      e.matches.insert(l);
-    }
-    if (p.has("exclude_op_names")) {
-      for (const auto& name : p.strings("exclude_op_names")) {
-        for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-          if (layers[l].name == name) e.matches.erase(l);
-        }
-      }
-    }
-    if (p.has("exclude_op_types")) {
-      for (const auto& type : p.strings("exclude_op_types")) {
-        for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-          if (type_matches(type, layers[l])) e.matches.erase(l);
-        }
-      }
-    }
-    if (p.has("exclude_op_names_re")) {
-      for (const auto& pattern : p.strings("exclude_op_names_re")) {
-        const std::regex re = regex_of("exclude_op_names_re", pattern);
-        for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-          if (std::regex_match(layers[l].name, re)) e.matches.erase(l);
-        }
-      }
-    }
-
-    // Target: one per-layer sparsity, or one global (total) sparsity.
-    if (p.has("sparsity") && p.has("sparsity_per_layer")) {
-      p.fail("sparsity_per_layer", "give either sparsity or sparsity_per_layer (they are aliases), not both");
-    }
-    const bool global_3 = p.has("global_group_id");
-    std::vector<std::string> per_layer_keys, total_keys;
-    for (const char* k : {"sparsity", "sparsity_per_layer"}) if (p.has(k)) per_layer_keys.push_back(k);
-    if (p.has("sparse_ratio")) (global_3 ? total_keys : per_layer_keys).push_back("sparse_ratio");
-    if (p.has("total_sparsity")) total_keys.push_back("total_sparsity");
-    if (per_layer_keys.size() + total_keys.size() > 1) {
-      const auto& second = per_layer_keys.size() > 1 ? per_layer_keys[1] : total_keys.back();
-      p.fail(second, "more than one sparsity given in one dict");
-    }
-    if (e.exclude) {
-      if (!per_layer_keys.empty() || !total_keys.empty()) {
-        plan.warnings.push_back(where + ": config_list[" + std::to_string(i) + "]: exclude dict's sparsity is ignored");
-      }
-    } else if (!per_layer_keys.empty()) {
-      e.sparsity = p.ratio(per_layer_keys[0]);
-      for (const char* k : {"max_sparsity_per_layer", "max_sparse_ratio", "min_sparse_ratio"}) {
-        if (p.has(k)) p.fail(k, "only applies with total_sparsity (or sparse_ratio with global_group_id)");
-      }
-    } else if (!total_keys.empty()) {
-      const double total = p.ratio(total_keys[0]);
-      std::string id = "config_list[" + std::to_string(i) + "]";
-      if (global_3) {
-        const json& g = dict["global_group_id"];
-        if (!g.is_string() && !g.is_number_integer()) p.fail("global_group_id", "expected an integer or a string");
-        id = "global_group_id " + (g.is_string() ? g.get<std::string>() : g.dump());
-      }
-      auto found = group_by_id.find(id);
-      if (found == group_by_id.end()) {
-        GlobalGroup group;
-        group.id = id;
-        group.total = total;
-        found = group_by_id.emplace(id, static_cast<int>(plan.groups.size())).first;
-        plan.groups.push_back(group);
-      } else if (std::abs(plan.groups[found->second].total - total) > 1e-12) {
-        p.fail(total_keys[0], "differs from the other dicts of " + id);
-      }
-      GlobalGroup& group = plan.groups[found->second];
-      for (const char* k : {"max_sparsity_per_layer", "max_sparse_ratio"}) {
-        if (!p.has(k)) continue;
-        if (dict[k].is_object()) {
-          for (const auto& [name, cap] : dict[k].items()) {
-            if (!cap.is_number() || cap.get<double>() < 0 || cap.get<double>() > 1) {
-              p.fail(k, "expected numbers in [0, 1] for each layer, got " + cap.dump() + " for " + name);
-            }
-            group.max_by_name[name] = cap.get<double>();
-          }
-        } else {
-          if (!dict[k].is_number() || dict[k].get<double>() <= 0 || dict[k].get<double>() > 1) {
-            p.fail(k, "expected a number in (0, 1], got " + dict[k].dump());
-          }
-          group.max_per_layer = dict[k].get<double>();
-        }
-      }
-      if (p.has("min_sparse_ratio")) group.min_per_layer = p.ratio("min_sparse_ratio");
-      e.group = found->second;
-    } else {
-      p.fail("", "no sparsity (give sparsity, sparsity_per_layer, total_sparsity or sparse_ratio), and not an exclude dict");
-    }
-    entries.push_back(std::move(e));
+    entries.push_back(parse_entry(config_list[i], i, where));
   }
+  return entries;
+}
 
-  // The last dict that matches a layer decides it; an exclude dict removes what came before.
+Selection select_layers(const ConfigEntry& entry, const std::vector<LayerInfo>& layers) {
+  const Selector& s = entry.selector;
+  Selection out;
+  std::set<int> named;
+  auto unite = [&](const char* key, const std::vector<std::string>& values,
+                   bool (*matches)(const std::string&, const LayerInfo&)) {
+    for (const auto& value : values) {
+      bool found = false;
+      for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
+        if (matches(value, layers[l])) named.insert(l), found = true;
+      }
+      if (!found) {
+        out.warnings.push_back(entry.where + "." + key + " entry '" + value + "' matches no layer (layers: " +
+                               layer_names(layers) + ")");
+      }
+    }
+  };
+  unite("op_names", s.names, name_is);
+  unite("op_partial_names", s.partial_names, name_contains);
+  unite("op_names_re", s.names_re, name_matches);
   for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-    LayerPlan lp;
-    lp.layer = layers[l];
-    for (const auto& e : entries) {
-      if (e.matches.count(l)) lp.dict = e.index;
-    }
-    if (lp.dict < 0) {
-      lp.note = "not selected";
-    } else if (entries[lp.dict].exclude) {
-      lp.note = "excluded by config_list[" + std::to_string(lp.dict) + "]";
-    } else if (!options.unstructured && lp.layer.feeds_residual_add && options.mode == Mode::DependencyAware) {
-      lp.note = "coupled with the network input by the residual add: its filter is never removed";
-    } else if (!options.unstructured && lp.layer.out <= 1) {
-      lp.note = "a single filter: nothing to remove";
-    } else if (entries[lp.dict].group >= 0) {
-      lp.pruned = true;
-      lp.group = entries[lp.dict].group;
-      plan.groups[lp.group].layers.push_back(l);
-      lp.note = "ranked globally in " + plan.groups[lp.group].id;
-    } else {
-      lp.sparsity = entries[lp.dict].sparsity;
-      lp.remove = filters_to_remove(lp.sparsity, options.unstructured ? static_cast<int>(lp.layer.weights) : lp.layer.out);
-      if (options.mode == Mode::Balance && !options.unstructured) {
-        lp.remove = balanced_removal(lp.remove, lp.layer.out, options.round_to);
-      }
-      lp.pruned = lp.remove > 0;
-      lp.note = "config_list[" + std::to_string(lp.dict) + "]";
-    }
-    plan.layers.push_back(lp);
+    const bool by_name = !s.by_name || named.count(l);
+    const bool by_type = !s.types || any_matches(*s.types, layers[l], type_matches);
+    if (by_name && by_type && !excluded(s, layers[l])) out.layers.insert(l);
   }
+  return out;
+}
+
+Grouping resolve_groups(const std::vector<ConfigEntry>& entries) {
+  Grouping grouping;
+  std::map<std::string, int> by_id;
+  for (const ConfigEntry& e : entries) {
+    if (!e.target) {
+      grouping.group_of.push_back(-1);
+      continue;
+    }
+    const GroupTarget& t = *e.target;
+    const auto [found, added] = by_id.emplace(t.id, static_cast<int>(grouping.groups.size()));
+    if (added) {
+      GlobalGroup group;
+      group.id = t.id;
+      group.total = t.total;
+      grouping.groups.push_back(group);
+    } else if (std::abs(grouping.groups[found->second].total - t.total) > 1e-12) {
+      throw Error(e.where + "." + t.total_key + ": differs from the other dicts of " + t.id);
+    }
+    GlobalGroup& group = grouping.groups[found->second];
+    if (t.max_per_layer) group.max_per_layer = *t.max_per_layer;
+    if (t.min_per_layer) group.min_per_layer = *t.min_per_layer;
+    for (const auto& [name, cap] : t.max_by_name) group.max_by_name[name] = cap;
+    grouping.group_of.push_back(found->second);
+  }
+  return grouping;
+}
+
+std::vector<LayerPlan> last_match_wins(const std::vector<LayerInfo>& layers, const std::vector<ConfigEntry>& entries,
+                                       const std::vector<Selection>& selections, Grouping& grouping,
+                                       const PlanOptions& options) {
+  std::vector<LayerPlan> plans;
+  for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
+    plans.push_back(decide_layer(layers[l], last_dict_selecting(l, selections), entries, grouping, options));
+    if (plans.back().group >= 0) grouping.groups[plans.back().group].layers.push_back(l);
+  }
+  return plans;
+}
+
+Plan make_plan(const json& config_list, const std::vector<LayerInfo>& layers, const PlanOptions& options,
+               const std::string& where) {
+  const std::vector<ConfigEntry> entries = parse_config_list(config_list, where);
+  Plan plan;
+  std::vector<Selection> selections;
+  for (const ConfigEntry& e : entries) {
+    selections.push_back(select_layers(e, layers));
+    append(plan.warnings, selections.back().warnings);  // its names that match nothing, then its own
+    append(plan.warnings, e.warnings);
+  }
+  Grouping grouping = resolve_groups(entries);
+  plan.layers = last_match_wins(layers, entries, selections, grouping, options);
+  plan.groups = std::move(grouping.groups);
   const bool any = std::any_of(plan.layers.begin(), plan.layers.end(),
                                [&](const LayerPlan& lp) { return lp.dict >= 0 && !entries[lp.dict].exclude; });
   if (!any) throw Error(where + ": config_list selects no layer (layers: " + layer_names(layers) + ")");

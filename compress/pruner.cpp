@@ -10,35 +10,35 @@
 
 namespace vdsr::compress {
 
+namespace {
+
+// NNI's LevelPruner: single weights, ranked by their magnitude.
+constexpr const char* kLevel = "level";
+
+// One row per unit: [out, in * k * k] for filters, [weights, 1] for single weights.
+at::Tensor unit_rows(const at::Tensor& weight, Granularity granularity) {
+  const at::Tensor w = weight.to(at::kDouble);
+  return granularity == Granularity::kWeight ? w.reshape({-1, 1}) : w.reshape({weight.size(0), -1});
+}
+
+int64_t weights_per_unit(const LayerInfo& layer, Granularity granularity) {
+  return granularity == Granularity::kWeight ? 1 : layer.weights / layer.out;
+}
+
+}  // namespace
+
 Pruner parse_pruner(const std::string& name) {
   std::string n = name;
   std::transform(n.begin(), n.end(), n.begin(), ::tolower);
-  if (n == "l1") return Pruner::L1;
-  if (n == "l2") return Pruner::L2;
-  if (n == "fpgm") return Pruner::FPGM;
-  if (n == "level") return Pruner::Level;
-  throw Error("unknown pruner '" + name + "' (expected l1, l2, fpgm or level)");
-}
-
-std::string pruner_name(Pruner p) {
-  switch (p) {
-    case Pruner::L1: return "l1";
-    case Pruner::L2: return "l2";
-    case Pruner::FPGM: return "fpgm";
-    case Pruner::Level: return "level";
+  if (n == kLevel) return {"l1", Granularity::kWeight};
+  for (const Criterion& c : criteria()) {
+    if (c.name == n) return {c.name, Granularity::kFilter};
   }
-  return "?";
+  throw Error("unknown pruner '" + name + "' (expected " + criterion_names() + " or " + kLevel + ")");
 }
 
-Mode parse_mode(const std::string& name) {
-  if (name == "normal") return Mode::Normal;
-  if (name == "dependency_aware") return Mode::DependencyAware;
-  if (name == "balance") return Mode::Balance;
-  throw Error("unknown mode '" + name + "' (expected normal, dependency_aware or balance)");
-}
-
-std::string mode_name(Mode m) {
-  return m == Mode::Normal ? "normal" : m == Mode::DependencyAware ? "dependency_aware" : "balance";
+std::string pruner_name(const Pruner& pruner) {
+  return pruner.granularity == Granularity::kWeight ? kLevel : pruner.criterion;
 }
 
 std::vector<LayerInfo> layers_of(const Architecture& arch) {
@@ -57,22 +57,8 @@ std::vector<LayerInfo> layers_of(const Architecture& arch) {
   return layers;
 }
 
-at::Tensor filter_importance(const at::Tensor& weight, Pruner pruner, bool per_weight) {
-  const at::Tensor w = weight.to(at::kDouble).reshape({weight.size(0), -1});
-  const double fan = static_cast<double>(w.size(1));
-  switch (pruner) {
-    case Pruner::L1: return per_weight ? w.abs().sum(1) / fan : w.abs().sum(1);
-    case Pruner::L2: return per_weight ? (w.pow(2).sum(1) / fan).sqrt() : w.pow(2).sum(1).sqrt();
-    case Pruner::FPGM: {
-      // FPGM (He et al., CVPR 2019): filters near the geometric median are the most replaceable; the
-      // sum of distances to all other filters is small for them.
-      const at::Tensor diff = w.unsqueeze(1) - w.unsqueeze(0);  // no matrix product: exact and small
-      const at::Tensor total = diff.pow(2).sum(2).sqrt().sum(1);
-      return per_weight ? total / (std::sqrt(fan) * std::max<int64_t>(1, w.size(0) - 1)) : total;
-    }
-    case Pruner::Level: return w.abs().sum(1);  // only used for the norm statistics
-  }
-  return {};
+at::Tensor importance(const at::Tensor& weight, const Pruner& pruner, bool per_weight) {
+  return find_criterion(pruner.criterion).importance(unit_rows(weight, pruner.granularity), per_weight);
 }
 
 namespace {
@@ -86,61 +72,110 @@ std::vector<int64_t> ascending_order(const at::Tensor& scores) {
   return order;
 }
 
-// Global ranking of a total_sparsity group over filters (or, for Level, over weights): remove the least
-// important until the group's removed weights reach `total` of its weights, within each layer's bounds.
-void resolve_group(Plan& plan, const GlobalGroup& group, const std::vector<at::Tensor>& weights, Pruner pruner,
-                   const PlanOptions& options) {
-  struct Candidate {
-    double score;
-    int layer;
-    int64_t weights;
-  };
-  long long group_weights = 0;
-  std::vector<Candidate> candidates;
-  std::vector<int> cap(plan.layers.size(), 0), floor_min(plan.layers.size(), 0);
+// ---- global ranking of a total_sparsity group ----
+
+// How many units of each layer (indexed like Plan::layers) the ranking must and may remove.
+struct Bounds {
+  std::vector<int> min, max;
+};
+
+Bounds layer_bounds(const Plan& plan, const GlobalGroup& group, Granularity granularity) {
+  Bounds b{std::vector<int>(plan.layers.size(), 0), std::vector<int>(plan.layers.size(), 0)};
   for (int l : group.layers) {
     const LayerInfo& info = plan.layers[l].layer;
-    group_weights += info.weights;
-    auto named = group.max_by_name.find(info.name);
-    const double max_s = named != group.max_by_name.end() ? named->second : group.max_per_layer;
-    const int unit = pruner == Pruner::Level ? static_cast<int>(info.weights) : info.out;
-    cap[l] = std::min(static_cast<int>(std::floor(max_s * unit + 1e-9)), unit - 1);
-    floor_min[l] = std::min(filters_to_remove(group.min_per_layer, unit), cap[l]);
-    const at::Tensor scores = pruner == Pruner::Level ? weights[l].abs().reshape({-1}).to(at::kDouble)
-                                                      : filter_importance(weights[l], pruner, true);
-    const int64_t per = pruner == Pruner::Level ? 1 : info.weights / info.out;
-    const at::Tensor s = scores.contiguous();
-    for (int64_t f = 0; f < s.numel(); ++f) candidates.push_back({s.data_ptr<double>()[f], l, per});
+    const auto named = group.max_by_name.find(info.name);
+    const double max_share = named != group.max_by_name.end() ? named->second : group.max_per_layer;
+    const int units = units_of(info, granularity);
+    b.max[l] = std::min(static_cast<int>(std::floor(max_share * units + 1e-9)), units - 1);  // never all
+    b.min[l] = std::min(filters_to_remove(group.min_per_layer, units), b.max[l]);
+  }
+  return b;
+}
+
+struct Candidate {
+  double score;
+  int layer;
+  int64_t weights;
+};
+
+// Every unit of the group's layers, least important first; scores per weight, so layers compare.
+std::vector<Candidate> ranked_units(const Plan& plan, const GlobalGroup& group, const std::vector<at::Tensor>& weights,
+                                    const Pruner& pruner) {
+  std::vector<Candidate> candidates;
+  for (int l : group.layers) {
+    const at::Tensor s = importance(weights[l], pruner, true).contiguous();
+    const int64_t per = weights_per_unit(plan.layers[l].layer, pruner.granularity);
+    for (int64_t u = 0; u < s.numel(); ++u) candidates.push_back({s.data_ptr<double>()[u], l, per});
   }
   std::stable_sort(candidates.begin(), candidates.end(),
                    [](const Candidate& a, const Candidate& b) { return a.score < b.score; });
-  const long long target = static_cast<long long>(std::floor(group.total * group_weights + 1e-9));
-  std::vector<int> removed(plan.layers.size(), 0);
-  long long removed_weights = 0;
-  for (int l : group.layers) {  // min_sparse_ratio first
-    removed[l] = floor_min[l];
-    removed_weights += static_cast<long long>(floor_min[l]) * (pruner == Pruner::Level ? 1 : plan.layers[l].layer.weights / plan.layers[l].layer.out);
+  return candidates;
+}
+
+// Units removed per layer: each layer's minimum first, then the least important units in global order
+// until the removed weights reach the group's share of its weights. The lowest units of a layer are the
+// ones removed, so a count per layer is all that needs tracking (the minimum's units are its lowest too).
+std::vector<int> take_lowest(const Plan& plan, const GlobalGroup& group, const std::vector<Candidate>& ranked,
+                             const Bounds& bounds, Granularity granularity) {
+  long long group_weights = 0, removed_weights = 0;
+  std::vector<int> removed(plan.layers.size(), 0), seen(plan.layers.size(), 0);
+  for (int l : group.layers) {
+    group_weights += plan.layers[l].layer.weights;
+    removed[l] = bounds.min[l];
+    removed_weights += static_cast<long long>(bounds.min[l]) * weights_per_unit(plan.layers[l].layer, granularity);
   }
-  // Candidates are taken in global order; the lowest ones of each layer are the ones removed, so a
-  // layer's count is all that needs tracking (min_sparse_ratio's pre-removals are its lowest too).
-  std::vector<int> seen(plan.layers.size(), 0);
-  for (const auto& c : candidates) {
+  const long long target = static_cast<long long>(std::floor(group.total * group_weights + 1e-9));
+  for (const auto& c : ranked) {
     if (removed_weights >= target) break;
-    if (seen[c.layer]++ < floor_min[c.layer]) continue;  // already removed by the minimum
-    if (removed[c.layer] >= cap[c.layer]) continue;
+    if (seen[c.layer]++ < bounds.min[c.layer]) continue;  // already removed by the minimum
+    if (removed[c.layer] >= bounds.max[c.layer]) continue;
     ++removed[c.layer];
     removed_weights += c.weights;
   }
+  return removed;
+}
+
+void resolve_group(Plan& plan, const GlobalGroup& group, const std::vector<at::Tensor>& weights, const Pruner& pruner,
+                   const PlanOptions& options) {
+  const Granularity granularity = pruner.granularity;
+  const std::vector<int> removed = take_lowest(plan, group, ranked_units(plan, group, weights, pruner),
+                                               layer_bounds(plan, group, granularity), granularity);
   for (int l : group.layers) {
     LayerPlan& lp = plan.layers[l];
-    const int unit = pruner == Pruner::Level ? static_cast<int>(lp.layer.weights) : lp.layer.out;
+    const int units = units_of(lp.layer, granularity);
     lp.remove = removed[l];
-    if (options.mode == Mode::Balance && pruner != Pruner::Level) {
-      lp.remove = balanced_removal(lp.remove, unit, options.round_to);
+    if (options.mode == Mode::Balance && granularity == Granularity::kFilter) {
+      lp.remove = balanced_removal(lp.remove, units, options.round_to);
     }
-    lp.sparsity = static_cast<double>(lp.remove) / unit;
+    lp.sparsity = static_cast<double>(lp.remove) / units;
     lp.pruned = lp.remove > 0;
   }
+}
+
+// ---- masks ----
+
+struct LayerMask {
+  at::Tensor masked;          // the weight with its removed units zeroed
+  std::vector<int64_t> kept;  // output filters kept (all of them at weight granularity)
+};
+
+LayerMask mask_layer(const at::Tensor& weight, int remove, const Pruner& pruner) {
+  LayerMask m{weight.clone(), std::vector<int64_t>(static_cast<size_t>(weight.size(0)))};
+  std::iota(m.kept.begin(), m.kept.end(), 0);
+  if (remove == 0) return m;
+  const std::vector<int64_t> order = ascending_order(importance(weight, pruner, false));
+  std::vector<int64_t> removed(order.begin(), order.begin() + remove);
+  if (pruner.granularity == Granularity::kWeight) {
+    m.masked.view({-1}).index_fill_(0, at::tensor(removed, at::kLong), 0.0);
+    return m;
+  }
+  std::sort(removed.begin(), removed.end());
+  m.kept.clear();
+  for (int64_t f = 0; f < weight.size(0); ++f) {
+    if (!std::binary_search(removed.begin(), removed.end(), f)) m.kept.push_back(f);
+  }
+  m.masked.index_fill_(0, at::tensor(removed, at::kLong), 0.0);
+  return m;
 }
 
 nlohmann::json norm_stats(const at::Tensor& weight, const std::vector<int64_t>& kept) {
@@ -174,41 +209,23 @@ Checkpoint speedup(const Checkpoint& ck, const std::vector<std::vector<int64_t>>
   return out;
 }
 
-PruneResult prune(const Checkpoint& ck, Plan plan, Pruner pruner, const PlanOptions& options) {
+PruneResult prune(const Checkpoint& ck, Plan plan, const Pruner& pruner, const PlanOptions& options) {
   std::vector<at::Tensor> weights;
   for (const auto& [name, w] : ck.weights) weights.push_back(w);
   if (plan.layers.size() != weights.size()) throw Error("prune: the plan does not match the model's layers");
-  if ((pruner == Pruner::Level) != options.unstructured) {
-    throw Error("prune: plan options must set unstructured exactly for the Level pruner");
+  if (options.granularity != pruner.granularity) {
+    throw Error("prune: plan options must have the pruner's granularity (" + name_of(pruner.granularity) + ")");
   }
   for (const auto& group : plan.groups) resolve_group(plan, group, weights, pruner, options);
 
   PruneResult result;
-  result.shrinks = pruner != Pruner::Level;
+  result.shrinks = pruner.granularity == Granularity::kFilter;
   result.masked = ck;
   for (size_t l = 0; l < weights.size(); ++l) {
-    const LayerPlan& lp = plan.layers[l];
-    const int64_t n = weights[l].size(0);
-    std::vector<int64_t> kept(static_cast<size_t>(n));
-    std::iota(kept.begin(), kept.end(), 0);
-    at::Tensor masked = weights[l].clone();
-    if (lp.remove > 0 && pruner == Pruner::Level) {
-      const std::vector<int64_t> order = ascending_order(weights[l].abs().reshape({-1}));
-      at::Tensor flat = masked.view({-1});
-      for (int i = 0; i < lp.remove; ++i) flat[order[i]] = 0.0;
-    } else if (lp.remove > 0) {
-      const std::vector<int64_t> order = ascending_order(filter_importance(weights[l], pruner, false));
-      std::vector<int64_t> removed(order.begin(), order.begin() + lp.remove);
-      std::sort(removed.begin(), removed.end());
-      kept.clear();
-      for (int64_t f = 0; f < n; ++f) {
-        if (!std::binary_search(removed.begin(), removed.end(), f)) kept.push_back(f);
-      }
-      for (int64_t f : removed) masked[f].zero_();
-    }
-    result.masked.weights[l].second = masked;
-    result.norms.push_back(norm_stats(weights[l], kept));
-    result.kept.push_back(std::move(kept));
+    LayerMask m = mask_layer(weights[l], plan.layers[l].remove, pruner);
+    result.masked.weights[l].second = m.masked;
+    result.norms.push_back(norm_stats(weights[l], m.kept));
+    result.kept.push_back(std::move(m.kept));
   }
   result.pruned = result.shrinks ? speedup(ck, result.kept) : result.masked;
   result.plan = std::move(plan);

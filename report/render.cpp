@@ -234,173 +234,213 @@ std::string describe(const Named& n) {
 
 // ---- show ----
 
-std::string show(const json& r) {
-  std::ostringstream o;
+namespace {
+
+// One function per report block. Each writes its section when the report has that block, so a report
+// shows exactly the blocks it carries, in the order of kShowSections.
+
+void show_header(const json& r, std::ostream& o) {
   o << "# " << r.value("stage", "?") << " report\n\n";
   o << "tool: " << r.value("tool", "?") << " " << r.value("version", "") << ", created " << r.value("created", "")
     << "\n";
-  if (r.contains("machine") && r["machine"].is_object()) {
-    const json& m = r["machine"];
-    o << "machine: " << m.value("cpu", "?");
-    if (m.contains("cores")) o << ", " << m["cores"].dump() << " cores";
-    if (m.contains("isa")) o << ", oneDNN ISA " << m.value("isa", "");
-    if (m.contains("threads_used")) o << ", " << m["threads_used"].dump() << " threads used";
-    if (m.contains("torch_version")) o << ", torch " << m.value("torch_version", "");
-    if (m.contains("cuda")) o << ", cuda " << (m.value("cuda", false) ? "yes" : "no");
+}
+
+void show_machine(const json& r, std::ostream& o) {
+  const json& m = at_path(r, {"machine"});
+  if (!m.is_object()) return;
+  o << "machine: " << m.value("cpu", "?");
+  if (m.contains("cores")) o << ", " << m["cores"].dump() << " cores";
+  if (m.contains("isa")) o << ", oneDNN ISA " << m.value("isa", "");
+  if (m.contains("threads_used")) o << ", " << m["threads_used"].dump() << " threads used";
+  if (m.contains("torch_version")) o << ", torch " << m.value("torch_version", "");
+  if (m.contains("cuda")) o << ", cuda " << (m.value("cuda", false) ? "yes" : "no");
+  o << "\n";
+}
+
+void show_model(const json& r, std::ostream& o) {
+  const json& m = at_path(r, {"model"});
+  if (!m.is_object()) return;
+  o << "\n## Model\n\n";
+  if (m.contains("path")) {
+    o << "path: " << m.value("path", "");
+    if (m.contains("bytes")) o << " (" << bytes_text(m["bytes"].get<double>());
+    if (m.contains("sha256")) o << ", sha256 " << m.value("sha256", "").substr(0, 12);
+    if (m.contains("bytes")) o << ")";
     o << "\n";
   }
+  if (m.contains("depth")) o << "depth " << m["depth"].dump() << ", ";
+  if (m.contains("params")) o << "params " << grouped(m["params"].get<double>()) << ", ";
+  if (m.contains("macs_per_pixel")) o << "MACs/pixel " << grouped(m["macs_per_pixel"].get<double>());
+  o << "\n";
+  if (m.contains("widths") && m["widths"].is_array()) o << "widths: " << widths_text(m["widths"]) << "\n";
+}
 
-  if (r.contains("model") && r["model"].is_object()) {
-    const json& m = r["model"];
-    o << "\n## Model\n\n";
-    if (m.contains("path")) {
-      o << "path: " << m.value("path", "");
-      if (m.contains("bytes")) o << " (" << bytes_text(m["bytes"].get<double>());
-      if (m.contains("sha256")) o << ", sha256 " << m.value("sha256", "").substr(0, 12);
-      if (m.contains("bytes")) o << ")";
-      o << "\n";
-    }
-    if (m.contains("depth")) o << "depth " << m["depth"].dump() << ", ";
-    if (m.contains("params")) o << "params " << grouped(m["params"].get<double>()) << ", ";
-    if (m.contains("macs_per_pixel")) o << "MACs/pixel " << grouped(m["macs_per_pixel"].get<double>());
-    o << "\n";
-    if (m.contains("widths") && m["widths"].is_array()) o << "widths: " << widths_text(m["widths"]) << "\n";
-  }
-
-  if (r.contains("quality") && r["quality"].is_object() && !r["quality"].empty()) {
-    o << "\n## Quality\n\n";
-    std::vector<std::vector<std::string>> rows;
-    for (auto d = r["quality"].begin(); d != r["quality"].end(); ++d) {
-      for (int s : scales_of(d.value())) {
-        const json& q = d.value()["x" + std::to_string(s)];
-        auto cell = [&](const char* k, const char* f) {
-          return q.contains(k) && q[k].is_number() ? fmt(f, q[k].get<double>()) : std::string(kMissing);
-        };
-        const auto psnr = number_at(q, {"psnr"}), bic = number_at(q, {"bicubic_psnr"});
-        rows.push_back({d.key(), "x" + std::to_string(s), cell("psnr", "%.3f"), cell("ssim", "%.4f"),
-                        cell("bicubic_psnr", "%.3f"), psnr && bic ? fmt("%+.3f", *psnr - *bic) : kMissing});
-      }
-    }
-    o << md_table({"dataset", "scale", "PSNR", "SSIM", "bicubic PSNR", "gain (dB)"}, rows, 2);
-  }
-
-  if (r.contains("speed") && r["speed"].is_object() && !r["speed"].empty()) {
-    o << "\n## Speed\n\n";
-    std::vector<std::vector<std::string>> rows;
-    for (auto s = r["speed"].begin(); s != r["speed"].end(); ++s) {
-      const json& v = s.value();
-      const json& in = v.value("input", json::array());
-      auto ms = [&](const char* k) {
-        const auto x = number_at(v, {"latency_ms", k});
-        return x ? fmt("%.2f", *x) : std::string(kMissing);
+void show_quality(const json& r, std::ostream& o) {
+  const json& quality = at_path(r, {"quality"});
+  if (!quality.is_object() || quality.empty()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (auto d = quality.begin(); d != quality.end(); ++d) {
+    for (int s : scales_of(d.value())) {
+      const json& q = d.value()["x" + std::to_string(s)];
+      auto cell = [&](const char* k, const char* f) {
+        return q.contains(k) && q[k].is_number() ? fmt(f, q[k].get<double>()) : std::string(kMissing);
       };
-      rows.push_back({s.key(), in.size() == 2 ? in[0].dump() + "\u00d7" + in[1].dump() : kMissing,
-                      v.contains("threads") ? v["threads"].dump() : kMissing, ms("median"), ms("min"), ms("max"),
-                      v.contains("runs") ? v["runs"].dump() : kMissing});
+      const auto psnr = number_at(q, {"psnr"}), bic = number_at(q, {"bicubic_psnr"});
+      rows.push_back({d.key(), "x" + std::to_string(s), cell("psnr", "%.3f"), cell("ssim", "%.4f"),
+                      cell("bicubic_psnr", "%.3f"), psnr && bic ? fmt("%+.3f", *psnr - *bic) : kMissing});
     }
-    o << md_table({"runtime", "input", "threads", "median ms", "min ms", "max ms", "runs"}, rows, 2);
   }
+  o << "\n## Quality\n\n" << md_table({"dataset", "scale", "PSNR", "SSIM", "bicubic PSNR", "gain (dB)"}, rows, 2);
+}
 
-  std::vector<std::vector<std::string>> files;
+std::string input_text(const json& in) { return in.size() == 2 ? in[0].dump() + "\u00d7" + in[1].dump() : kMissing; }
+
+void show_speed(const json& r, std::ostream& o) {
+  const json& speed = at_path(r, {"speed"});
+  if (!speed.is_object() || speed.empty()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (auto s = speed.begin(); s != speed.end(); ++s) {
+    const json& v = s.value();
+    auto ms = [&](const char* k) {
+      const auto x = number_at(v, {"latency_ms", k});
+      return x ? fmt("%.2f", *x) : std::string(kMissing);
+    };
+    rows.push_back({s.key(), input_text(v.value("input", json::array())),
+                    v.contains("threads") ? v["threads"].dump() : kMissing, ms("median"), ms("min"), ms("max"),
+                    v.contains("runs") ? v["runs"].dump() : kMissing});
+  }
+  o << "\n## Speed\n\n" << md_table({"runtime", "input", "threads", "median ms", "min ms", "max ms", "runs"}, rows, 2);
+}
+
+// files.* and export.files.* together.
+void show_files(const json& r, std::ostream& o) {
+  std::vector<std::vector<std::string>> rows;
   for (const auto& [prefix, block] : {std::pair<std::string, json>{"files.", at_path(r, {"files"})},
                                       std::pair<std::string, json>{"export.files.", at_path(r, {"export", "files"})}}) {
     if (!block.is_object()) continue;
     for (auto f = block.begin(); f != block.end(); ++f) {
       const json& e = f.value();
-      files.push_back({prefix + f.key(), e.value("path", ""),
-                       e.contains("bytes") && e["bytes"].is_number() ? bytes_text(e["bytes"].get<double>()) : kMissing});
+      rows.push_back({prefix + f.key(), e.value("path", ""),
+                      e.contains("bytes") && e["bytes"].is_number() ? bytes_text(e["bytes"].get<double>()) : kMissing});
     }
   }
-  if (!files.empty()) o << "\n## Files\n\n" << md_table({"file", "path", "size"}, files, 2);
+  if (!rows.empty()) o << "\n## Files\n\n" << md_table({"file", "path", "size"}, rows, 2);
+}
 
-  if (const json& p = at_path(r, {"prune"}); p.is_object()) {
-    o << "\n## Prune\n\n";
-    if (p.contains("layers") && p["layers"].is_array()) {
-      size_t pruned = 0;
-      for (const auto& l : p["layers"]) pruned += l.value("out_after", 0) != l.value("out_before", 0);
-      o << "layers: " << p["layers"].size() << " (" << pruned << " narrowed)\n";
-    }
-    if (p.contains("totals") && p["totals"].is_object())
-      for (auto t = p["totals"].begin(); t != p["totals"].end(); ++t)
-        o << "- " << t.key() << ": " << value_text(t.value()) << "\n";
-    if (p.contains("note")) o << "note: " << value_text(p["note"]) << "\n";
+void show_prune(const json& r, std::ostream& o) {
+  const json& p = at_path(r, {"prune"});
+  if (!p.is_object()) return;
+  o << "\n## Prune\n\n";
+  if (p.contains("layers") && p["layers"].is_array()) {
+    size_t narrowed = 0;
+    for (const auto& l : p["layers"]) narrowed += l.value("out_after", 0) != l.value("out_before", 0);
+    o << "layers: " << p["layers"].size() << " (" << narrowed << " narrowed)\n";
   }
+  if (p.contains("totals") && p["totals"].is_object())
+    for (auto t = p["totals"].begin(); t != p["totals"].end(); ++t)
+      o << "- " << t.key() << ": " << value_text(t.value()) << "\n";
+  if (p.contains("note")) o << "note: " << value_text(p["note"]) << "\n";
+}
 
-  if (const json& t = at_path(r, {"train"}); t.is_object()) {
-    o << "\n## Train\n\n";
-    for (const char* k : {"initial_psnr", "final_psnr", "global_step", "budget_reached", "seconds"})
-      if (t.contains(k)) o << "- " << k << ": " << value_text(t[k]) << "\n";
-    if (t.contains("epochs") && t["epochs"].is_array() && !t["epochs"].empty()) {
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& e : t["epochs"]) {
-        auto cell = [&](const char* k) { return e.contains(k) ? value_text(e[k]) : std::string(kMissing); };
-        rows.push_back({cell("epoch"), cell("lr"), cell("loss"), cell("psnr"), cell("seconds"), cell("patches_per_s")});
-      }
-      o << "\n" << md_table({"epoch", "lr", "loss", "PSNR", "seconds", "patches/s"}, rows, 0);
-    }
+void show_train(const json& r, std::ostream& o) {
+  const json& t = at_path(r, {"train"});
+  if (!t.is_object()) return;
+  o << "\n## Train\n\n";
+  for (const char* k : {"initial_psnr", "final_psnr", "global_step", "budget_reached", "seconds"})
+    if (t.contains(k)) o << "- " << k << ": " << value_text(t[k]) << "\n";
+  const json& epochs = at_path(t, {"epochs"});
+  if (!epochs.is_array() || epochs.empty()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : epochs) {
+    auto cell = [&](const char* k) { return e.contains(k) ? value_text(e[k]) : std::string(kMissing); };
+    rows.push_back({cell("epoch"), cell("lr"), cell("loss"), cell("psnr"), cell("seconds"), cell("patches_per_s")});
   }
+  o << "\n" << md_table({"epoch", "lr", "loss", "PSNR", "seconds", "patches/s"}, rows, 0);
+}
 
-  if (const json& t = at_path(r, {"tune"}); t.is_object()) {
-    o << "\n## Tune\n\n";
-    if (t.contains("optimize_mode")) o << "optimize: " << value_text(t["optimize_mode"]) << "\n";
-    if (t.contains("counts") && t["counts"].is_object()) {
-      o << "trials:";
-      for (auto c = t["counts"].begin(); c != t["counts"].end(); ++c) o << " " << c.key() << " " << value_text(c.value());
-      o << "\n";
-    }
-    const json& best = t.value("best", json());
-    if (best.is_object())
-      o << "best: trial " << value_text(best.value("id", json())) << ", value " << value_text(best.value("value", json()))
-        << ", params " << best.value("params", json::object()).dump() << "\n";
-    else
-      o << "best: none (no trial succeeded)\n";
-  }
+// "best: trial 3, value 37.1, params {...}" without the "best: ".
+std::string best_trial_text(const json& best) {
+  return "trial " + value_text(best.value("id", json())) + ", value " + value_text(best.value("value", json())) +
+         ", params " + best.value("params", json::object()).dump();
+}
 
-  if (const json& e = at_path(r, {"export"}); e.is_object()) {
-    o << "\n## Export\n\n";
-    if (const json& f = at_path(e, {"files", "onnx"}); f.is_object()) {
-      o << "onnx: " << f.value("path", "") << ", "
-        << (f.contains("bytes") ? bytes_text(f["bytes"].get<double>()) : std::string(kMissing));
-      if (f.contains("opset")) o << ", opset " << f["opset"].dump();
-      o << "\n";
-    }
-    if (e.contains("parity") && e["parity"].is_object()) {
-      std::vector<std::vector<std::string>> rows;
-      for (auto p = e["parity"].begin(); p != e["parity"].end(); ++p) {
-        const auto d = number_at(p.value(), {"max_abs_diff"}), q = number_at(p.value(), {"psnr_delta"});
-        rows.push_back({p.key(), d ? fmt("%.3g", *d) : kMissing, q ? fmt("%.3g", *q) : kMissing});
-      }
-      o << "\n" << md_table({"runtime", "max abs diff vs LibTorch", "PSNR delta (dB)"}, rows);
-    }
+void show_tune(const json& r, std::ostream& o) {
+  const json& t = at_path(r, {"tune"});
+  if (!t.is_object()) return;
+  o << "\n## Tune\n\n";
+  if (t.contains("optimize_mode")) o << "optimize: " << value_text(t["optimize_mode"]) << "\n";
+  if (t.contains("counts") && t["counts"].is_object()) {
+    o << "trials:";
+    for (auto c = t["counts"].begin(); c != t["counts"].end(); ++c) o << " " << c.key() << " " << value_text(c.value());
+    o << "\n";
   }
+  const json& best = t.value("best", json());
+  o << "best: " << (best.is_object() ? best_trial_text(best) : "none (no trial succeeded)") << "\n";
+}
 
-  if (const json& b = at_path(r, {"bench", "results"}); b.is_array() && !b.empty()) {
-    o << "\n## Bench\n\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& x : b) {
-      auto cell = [&](const char* k) { return x.contains(k) ? value_text(x[k]) : std::string(kMissing); };
-      const json& in = x.value("input", json::array());
-      const auto med = number_at(x, {"latency_ms", "median"});
-      rows.push_back({cell("model"), cell("runtime"), cell("precision"),
-                      in.size() == 2 ? in[0].dump() + "\u00d7" + in[1].dump() : kMissing, cell("threads"),
-                      med ? fmt("%.2f", *med) : kMissing, cell("runs"),
-                      x.contains("peak_rss_mb") ? cell("peak_rss_mb") : cell("memory_mb")});
-    }
-    o << md_table({"model", "runtime", "precision", "input", "threads", "median ms", "runs", "memory MB"}, rows, 4);
+void show_export(const json& r, std::ostream& o) {
+  const json& e = at_path(r, {"export"});
+  if (!e.is_object()) return;
+  o << "\n## Export\n\n";
+  if (const json& f = at_path(e, {"files", "onnx"}); f.is_object()) {
+    o << "onnx: " << f.value("path", "") << ", "
+      << (f.contains("bytes") ? bytes_text(f["bytes"].get<double>()) : std::string(kMissing));
+    if (f.contains("opset")) o << ", opset " << f["opset"].dump();
+    o << "\n";
   }
+  const json& parity = at_path(e, {"parity"});
+  if (!parity.is_object()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (auto p = parity.begin(); p != parity.end(); ++p) {
+    const auto d = number_at(p.value(), {"max_abs_diff"}), q = number_at(p.value(), {"psnr_delta"});
+    rows.push_back({p.key(), d ? fmt("%.3g", *d) : kMissing, q ? fmt("%.3g", *q) : kMissing});
+  }
+  o << "\n" << md_table({"runtime", "max abs diff vs LibTorch", "PSNR delta (dB)"}, rows);
+}
 
-  if (const json& d = at_path(r, {"data"}); d.is_object()) {
-    o << "\n## Data\n\n";
-    for (auto it = d.begin(); it != d.end(); ++it)
-      if (!it.value().is_structured()) o << "- " << it.key() << ": " << value_text(it.value()) << "\n";
+void show_bench(const json& r, std::ostream& o) {
+  const json& b = at_path(r, {"bench", "results"});
+  if (!b.is_array() || b.empty()) return;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& x : b) {
+    auto cell = [&](const char* k) { return x.contains(k) ? value_text(x[k]) : std::string(kMissing); };
+    const auto med = number_at(x, {"latency_ms", "median"});
+    rows.push_back({cell("model"), cell("runtime"), cell("precision"), input_text(x.value("input", json::array())),
+                    cell("threads"), med ? fmt("%.2f", *med) : kMissing, cell("runs"),
+                    x.contains("peak_rss_mb") ? cell("peak_rss_mb") : cell("memory_mb")});
   }
+  o << "\n## Bench\n\n"
+    << md_table({"model", "runtime", "precision", "input", "threads", "median ms", "runs", "memory MB"}, rows, 4);
+}
 
-  if (const json& c = at_path(r, {"config"}); c.is_object() && !c.empty()) {
-    o << "\n## Config\n\n";
-    std::map<std::string, json> flat;
-    flatten_into(c, "", "", false, flat);
-    for (const auto& [k, v] : flat) o << "- " << k << ": " << value_text(v) << "\n";
-  }
+void show_data(const json& r, std::ostream& o) {
+  const json& d = at_path(r, {"data"});
+  if (!d.is_object()) return;
+  o << "\n## Data\n\n";
+  for (auto it = d.begin(); it != d.end(); ++it)
+    if (!it.value().is_structured()) o << "- " << it.key() << ": " << value_text(it.value()) << "\n";
+}
+
+void show_config(const json& r, std::ostream& o) {
+  const json& c = at_path(r, {"config"});
+  if (!c.is_object() || c.empty()) return;
+  o << "\n## Config\n\n";
+  std::map<std::string, json> flat;
+  flatten_into(c, "", "", false, flat);
+  for (const auto& [k, v] : flat) o << "- " << k << ": " << value_text(v) << "\n";
+}
+
+// The sections of `vdsr-report show`, in order. A new report block is one function and one line here.
+using ShowSection = void (*)(const json& report, std::ostream& out);
+const ShowSection kShowSections[] = {show_header, show_machine, show_model,  show_quality, show_speed,
+                                     show_files,  show_prune,   show_train,  show_tune,    show_export,
+                                     show_bench,  show_data,    show_config};
+
+}  // namespace
+
+std::string show(const json& r) {
+  std::ostringstream o;
+  for (const ShowSection section : kShowSections) section(r, o);
   return o.str();
 }
 
@@ -444,65 +484,84 @@ std::vector<DiffRow> diff_rows(const json& a, const json& b, bool all) {
   return rows;
 }
 
+namespace {
+
+json diff_json(const Named& a, const Named& b, const std::vector<DiffRow>& rows, bool all) {
+  json out = {{"a", a.name}, {"b", b.name}, {"rows", json::array()}};
+  size_t unchanged = 0;
+  for (const auto& r : rows) {
+    if (!r.changed && !all) {
+      ++unchanged;
+      continue;
+    }
+    json row = {{"section", r.section}, {"key", r.key}, {"a", r.a}, {"b", r.b},
+                {"delta", r.delta ? json(*r.delta) : json()}, {"rel", r.rel ? json(*r.rel) : json()}};
+    if (r.in_a != r.in_b) row["only"] = r.in_a ? "a" : "b";
+    out["rows"].push_back(row);
+  }
+  out["unchanged"] = unchanged;
+  return out;
+}
+
+// key, A, B, Δ, Δ %.
+std::vector<std::string> diff_cells(const DiffRow& r) {
+  const bool integers = r.a.is_number_integer() && r.b.is_number_integer();
+  const std::string delta = !r.delta ? "" : fmt(integers ? "%+.0f" : "%+.6g", *r.delta);
+  return {r.key, r.in_a ? value_text(r.a) : kMissing, r.in_b ? value_text(r.b) : kMissing, delta,
+          r.rel ? fmt("%+.2f%%", *r.rel * 100) : ""};
+}
+
+std::string diff_intro(const Named& a, const Named& b, bool html) {
+  if (html) {
+    return "<ul>\n<li><b>A</b>: " + escape(describe(a)) + "</li>\n<li><b>B</b>: " + escape(describe(b)) +
+           "</li>\n</ul>\n";
+  }
+  return "# Report diff\n\n- **A**: " + md_cell(describe(a)) + "\n- **B**: " + md_cell(describe(b)) + "\n";
+}
+
+// One section's table, its unchanged rows folded into a count unless `all`; adds its changed rows to
+// `changed`. Empty when no row belongs to the section.
+std::string diff_section(const std::string& section, const std::vector<DiffRow>& rows, bool all, bool html,
+                         size_t& changed) {
+  std::vector<std::vector<std::string>> table;
+  size_t unchanged = 0, present = 0;
+  for (const auto& r : rows) {
+    if (r.section != section) continue;
+    ++present;
+    if (!r.changed && !all) {
+      ++unchanged;
+      continue;
+    }
+    changed += r.changed;
+    table.push_back(diff_cells(r));
+  }
+  if (present == 0) return "";
+  const std::string folded = std::to_string(unchanged) + " unchanged row" + (unchanged == 1 ? "" : "s");
+  const std::vector<std::string> header = {"key", "A", "B", "\u0394 (B\u2212A)", "\u0394 %"};
+  std::ostringstream o;
+  if (html) {
+    o << "<h2>" << escape(section) << "</h2>\n";
+    if (!table.empty()) o << html_table(header, table);
+    if (unchanged > 0) o << "<p class=\"folded\">" << escape(folded) << "</p>\n";
+  } else {
+    o << "\n## " << section << "\n\n";
+    if (!table.empty()) o << md_table(header, table);
+    if (unchanged > 0) o << (table.empty() ? "" : "\n") << "_" << folded << "_\n";
+  }
+  return o.str();
+}
+
+}  // namespace
+
 std::string render_diff(const Named& a, const Named& b, Format format, bool all) {
   const auto rows = diff_rows(a.report, b.report, all);
-  if (format == Format::Json) {
-    json out = {{"a", a.name}, {"b", b.name}, {"rows", json::array()}};
-    size_t unchanged = 0;
-    for (const auto& r : rows) {
-      if (!r.changed && !all) {
-        ++unchanged;
-        continue;
-      }
-      json row = {{"section", r.section}, {"key", r.key}, {"a", r.a}, {"b", r.b},
-                  {"delta", r.delta ? json(*r.delta) : json()}, {"rel", r.rel ? json(*r.rel) : json()}};
-      if (r.in_a != r.in_b) row["only"] = r.in_a ? "a" : "b";
-      out["rows"].push_back(row);
-    }
-    out["unchanged"] = unchanged;
-    return out.dump(2) + "\n";
-  }
-
+  if (format == Format::Json) return diff_json(a, b, rows, all).dump(2) + "\n";
   const bool html = format == Format::Html;
-  std::ostringstream body;
-  if (html) {
-    body << "<ul>\n<li><b>A</b>: " << escape(describe(a)) << "</li>\n<li><b>B</b>: " << escape(describe(b))
-         << "</li>\n</ul>\n";
-  } else {
-    body << "# Report diff\n\n- **A**: " << md_cell(describe(a)) << "\n- **B**: " << md_cell(describe(b)) << "\n";
-  }
-  size_t changed_total = 0;
-  for (const auto& section : section_order()) {
-    std::vector<std::vector<std::string>> table;
-    size_t unchanged = 0, present = 0;
-    for (const auto& r : rows) {
-      if (r.section != section) continue;
-      ++present;
-      if (!r.changed && !all) {
-        ++unchanged;
-        continue;
-      }
-      changed_total += r.changed;
-      table.push_back({r.key, r.in_a ? value_text(r.a) : kMissing, r.in_b ? value_text(r.b) : kMissing,
-                       !r.delta ? ""
-                       : r.a.is_number_integer() && r.b.is_number_integer() ? fmt("%+.0f", *r.delta)
-                                                                             : fmt("%+.6g", *r.delta), r.rel ? fmt("%+.2f%%", *r.rel * 100) : ""});
-    }
-    if (present == 0) continue;
-    const std::string folded = std::to_string(unchanged) + " unchanged row" + (unchanged == 1 ? "" : "s");
-    const std::vector<std::string> header = {"key", "A", "B", "\u0394 (B\u2212A)", "\u0394 %"};
-    if (html) {
-      body << "<h2>" << escape(section) << "</h2>\n";
-      if (!table.empty()) body << html_table(header, table);
-      if (unchanged > 0) body << "<p class=\"folded\">" << escape(folded) << "</p>\n";
-    } else {
-      body << "\n## " << section << "\n\n";
-      if (!table.empty()) body << md_table(header, table);
-      if (unchanged > 0) body << (table.empty() ? "" : "\n") << "_" << folded << "_\n";
-    }
-  }
-  if (changed_total == 0) body << (html ? "<p>The reports agree on every key shown.</p>\n" : "\nNo differences.\n");
-  return html ? html_page("Report diff: " + a.name + " vs " + b.name, body.str()) : body.str();
+  std::string body = diff_intro(a, b, html);
+  size_t changed = 0;
+  for (const auto& section : section_order()) body += diff_section(section, rows, all, html, changed);
+  if (changed == 0) body += html ? "<p>The reports agree on every key shown.</p>\n" : "\nNo differences.\n";
+  return html ? html_page("Report diff: " + a.name + " vs " + b.name, body) : body;
 }
 
 // ---- table ----
@@ -571,116 +630,137 @@ std::vector<TableRow> table_rows(const std::vector<Named>& variants, const std::
   return rows;
 }
 
-std::string render_table(const std::vector<Named>& variants, Format format, const std::string& wanted) {
-  if (format == Format::Json) throw Error("table: --format must be md or html");
-  const std::string dataset = table_dataset(variants, wanted);
-  const auto rows = table_rows(variants, dataset);
+namespace {
+
+// The columns a table needs: every scale with a PSNR and every runtime with a latency in some row.
+struct TableColumns {
   std::set<int> scales;
   std::set<std::string> runtimes;
+};
+
+TableColumns columns_of(const std::vector<TableRow>& rows) {
+  TableColumns c;
   for (const auto& r : rows) {
-    for (const auto& [s, _] : r.psnr) scales.insert(s);
-    for (const auto& [rt, _] : r.speed) runtimes.insert(rt);
+    for (const auto& [s, _] : r.psnr) c.scales.insert(s);
+    for (const auto& [rt, _] : r.speed) c.runtimes.insert(rt);
   }
+  return c;
+}
+
+std::vector<std::string> table_header(const std::string& dataset, const TableColumns& columns) {
   std::vector<std::string> header = {"variant"};
-  for (int s : scales) header.push_back(dataset + " x" + std::to_string(s) + " PSNR (dB)");
+  for (int s : columns.scales) header.push_back(dataset + " x" + std::to_string(s) + " PSNR (dB)");
   header.push_back("size");
-  for (const auto& rt : runtimes) header.push_back(rt + " latency (ms)");
+  for (const auto& rt : columns.runtimes) header.push_back(rt + " latency (ms)");
   for (const char* h : {"params", "MACs/pixel", "MACs @ latency input"}) header.push_back(h);
+  return header;
+}
 
-  auto ratio = [&](size_t i, std::optional<double> base, std::optional<double> v) {
-    if (i == 0 || !base || !v || *base == 0) return std::string();
-    return fmt(" (\u00d7%.3g)", *v / *base);
+// " (×0.25)" against the base row; nothing for the base row itself or where either side is missing.
+std::string ratio_text(bool base_row, std::optional<double> base, std::optional<double> v) {
+  if (base_row || !base || !v || *base == 0) return "";
+  return fmt(" (\u00d7%.3g)", *v / *base);
+}
+
+std::string size_text(const Latency& l) {
+  return std::to_string(l.height) + "\u00d7" + std::to_string(l.width);
+}
+
+std::string psnr_cell(const TableRow& r, const TableRow& base, bool base_row, int scale) {
+  const auto it = r.psnr.find(scale), bt = base.psnr.find(scale);
+  if (it == r.psnr.end()) return kMissing;
+  const bool diff = !base_row && bt != base.psnr.end();
+  return fmt("%.3f", it->second) + (diff ? fmt(" (%+.3f)", it->second - bt->second) : std::string());
+}
+
+std::string latency_cell(const TableRow& r, const TableRow& base, bool base_row, const std::string& runtime) {
+  const auto it = r.speed.find(runtime), bt = base.speed.find(runtime);
+  if (it == r.speed.end()) return kMissing;
+  const Latency& l = it->second;
+  std::optional<double> base_ms;
+  if (bt != base.speed.end()) base_ms = bt->second.median_ms;
+  const std::string at = l.height > 0 ? " @" + size_text(l) : "";
+  return fmt("%.2f", l.median_ms) + at + ratio_text(base_row, base_ms, l.median_ms);
+}
+
+// MACs of one inference at the first latency input size.
+std::string macs_at_input_cell(const TableRow& r) {
+  const auto sized = std::find_if(r.speed.begin(), r.speed.end(), [](const auto& s) { return s.second.height > 0; });
+  if (!r.macs_per_pixel || sized == r.speed.end()) return kMissing;
+  return si(*r.macs_per_pixel * sized->second.height * sized->second.width) + " @" + size_text(sized->second);
+}
+
+// One row's cells, with ratios (and PSNR differences) against the base row.
+std::vector<std::string> table_cells(const TableRow& r, const TableRow& base, bool base_row,
+                                     const TableColumns& columns) {
+  auto with_ratio = [&](std::optional<double> v, std::optional<double> b, auto text) {
+    return v ? text(*v) + ratio_text(base_row, b, v) : std::string(kMissing);
   };
-  std::vector<std::vector<std::string>> cells;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const TableRow& r = rows[i];
-    const TableRow& base = rows.front();
-    std::vector<std::string> c = {r.name};
-    for (int s : scales) {
-      auto it = r.psnr.find(s);
-      auto bt = base.psnr.find(s);
-      if (it == r.psnr.end()) {
-        c.push_back(kMissing);
-        continue;
-      }
-      c.push_back(fmt("%.3f", it->second) +
-                  (i > 0 && bt != base.psnr.end() ? fmt(" (%+.3f)", it->second - bt->second) : std::string()));
-    }
-    c.push_back(r.size_bytes ? bytes_text(*r.size_bytes) + " " + r.size_source + ratio(i, base.size_bytes, r.size_bytes)
-                             : kMissing);
-    for (const auto& rt : runtimes) {
-      auto it = r.speed.find(rt);
-      auto bt = base.speed.find(rt);
-      if (it == r.speed.end()) {
-        c.push_back(kMissing);
-        continue;
-      }
-      const Latency& l = it->second;
-      c.push_back(fmt("%.2f", l.median_ms) +
-                  (l.height > 0 ? " @" + std::to_string(l.height) + "\u00d7" + std::to_string(l.width) : "") +
-                  ratio(i, bt == base.speed.end() ? std::nullopt : std::optional<double>(bt->second.median_ms),
-                        l.median_ms));
-    }
-    c.push_back(r.params ? grouped(*r.params) + ratio(i, base.params, r.params) : kMissing);
-    c.push_back(r.macs_per_pixel ? grouped(*r.macs_per_pixel) + ratio(i, base.macs_per_pixel, r.macs_per_pixel)
-                                 : kMissing);
-    const Latency* l = nullptr;
-    for (const auto& [rt, x] : r.speed)
-      if (x.height > 0) {
-        l = &x;
-        break;
-      }
-    c.push_back(r.macs_per_pixel && l ? si(*r.macs_per_pixel * l->height * l->width) + " @" +
-                                            std::to_string(l->height) + "\u00d7" + std::to_string(l->width)
-                                      : kMissing);
-    cells.push_back(std::move(c));
-  }
+  std::vector<std::string> c = {r.name};
+  for (int s : columns.scales) c.push_back(psnr_cell(r, base, base_row, s));
+  c.push_back(with_ratio(r.size_bytes, base.size_bytes, [&](double b) { return bytes_text(b) + " " + r.size_source; }));
+  for (const auto& rt : columns.runtimes) c.push_back(latency_cell(r, base, base_row, rt));
+  c.push_back(with_ratio(r.params, base.params, grouped));
+  c.push_back(with_ratio(r.macs_per_pixel, base.macs_per_pixel, grouped));
+  c.push_back(macs_at_input_cell(r));
+  return c;
+}
 
-  std::vector<const Named*> tunes;
-  for (const auto& v : variants)
-    if (at_path(v.report, {"tune", "trials"}).is_array()) tunes.push_back(&v);
-
-  const bool html = format == Format::Html;
-  const std::string title = "Variants" + (dataset.empty() ? std::string() : " (" + dataset + ")");
-  std::ostringstream body;
-  if (!html) body << "# " << title << "\n\n";
+std::string variants_table(const std::vector<TableRow>& rows, const std::string& dataset, const TableColumns& columns,
+                           bool html) {
   if (rows.empty()) {
-    body << (html ? "<p>No report with a model, quality or speed.</p>\n" : "No report with a model, quality or speed.\n");
-  } else {
-    const std::string note = "Ratios (\u00d7) and PSNR differences are against the first row, " + rows.front().name +
-                             "; size is the ONNX file when exported, else the model file.";
-    body << (html ? html_table(header, cells) + "<p>" + escape(note) + "</p>\n" : md_table(header, cells) + "\n" + note + "\n");
+    return html ? "<p>No report with a model, quality or speed.</p>\n" : "No report with a model, quality or speed.\n";
   }
-  if (html && !rows.empty() && !scales.empty()) {
-    const int s = *scales.begin();
-    std::vector<Point> by_macs, by_size;
-    for (const auto& r : rows) {
-      auto p = r.psnr.find(s);
-      if (p == r.psnr.end()) continue;
-      if (r.macs_per_pixel) by_macs.push_back({r.name, *r.macs_per_pixel, p->second});
-      if (r.size_bytes) by_size.push_back({r.name, *r.size_bytes, p->second});
-    }
-    const std::string y = dataset + " x" + std::to_string(s) + " PSNR (dB)";
-    body << "<h2>Quality against cost</h2>\n<div class=\"charts\">\n<figure>\n"
-         << scatter_svg("PSNR vs MACs per pixel", "MACs per output pixel", y, by_macs) << "</figure>\n<figure>\n"
-         << scatter_svg("PSNR vs file size", "file size (bytes)", y, by_size) << "</figure>\n</div>\n";
+  std::vector<std::vector<std::string>> cells;
+  for (size_t i = 0; i < rows.size(); ++i) cells.push_back(table_cells(rows[i], rows.front(), i == 0, columns));
+  const auto header = table_header(dataset, columns);
+  const std::string note = "Ratios (\u00d7) and PSNR differences are against the first row, " + rows.front().name +
+                           "; size is the ONNX file when exported, else the model file.";
+  if (html) return html_table(header, cells) + "<p>" + escape(note) + "</p>\n";
+  return md_table(header, cells) + "\n" + note + "\n";
+}
+
+// HTML: PSNR at the smallest scale against MACs per pixel and against file size.
+std::string quality_charts(const std::vector<TableRow>& rows, const std::string& dataset, int scale) {
+  std::vector<Point> by_macs, by_size;
+  for (const auto& r : rows) {
+    const auto p = r.psnr.find(scale);
+    if (p == r.psnr.end()) continue;
+    if (r.macs_per_pixel) by_macs.push_back({r.name, *r.macs_per_pixel, p->second});
+    if (r.size_bytes) by_size.push_back({r.name, *r.size_bytes, p->second});
   }
-  for (const Named* t : tunes) {
-    const json& tune = t->report["tune"];
-    const json& best = tune.value("best", json());
-    std::string summary = std::to_string(tune["trials"].size()) + " trials";
-    if (best.is_object())
-      summary += "; best: trial " + value_text(best.value("id", json())) + ", value " +
-                 value_text(best.value("value", json())) + ", params " + best.value("params", json::object()).dump();
-    if (html) {
-      body << "<h2>Tuning: " << escape(t->name) << "</h2>\n<p>" << escape(summary) << "</p>\n<div class=\"charts\">\n"
-           << "<figure>\n" << trials_svg(t->report) << "</figure>\n<figure>\n" << parallel_svg(t->report)
-           << "</figure>\n</div>\n";
-    } else {
-      body << "\n## Tuning: " << t->name << "\n\n" << summary << "\n";
-    }
+  const std::string y = dataset + " x" + std::to_string(scale) + " PSNR (dB)";
+  return "<h2>Quality against cost</h2>\n<div class=\"charts\">\n<figure>\n" +
+         scatter_svg("PSNR vs MACs per pixel", "MACs per output pixel", y, by_macs) + "</figure>\n<figure>\n" +
+         scatter_svg("PSNR vs file size", "file size (bytes)", y, by_size) + "</figure>\n</div>\n";
+}
+
+// A tune report among the variants: its trial count and best trial, and in HTML its charts.
+std::string tune_section(const Named& t, bool html) {
+  const json& tune = t.report["tune"];
+  const json& best = tune.value("best", json());
+  std::string summary = std::to_string(tune["trials"].size()) + " trials";
+  if (best.is_object()) summary += "; best: " + best_trial_text(best);
+  if (!html) return "\n## Tuning: " + t.name + "\n\n" + summary + "\n";
+  return "<h2>Tuning: " + escape(t.name) + "</h2>\n<p>" + escape(summary) + "</p>\n<div class=\"charts\">\n" +
+         "<figure>\n" + trials_svg(t.report) + "</figure>\n<figure>\n" + parallel_svg(t.report) + "</figure>\n</div>\n";
+}
+
+}  // namespace
+
+std::string render_table(const std::vector<Named>& variants, Format format, const std::string& wanted) {
+  if (format == Format::Json) throw Error("table: --format must be md or html");
+  const bool html = format == Format::Html;
+  const std::string dataset = table_dataset(variants, wanted);
+  const auto rows = table_rows(variants, dataset);
+  const TableColumns columns = columns_of(rows);
+  const std::string title = "Variants" + (dataset.empty() ? std::string() : " (" + dataset + ")");
+  std::string body = (html ? "" : "# " + title + "\n\n") + variants_table(rows, dataset, columns, html);
+  if (html && !rows.empty() && !columns.scales.empty()) body += quality_charts(rows, dataset, *columns.scales.begin());
+  for (const auto& v : variants) {
+    if (at_path(v.report, {"tune", "trials"}).is_array()) body += tune_section(v, html);
   }
-  return html ? html_page(title, body.str()) : body.str();
+  return html ? html_page(title, body) : body;
 }
 
 }  // namespace vdsr::report

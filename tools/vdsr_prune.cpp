@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     PlanOptions options;
     options.mode = parse_mode(s.mode);
     options.round_to = s.round_to;
-    options.unstructured = p == Pruner::Level;
+    options.granularity = p.granularity;
     const Device device = select_device(cuda, gpus);
     const int threads_used = configure_threads(threads);
     const Checkpoint original = load_checkpoint(s.model);

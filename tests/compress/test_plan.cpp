@@ -140,7 +140,7 @@ TEST(Plan, TotalSparsityFormsAGlobalGroup) {
 
 TEST(Plan, UnstructuredCountsWeightsAndIncludesTheOutput) {
   PlanOptions level;
-  level.unstructured = true;
+  level.granularity = Granularity::kWeight;
   const Plan p = plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])", level);
   // 16 * 1 * 9 = 144, 16 * 16 * 9 = 2304 and 1 * 16 * 9 = 144 weights.
   EXPECT_EQ(removals(p), (std::vector<int>{72, 1152, 1152, 1152, 1152, 72}));
@@ -173,7 +173,7 @@ TEST(PlanErrors, NameTheEntryAndKey) {
        "config_list[0]: no sparsity"},
       {R"([{"sparsity": 0.5, "sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])",
        "config_list[0].sparsity_per_layer: give either sparsity or sparsity_per_layer"},
-      {R"([{"sparsity": 0.5, "op_type": ["Conv2d"]}])", "config_list[0].op_type: unknown key (valid keys: sparsity,"},
+      {R"([{"sparsity": 0.5, "op_type": ["Conv2d"]}])", "config_list[0].op_type: unknown key (valid keys: exclude,"},
       {R"([{"sparsity": "half", "op_types": ["Conv2d"]}])", "config_list[0].sparsity: expected a number"},
       {R"([{"sparsity": 0.5, "op_types": "Conv2d"}])", "config_list[0].op_types: expected a list of strings"},
       {R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}, {"sparsity": 0.5}])", "config_list[1]: no layer selector"},
@@ -186,10 +186,86 @@ TEST(PlanErrors, NameTheEntryAndKey) {
        "config_list[0].max_sparsity_per_layer: only applies with total_sparsity"},
       {R"([{"sparsity": 0.5, "total_sparsity": 0.5, "op_types": ["Conv2d"]}])",
        "config_list[0].total_sparsity: more than one sparsity"},
+      {R"([{"total_sparsity": 0.5, "max_sparsity_per_layer": {"input": 2}, "op_types": ["Conv2d"]}])",
+       "config_list[0].max_sparsity_per_layer.input: expected a number in [0, 1], got 2"},
+      {R"([{"total_sparsity": 0.5, "max_sparsity_per_layer": 0, "op_types": ["Conv2d"]}])",
+       "config_list[0].max_sparsity_per_layer: expected a number in (0, 1], got 0"},
+      {R"([{"sparse_ratio": 0.5, "global_group_id": 1.5, "op_types": ["Conv2d"]}])",
+       "config_list[0].global_group_id: expected an integer or a string"},
   };
   for (const auto& c : cases) {
     const std::string msg = error_of(c.config);
     EXPECT_NE(msg.find("prune.json: "), std::string::npos) << c.config << "\n" << msg;
     EXPECT_NE(msg.find(c.expected), std::string::npos) << c.config << "\ngot: " << msg;
   }
+}
+
+// ---- each pass of make_plan on its own ----
+
+TEST(PlanPasses, ParseReadsEachDictWithoutTheModel) {
+  const auto entries = parse_config_list(json::parse(R"([
+      {"sparsity": 0.5, "op_types": ["Conv2d"], "exclude_op_names": ["input"]},
+      {"exclude": true, "op_names": ["output"], "sparsity": 0.1},
+      {"sparse_ratio": 0.3, "global_group_id": "g", "max_sparse_ratio": {"input": 0.2}, "op_partial_names": ["res"]}])"),
+                                         "prune.json");
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].where, "prune.json: config_list[0]");
+  EXPECT_EQ(*entries[0].sparsity, 0.5);
+  EXPECT_EQ(*entries[0].selector.types, std::vector<std::string>{"Conv2d"});
+  EXPECT_FALSE(entries[0].selector.by_name);
+  EXPECT_EQ(entries[0].selector.exclude_names, std::vector<std::string>{"input"});
+  EXPECT_TRUE(entries[1].exclude);
+  EXPECT_FALSE(entries[1].sparsity);
+  ASSERT_EQ(entries[1].warnings.size(), 1u);  // an exclude dict's sparsity is ignored
+  ASSERT_TRUE(entries[2].target);
+  EXPECT_EQ(entries[2].target->id, "global_group_id g");
+  EXPECT_EQ(entries[2].target->max_by_name.at("input"), 0.2);
+  EXPECT_TRUE(entries[2].selector.by_name);
+}
+
+TEST(PlanPasses, SelectUnitesNamesIntersectsTypesAndWarnsPerUnmatchedName) {
+  const auto entries = parse_config_list(json::parse(R"([
+      {"sparsity": 0.5, "op_names": ["input", "conv9"], "op_names_re": ["residual_layer\\.[01].*"],
+       "op_types": ["Conv2d"], "exclude_op_names": ["residual_layer.1.conv"]}])"), "prune.json");
+  const Selection s = select_layers(entries[0], vdsr_layers());
+  EXPECT_EQ(s.layers, (std::set<int>{0, 1}));
+  ASSERT_EQ(s.warnings.size(), 1u);
+  EXPECT_NE(s.warnings[0].find("prune.json: config_list[0].op_names entry 'conv9' matches no layer"), std::string::npos);
+}
+
+TEST(PlanPasses, ResolveJoinsDictsOfOneGlobalGroupId) {
+  const auto entries = parse_config_list(json::parse(R"([
+      {"sparse_ratio": 0.3, "global_group_id": 1, "op_names": ["input"]},
+      {"sparsity": 0.5, "op_names": ["output"]},
+      {"sparse_ratio": 0.3, "global_group_id": 1, "max_sparse_ratio": 0.6, "op_names": ["output"]},
+      {"total_sparsity": 0.2, "op_names": ["input"]}])"), "prune.json");
+  const Grouping g = resolve_groups(entries);
+  EXPECT_EQ(g.group_of, (std::vector<int>{0, -1, 0, 1}));
+  ASSERT_EQ(g.groups.size(), 2u);
+  EXPECT_EQ(g.groups[0].id, "global_group_id 1");
+  EXPECT_DOUBLE_EQ(g.groups[0].max_per_layer, 0.6);
+  EXPECT_EQ(g.groups[1].id, "config_list[3]");
+}
+
+TEST(PlanPasses, LastMatchWinsPerLayer) {
+  const auto entries = parse_config_list(json::parse(R"([
+      {"sparsity": 0.5, "op_types": ["Conv2d"]},
+      {"exclude": true, "op_names": ["input"]},
+      {"total_sparsity": 0.25, "op_names": ["residual_layer.3.conv"]}])"), "prune.json");
+  std::vector<Selection> selections;
+  for (const auto& e : entries) selections.push_back(select_layers(e, vdsr_layers()));
+  Grouping grouping = resolve_groups(entries);
+  const auto plans = last_match_wins(vdsr_layers(), entries, selections, grouping, {});
+  std::vector<int> dicts;
+  for (const auto& lp : plans) dicts.push_back(lp.dict);
+  EXPECT_EQ(dicts, (std::vector<int>{1, 0, 0, 0, 2, 0}));
+  EXPECT_EQ(plans[0].note, "excluded by config_list[1]");
+  EXPECT_EQ(plans[4].group, 0);
+  EXPECT_EQ(grouping.groups[0].layers, std::vector<int>{4});
+}
+
+TEST(PlanPasses, ModeNamesComeFromOneTable) {
+  EXPECT_EQ(parse_mode("dependency_aware"), Mode::DependencyAware);
+  EXPECT_EQ(mode_name(Mode::Balance), "balance");
+  EXPECT_EQ(name_of(Granularity::kWeight), "weight");
 }
