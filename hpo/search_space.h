@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hpo/rng.h"
+#include "vdsr/util/random.h"
 
 namespace vdsr::hpo {
 

@@ -198,7 +198,7 @@ TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, T
     : Tuner(space, mode), seed_(seed), args_(std::move(args)) {}
 
 std::optional<Point> TpeTuner::suggest(int trial_id) {
-  Rng rng(mix_seed(seed_, static_cast<uint64_t>(trial_id)));
+  Rng rng(stream_seed(seed_, static_cast<uint64_t>(trial_id)));
   size_t known = 0;
   for (const auto& [id, e] : history_) known += (!e.done || e.loss) ? 1 : 0;
   Point p = known < static_cast<size_t>(args_.n_startup_jobs) ? space_.sample(rng) : model_suggest(rng);

@@ -75,7 +75,7 @@ std::optional<Point> Tuner::dedup(const Point& p, Rng& rng) {
 }
 
 std::optional<Point> RandomTuner::suggest(int trial_id) {
-  Rng rng(mix_seed(seed_, static_cast<uint64_t>(trial_id)));
+  Rng rng(stream_seed(seed_, static_cast<uint64_t>(trial_id)));
   std::optional<Point> p = dedup(space_.sample(rng), rng);
   if (p) remember(trial_id, *p);
   return p;

@@ -17,7 +17,7 @@ SearchSpace one(const std::string& type, const json& value) {
 }
 
 std::vector<double> draws(const SearchSpace& s, int n, uint64_t seed = 7) {
-  Rng rng(seed);
+  vdsr::Rng rng(seed);
   std::vector<double> out;
   for (int i = 0; i < n; ++i) out.push_back(s.sample(rng)[0]);
   return out;
@@ -135,7 +135,7 @@ TEST(SearchSpaceSampling, NormalFamilies) {
 
 TEST(SearchSpaceSampling, ChoiceIsUniformOverOptions) {
   SearchSpace s = one("choice", {64, 128, 256, 512});
-  Rng rng(3);
+  vdsr::Rng rng(3);
   std::map<int, int> counts;
   for (int i = 0; i < N; ++i) counts[s.to_params(s.sample(rng))["p"].get<int>()]++;
   ASSERT_EQ(counts.size(), 4u);
@@ -157,7 +157,7 @@ TEST(SearchSpaceNested, OnlyTheChosenBranchIsActive) {
       {"_name": "none"}]},
     "clip": {"_type": "uniform", "_value": [0, 1]}})");
   SearchSpace s = SearchSpace::parse(space, "nested.json");
-  Rng rng(11);
+  vdsr::Rng rng(11);
   std::map<std::string, int> seen;
   for (int i = 0; i < 600; ++i) {
     Point p = s.sample(rng);

@@ -107,7 +107,7 @@ TEST(TpeParts, ParzenEstimatorFollowsHyperopt) {
   double integral = 0;
   for (int i = 0; i < 10000; ++i) integral += std::exp(p.log_pdf((i + 0.5) / 10000)) / 10000;
   EXPECT_NEAR(integral, 1.0, 1e-3);
-  Rng rng(1);
+  vdsr::Rng rng(1);
   for (int i = 0; i < 1000; ++i) {
     double x = p.sample(rng);
     ASSERT_TRUE(x >= 0 && x <= 1);
