@@ -49,10 +49,10 @@ std::string cell_text(const json& v) {
 
 OptimizeMode experiment_mode(const json& config) {
   const json& t = config.value("tuner", json::object());
-  if (t.is_object() && t.contains("classArgs") && t["classArgs"].is_object() &&
-      t["classArgs"].value("optimize_mode", "minimize") == "maximize")
-    return OptimizeMode::Maximize;
-  return OptimizeMode::Minimize;
+  OptimizeMode mode = OptimizeMode::Minimize;
+  if (t.is_object() && t.contains("classArgs") && t["classArgs"].is_object())
+    try_parse_enum(t["classArgs"].value("optimize_mode", ""), mode);
+  return mode;
 }
 
 std::vector<TrialRecord> sorted_by_result(const std::vector<TrialRecord>& trials, OptimizeMode mode) {
@@ -161,7 +161,7 @@ json make_report(const json& config, const std::vector<TrialRecord>& trials) {
   json report = report::create("tune", "vdsr-tune");
   report["config"] = config;
   report["tune"] = json
-           {{"optimize_mode", mode == OptimizeMode::Maximize ? "maximize" : "minimize"},
+           {{"optimize_mode", mode},
             {"counts", {{"trials", trials.size()}, {"succeeded", succeeded}, {"failed", failed}}},
             {"trials", list},
             {"best", best}};

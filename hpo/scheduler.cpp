@@ -18,7 +18,7 @@
 #include "hpo/assessor.h"
 #include "hpo/config.h"
 #include "hpo/results.h"
-#include "hpo/tuner.h"
+#include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/process.h"

@@ -215,7 +215,7 @@ TEST_F(TuneCli, BadInputIsAClearErrorWithExitTwo) {
   json j = config("", 2, 1);
   j["trialConcurency"] = 2;
   write_config(j);
-  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "unknown field 'trialConcurency'"});
+  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "trialConcurency: unknown key"});
   EXPECT_FALSE(fs::exists(dir_ / "x"));
 
   j = config("", 2, 0);
