@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vdsr/util/enum_names.h"
+
 struct sqlite3;
 
 namespace vdsr::hpo {
@@ -17,16 +19,19 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // NNI's trial statuses, plus INTERRUPTED for trials cut short by a crash or Ctrl-C.
-namespace status {
-inline const char* const kRunning = "RUNNING";
-inline const char* const kSucceeded = "SUCCEEDED";
-inline const char* const kFailed = "FAILED";
-inline const char* const kEarlyStopped = "EARLY_STOPPED";
-inline const char* const kInterrupted = "INTERRUPTED";
-}  // namespace status
+enum class TrialState { kRunning, kSucceeded, kFailed, kEarlyStopped, kInterrupted };
+VDSR_ENUM_NAMES(TrialState, {{TrialState::kRunning, "RUNNING"},
+                             {TrialState::kSucceeded, "SUCCEEDED"},
+                             {TrialState::kFailed, "FAILED"},
+                             {TrialState::kEarlyStopped, "EARLY_STOPPED"},
+                             {TrialState::kInterrupted, "INTERRUPTED"}})
+
+// What a trial reports: results along the way, and its one final result.
+enum class MetricType { kIntermediate, kFinal };
+VDSR_ENUM_NAMES(MetricType, {{MetricType::kIntermediate, "intermediate"}, {MetricType::kFinal, "final"}})
 
 struct Metric {
-  std::string type;  // "intermediate" | "final"
+  MetricType type = MetricType::kIntermediate;
   int step = 0;
   double value = 0;  // the "default" number
   json payload;      // the whole reported value (number or object)
@@ -35,7 +40,7 @@ struct Metric {
 struct TrialRecord {
   int id = 0;
   json params;
-  std::string status;
+  TrialState status = TrialState::kRunning;
   double started = 0, ended = 0;  // seconds since the epoch; ended 0 while running
   std::optional<double> final;
   json final_payload;
@@ -65,7 +70,7 @@ class Store {
   void set_config(const json& config);
 
   void add_trial(int id, const json& params, double started, std::optional<int> rerun_of);
-  void finish_trial(int id, const std::string& status, double ended, std::optional<double> final,
+  void finish_trial(int id, TrialState status, double ended, std::optional<double> final,
                     const json& final_payload, std::optional<int> exit_code, const std::string& message);
   void add_metric(int trial_id, const Metric& m);
   // Marks trials left RUNNING by an earlier process as INTERRUPTED; returns how many.

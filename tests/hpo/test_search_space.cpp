@@ -214,14 +214,14 @@ TEST(SearchSpaceValidation, EachRuleHasAPreciseError) {
   expect_error(p("qlognormal", {0, 1}), {"3 values"});
   expect_error(p("uniform", {0, 1, 2}), {"uniform needs 2 values"});
   expect_error(p("uniform", {"a", 1}), {"finite numbers"});
-  expect_error(p("gaussian", {0, 1}), {"'lr'", "unknown _type 'gaussian'", "loguniform"});
+  expect_error(p("gaussian", {0, 1}), {"'lr'", "_type: expected one of", "loguniform", "got \"gaussian\""});
   expect_error(p("choice", json::array()), {"at least one option"});
   expect_error(p("choice", {1, 1}), {"appears twice"});
   expect_error(p("choice", json::parse(R"([{"lr": 1}])")), {"_name"});
   expect_error(p("randint", {0.5, 3}), {"integer bounds"});
-  expect_error(json::parse(R"({"lr": {"_value": [0, 1]}})"), {"missing \"_type\""});
-  expect_error(json::parse(R"({"lr": {"_type": "uniform"}})"), {"missing \"_value\""});
-  expect_error(json::parse(R"({"lr": {"_type": "uniform", "_value": [0, 1], "extra": 1}})"), {"unknown key 'extra'"});
+  expect_error(json::parse(R"({"lr": {"_value": [0, 1]}})"), {"'lr'._type: missing"});
+  expect_error(json::parse(R"({"lr": {"_type": "uniform"}})"), {"'lr'._value: missing"});
+  expect_error(json::parse(R"({"lr": {"_type": "uniform", "_value": [0, 1], "extra": 1}})"), {"'lr'.extra: unknown key"});
   expect_error(json::object(), {"empty"});
   expect_error(json::array(), {"JSON object"});
   // Errors inside a nested branch name the path to the parameter.
