@@ -14,22 +14,6 @@
 
 namespace vdsr::hpo {
 
-namespace {
-
-std::string non_empty_string(Fields& f, const std::string& key) {
-  const std::string s = f.required<std::string>(key);
-  if (s.empty()) f.fail(key, "expected a non-empty string, got \"\"");
-  return s;
-}
-
-std::string format_seconds(double s) {
-  std::ostringstream o;
-  o << s << "s";
-  return o.str();
-}
-
-}  // namespace
-
 double parse_duration(const json& v, const std::string& where) {
   double s = NAN;
   if (v.is_number()) {
@@ -53,6 +37,18 @@ double parse_duration(const json& v, const std::string& where) {
 }
 
 namespace {
+
+std::string non_empty_string(Fields& f, const std::string& key) {
+  const std::string s = f.required<std::string>(key);
+  if (s.empty()) f.fail(key, "expected a non-empty string, got \"\"");
+  return s;
+}
+
+std::string format_seconds(double s) {
+  std::ostringstream o;
+  o << s << "s";
+  return o.str();
+}
 
 // searchSpace inline or searchSpaceFile (relative to the config), checked and inlined.
 json read_search_space(Fields& f, const fs::path& base_dir) {

@@ -72,7 +72,7 @@ Metric parse_metric_line(const std::string& line) {
     throw Error("not valid JSON: " + line.substr(0, 200));
   }
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
-    throw Error("expected an object with \"type\": \"intermediate\" or \"final\"");
+    throw Error("expected an object with a \"type\": " + enum_choices<MetricType>());
   Metric m;
   if (!try_parse_enum(j["type"].get<std::string>(), m.type))
     throw Error("unknown type " + j["type"].dump() + "; expected one of " + enum_choices<MetricType>());
