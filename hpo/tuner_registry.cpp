@@ -10,6 +10,7 @@ namespace vdsr::hpo {
 
 namespace {
 
+// The tuners an experiment config can name: a new tuner adds its line here.
 std::map<std::string, TunerKind> builtin_tuners() {
   return {
       {"TPE", tpe_tuner_kind()},
