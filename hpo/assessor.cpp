@@ -2,33 +2,19 @@
 
 #include <algorithm>
 
-#include "vdsr/util/error.h"
+#include "vdsr/util/fields.h"
 
 namespace vdsr::hpo {
 
 MedianStop MedianStop::from_config(const json& cfg, const std::string& where) {
-  if (!cfg.is_object()) throw Error(where + ": expected an object {\"name\": \"Medianstop\", \"classArgs\": {..}}");
-  for (auto it = cfg.begin(); it != cfg.end(); ++it)
-    if (it.key() != "name" && it.key() != "classArgs")
-      throw Error(where + ": unknown key '" + it.key() + "'; expected name, classArgs");
-  if (!cfg.contains("name") || cfg["name"] != "Medianstop")
-    throw Error(where + ".name: expected \"Medianstop\" (the only assessor), got " +
-                (cfg.contains("name") ? cfg["name"].dump() : std::string("nothing")));
-  const json args = cfg.value("classArgs", json::object());
-  if (!args.is_object()) throw Error(where + ".classArgs: expected an object");
-  OptimizeMode mode = OptimizeMode::Maximize;  // NNI Medianstop's default
-  int start_step = 0;
-  for (auto it = args.begin(); it != args.end(); ++it) {
-    if (it.key() == "optimize_mode") {
-      mode = parse_optimize_mode(it.value(), where + ".classArgs.optimize_mode");
-    } else if (it.key() == "start_step") {
-      if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0)
-        throw Error(where + ".classArgs.start_step: expected an integer >= 0, got " + it.value().dump());
-      start_step = it.value().get<int>();
-    } else {
-      throw Error(where + ".classArgs: unknown key '" + it.key() + "'; expected optimize_mode, start_step");
-    }
-  }
+  Fields f(cfg, where);
+  const std::string name = f.required<std::string>("name");
+  if (name != "Medianstop") f.fail("name", "expected \"Medianstop\" (the only assessor), got \"" + name + "\"");
+  Fields args = f.object("classArgs");
+  f.finish();
+  const OptimizeMode mode = args.optional("optimize_mode", OptimizeMode::Maximize);  // NNI Medianstop's default
+  const int start_step = args.optional("start_step", 0, Range::at_least(0));
+  args.finish();
   return MedianStop(mode, start_step);
 }
 

@@ -4,37 +4,15 @@
 
 #include <cmath>
 #include <fstream>
-#include <random>
 #include <set>
 #include <sstream>
 
 #include "hpo/assessor.h"
-#include "hpo/tuner.h"
+#include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/fields.h"
 
 namespace vdsr::hpo {
-
-namespace {
-
-int positive_int(const json& v, const std::string& where) {
-  if (!v.is_number_integer() || v.get<int64_t>() < 1)
-    throw Error(where + ": expected an integer >= 1, got " + v.dump());
-  return v.get<int>();
-}
-
-std::string string_field(const json& j, const char* key, const std::string& where) {
-  if (!j[key].is_string() || j[key].get<std::string>().empty())
-    throw Error(where + ": " + key + ": expected a non-empty string, got " + j[key].dump());
-  return j[key].get<std::string>();
-}
-
-std::string format_seconds(double s) {
-  std::ostringstream o;
-  o << s << "s";
-  return o.str();
-}
-
-}  // namespace
 
 double parse_duration(const json& v, const std::string& where) {
   double s = NAN;
@@ -58,71 +36,88 @@ double parse_duration(const json& v, const std::string& where) {
   return s;
 }
 
+namespace {
+
+std::string non_empty_string(Fields& f, const std::string& key) {
+  const std::string s = f.required<std::string>(key);
+  if (s.empty()) f.fail(key, "expected a non-empty string, got \"\"");
+  return s;
+}
+
+std::string format_seconds(double s) {
+  std::ostringstream o;
+  o << s << "s";
+  return o.str();
+}
+
+// searchSpace inline or searchSpaceFile (relative to the config), checked and inlined.
+json read_search_space(Fields& f, const fs::path& base_dir) {
+  if (f.has("searchSpace") == f.has("searchSpaceFile"))
+    f.fail("", "give exactly one of searchSpace (inline) and searchSpaceFile (a path)");
+  if (f.has("searchSpace")) {
+    const json& space = f.raw("searchSpace");
+    SearchSpace::parse(space, f.path("searchSpace"));
+    return space;
+  }
+  fs::path p = non_empty_string(f, "searchSpaceFile");
+  if (p.is_relative()) p = base_dir / p;
+  return SearchSpace::load(p.string()).source();
+}
+
+fs::path read_code_dir(Fields& f, const fs::path& base_dir) {
+  fs::path dir = f.has("trialCodeDirectory") ? fs::path(non_empty_string(f, "trialCodeDirectory")) : ".";
+  if (dir.is_relative()) dir = base_dir / dir;
+  dir = fs::weakly_canonical(fs::absolute(dir));
+  if (!fs::is_directory(dir)) f.fail("trialCodeDirectory", "'" + dir.string() + "' is not a directory");
+  return dir;
+}
+
+void read_limits(Fields& f, ExperimentConfig& c) {
+  c.concurrency = f.required<int>("trialConcurrency", Range::at_least(1));
+  c.max_trials = f.maybe<int>("maxTrialNumber", Range::at_least(1));
+  if (f.has("maxExperimentDuration"))
+    c.max_duration_s = parse_duration(f.raw("maxExperimentDuration"), f.path("maxExperimentDuration"));
+  if (f.has("maxTrialDuration"))
+    c.max_trial_duration_s = parse_duration(f.raw("maxTrialDuration"), f.path("maxTrialDuration"));
+}
+
+void check_training_service(Fields& f) {
+  if (!f.has("trainingService")) return;
+  Fields service = f.object("trainingService");
+  const std::string platform = service.required<std::string>("platform");
+  if (platform != "local") service.fail("platform", "expected \"local\" (the only one), got \"" + platform + "\"");
+  service.finish();
+}
+
+// The tuner config with its seed filled in, checked by building the tuner once.
+json read_tuner(Fields& f, const json& search_space) {
+  if (!f.has("tuner")) f.fail("tuner", "missing; e.g. {\"name\": \"TPE\"}");
+  json tuner = with_seed(f.raw("tuner"));
+  make_tuner(tuner, SearchSpace::parse(search_space, f.where()), f.path("tuner"));
+  return tuner;
+}
+
+json read_assessor(Fields& f) {
+  if (!f.has("assessor")) return json();
+  const json& assessor = f.raw("assessor");
+  MedianStop::from_config(assessor, f.path("assessor"));
+  return assessor;
+}
+
+}  // namespace
+
 ExperimentConfig parse_config(const json& j, const std::string& where, const fs::path& base_dir) {
-  if (!j.is_object()) throw Error(where + ": expected a JSON object");
-  static const std::set<std::string> known = {
-      "experimentName", "searchSpace", "searchSpaceFile", "trialCommand", "trialCodeDirectory",
-      "trialConcurrency", "maxTrialNumber", "maxExperimentDuration", "maxTrialDuration", "tuner",
-      "assessor", "trainingService"};
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (!known.count(it.key())) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw Error(where + ": unknown field '" + it.key() + "'; expected one of " + list);
-    }
+  Fields f(j, where);
   ExperimentConfig c;
-  c.name = j.contains("experimentName") ? string_field(j, "experimentName", where) : "experiment";
-
-  if (j.contains("searchSpace") == j.contains("searchSpaceFile"))
-    throw Error(where + ": give exactly one of searchSpace (inline) and searchSpaceFile (a path)");
-  if (j.contains("searchSpace")) {
-    c.search_space = j["searchSpace"];
-    SearchSpace::parse(c.search_space, where + ": searchSpace");
-  } else {
-    fs::path p = string_field(j, "searchSpaceFile", where);
-    if (p.is_relative()) p = base_dir / p;
-    c.search_space = SearchSpace::load(p.string()).source();
-  }
-
-  if (!j.contains("trialCommand")) throw Error(where + ": trialCommand is missing");
-  c.trial_command = string_field(j, "trialCommand", where);
-  c.code_dir = j.contains("trialCodeDirectory") ? fs::path(string_field(j, "trialCodeDirectory", where)) : ".";
-  if (c.code_dir.is_relative()) c.code_dir = base_dir / c.code_dir;
-  c.code_dir = fs::weakly_canonical(fs::absolute(c.code_dir));
-  if (!fs::is_directory(c.code_dir))
-    throw Error(where + ": trialCodeDirectory: '" + c.code_dir.string() + "' is not a directory");
-
-  if (!j.contains("trialConcurrency")) throw Error(where + ": trialConcurrency is missing");
-  c.concurrency = positive_int(j["trialConcurrency"], where + ": trialConcurrency");
-  if (j.contains("maxTrialNumber")) c.max_trials = positive_int(j["maxTrialNumber"], where + ": maxTrialNumber");
-  if (j.contains("maxExperimentDuration"))
-    c.max_duration_s = parse_duration(j["maxExperimentDuration"], where + ": maxExperimentDuration");
-  if (j.contains("maxTrialDuration"))
-    c.max_trial_duration_s = parse_duration(j["maxTrialDuration"], where + ": maxTrialDuration");
-
-  if (j.contains("trainingService")) {
-    const json& ts = j["trainingService"];
-    if (!ts.is_object() || ts.size() != 1 || !ts.contains("platform") || ts["platform"] != "local")
-      throw Error(where + ": trainingService: expected {\"platform\": \"local\"} (the only one), got " + ts.dump());
-  }
-
-  if (!j.contains("tuner")) throw Error(where + ": tuner is missing; e.g. {\"name\": \"TPE\"}");
-  c.tuner = j["tuner"];
-  if (c.tuner.is_object()) {
-    // A seed is part of the effective config, so a resumed experiment continues the same streams.
-    const std::string name = c.tuner.value("name", "");
-    if ((name == "TPE" || name == "Random")) {
-      if (!c.tuner.contains("classArgs")) c.tuner["classArgs"] = json::object();
-      if (c.tuner["classArgs"].is_object() && !c.tuner["classArgs"].contains("seed"))
-        c.tuner["classArgs"]["seed"] = std::random_device{}() & 0x7fffffff;
-    }
-  }
-  make_tuner(c.tuner, SearchSpace::parse(c.search_space, where), where + ": tuner");
-
-  if (j.contains("assessor")) {
-    c.assessor = j["assessor"];
-    MedianStop::from_config(c.assessor, where + ": assessor");
-  }
+  c.name = f.has("experimentName") ? non_empty_string(f, "experimentName") : "experiment";
+  c.search_space = read_search_space(f, base_dir);
+  c.trial_command = non_empty_string(f, "trialCommand");
+  c.code_dir = read_code_dir(f, base_dir);
+  read_limits(f, c);
+  check_training_service(f);
+  c.tuner = read_tuner(f, c.search_space);
+  c.assessor = read_assessor(f);
+  f.finish();
   return c;
 }
 

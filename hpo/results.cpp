@@ -49,17 +49,17 @@ std::string cell_text(const json& v) {
 
 OptimizeMode experiment_mode(const json& config) {
   const json& t = config.value("tuner", json::object());
-  if (t.is_object() && t.contains("classArgs") && t["classArgs"].is_object() &&
-      t["classArgs"].value("optimize_mode", "minimize") == "maximize")
-    return OptimizeMode::Maximize;
-  return OptimizeMode::Minimize;
+  OptimizeMode mode = OptimizeMode::Minimize;
+  if (t.is_object() && t.contains("classArgs") && t["classArgs"].is_object())
+    try_parse_enum(t["classArgs"].value("optimize_mode", ""), mode);
+  return mode;
 }
 
 std::vector<TrialRecord> sorted_by_result(const std::vector<TrialRecord>& trials, OptimizeMode mode) {
   std::vector<TrialRecord> out = trials;
   auto better = [mode](double a, double b) { return mode == OptimizeMode::Maximize ? a > b : a < b; };
   std::stable_sort(out.begin(), out.end(), [&](const TrialRecord& a, const TrialRecord& b) {
-    const bool ra = a.status == status::kSucceeded && a.final, rb = b.status == status::kSucceeded && b.final;
+    const bool ra = a.status == TrialState::kSucceeded && a.final, rb = b.status == TrialState::kSucceeded && b.final;
     if (ra != rb) return ra;
     if (ra) return better(*a.final, *b.final);
     return a.id < b.id;
@@ -69,7 +69,7 @@ std::vector<TrialRecord> sorted_by_result(const std::vector<TrialRecord>& trials
 
 std::optional<TrialRecord> best_trial(const std::vector<TrialRecord>& trials, OptimizeMode mode) {
   std::vector<TrialRecord> s = sorted_by_result(trials, mode);
-  if (s.empty() || s.front().status != status::kSucceeded || !s.front().final) return std::nullopt;
+  if (s.empty() || s.front().status != TrialState::kSucceeded || !s.front().final) return std::nullopt;
   return s.front();
 }
 
@@ -79,7 +79,7 @@ std::string results_table(const std::vector<TrialRecord>& trials, OptimizeMode m
   std::snprintf(buf, sizeof buf, "%-6s %-14s %-14s %9s  %s\n", "trial", "status", "result", "seconds", "parameters");
   o << buf;
   for (const auto& t : sorted_by_result(trials, mode)) {
-    std::snprintf(buf, sizeof buf, "%-6d %-14s %-14s %9.1f  ", t.id, t.status.c_str(),
+    std::snprintf(buf, sizeof buf, "%-6d %-14s %-14s %9.1f  ", t.id, name_of(t.status).c_str(),
                   t.final ? num(*t.final).c_str() : "-", t.seconds());
     o << buf << t.params.dump() << "\n";
   }
@@ -114,7 +114,7 @@ std::string export_csv(const std::vector<TrialRecord>& trials) {
     for (const auto& c : metric_cols)
       cells.push_back(t.final_payload.is_object() && t.final_payload.contains(c) ? cell_text(t.final_payload[c]) : "");
     cells.push_back(std::to_string(t.id));
-    cells.push_back(t.status);
+    cells.push_back(name_of(t.status));
     cells.push_back(num(t.seconds()));
     for (size_t i = 0; i < cells.size(); ++i) o << (i ? "," : "") << csv_cell(cells[i]);
     o << "\n";
@@ -155,13 +155,13 @@ json make_report(const json& config, const std::vector<TrialRecord>& trials) {
   if (auto b = best_trial(trials, mode)) best = {{"id", b->id}, {"params", b->params}, {"value", *b->final}};
   size_t succeeded = 0, failed = 0;
   for (const auto& t : trials) {
-    succeeded += t.status == status::kSucceeded;
-    failed += t.status == status::kFailed;
+    succeeded += t.status == TrialState::kSucceeded;
+    failed += t.status == TrialState::kFailed;
   }
   json report = report::create("tune", "vdsr-tune");
   report["config"] = config;
   report["tune"] = json
-           {{"optimize_mode", mode == OptimizeMode::Maximize ? "maximize" : "minimize"},
+           {{"optimize_mode", mode},
             {"counts", {{"trials", trials.size()}, {"succeeded", succeeded}, {"failed", failed}}},
             {"trials", list},
             {"best", best}};

@@ -18,7 +18,7 @@
 #include "hpo/assessor.h"
 #include "hpo/config.h"
 #include "hpo/results.h"
-#include "hpo/tuner.h"
+#include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/process.h"
@@ -51,7 +51,7 @@ struct Running {
   json final_payload;
   std::string protocol_error;
   std::string kill_reason;     // why the scheduler is stopping it, if it is
-  const char* kill_status = nullptr;
+  TrialState kill_status = TrialState::kFailed;
   double kill_sent = 0;
   bool sigkill_sent = false;
 };
@@ -72,11 +72,10 @@ Metric parse_metric_line(const std::string& line) {
     throw Error("not valid JSON: " + line.substr(0, 200));
   }
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
-    throw Error("expected an object with \"type\": \"intermediate\" or \"final\"");
+    throw Error("expected an object with a \"type\": " + enum_choices<MetricType>());
   Metric m;
-  m.type = j["type"];
-  if (m.type != "intermediate" && m.type != "final")
-    throw Error("unknown type '" + m.type + "'; expected \"intermediate\" or \"final\"");
+  if (!try_parse_enum(j["type"].get<std::string>(), m.type))
+    throw Error("unknown type " + j["type"].dump() + "; expected one of " + enum_choices<MetricType>());
   if (!j.contains("value")) throw Error("\"value\" is missing");
   m.payload = j["value"];
   m.value = default_number(m.payload, "value");
@@ -147,21 +146,21 @@ class Scheduler {
     for (const auto& t : trials) {
       next_id_ = std::max(next_id_, t.id + 1);
       Point p = space_->from_params(t.params);
-      if (t.status == status::kSucceeded) {
+      if (t.status == TrialState::kSucceeded) {
         tuner_->observe(t.id, p, t.final);
         if (assessor_) assessor_->completed(t.id, values_of(t));
         note_result(t.id, *t.final);
-      } else if (t.status == status::kEarlyStopped) {
+      } else if (t.status == TrialState::kEarlyStopped) {
         tuner_->observe(t.id, p, t.intermediate.empty() ? std::nullopt : std::optional<double>(t.intermediate.back().value));
-      } else if (t.status == status::kFailed) {
+      } else if (t.status == TrialState::kFailed) {
         tuner_->observe(t.id, p, std::nullopt);
-      } else if (t.status == status::kInterrupted) {
+      } else if (t.status == TrialState::kInterrupted) {
         tuner_->observe(t.id, p, std::nullopt);
         if (!rerun.count(t.id)) reruns_.push_back({t.id, t.params});
       }
       if (t.counts_as_done()) {
         ++done_;
-        failed_ += t.status == status::kFailed ? 1 : 0;
+        failed_ += t.status == TrialState::kFailed ? 1 : 0;
         durations_ += t.seconds();
       }
     }
@@ -256,7 +255,7 @@ class Scheduler {
       spdlog::warn("trial {}: {}", r.id, r.protocol_error);
       return;
     }
-    if (m.type == "final") {
+    if (m.type == MetricType::kFinal) {
       if (r.final) {
         if (r.protocol_error.empty()) r.protocol_error = "more than one final result";
         return;
@@ -270,10 +269,10 @@ class Scheduler {
     r.values.push_back(m.value);
     store_.add_metric(r.id, m);
     if (assessor_ && r.kill_reason.empty() && assessor_->should_stop(r.values))
-      start_kill(r, "stopped by Medianstop at step " + std::to_string(m.step), status::kEarlyStopped);
+      start_kill(r, "stopped by Medianstop at step " + std::to_string(m.step), TrialState::kEarlyStopped);
   }
 
-  void start_kill(Running& r, const std::string& reason, const char* st) {
+  void start_kill(Running& r, const std::string& reason, TrialState st) {
     r.kill_reason = reason;
     r.kill_status = st;
     r.kill_sent = now_seconds();
@@ -286,7 +285,7 @@ class Scheduler {
     const double now = now_seconds();
     if (r.kill_reason.empty() && now - r.started > cfg_.max_trial_duration_s)
       start_kill(r, "timed out after maxTrialDuration (" + std::to_string(cfg_.max_trial_duration_s) + " s)",
-                 status::kFailed);
+                 TrialState::kFailed);
     if (!r.kill_reason.empty() && !r.sigkill_sent && now - r.kill_sent > opt_.kill_grace_seconds) {
       kill(-r.pid, SIGKILL);
       r.sigkill_sent = true;
@@ -307,7 +306,7 @@ class Scheduler {
   }
 
   void finish(Running& r, int ws, double ended) {
-    std::string st;
+    TrialState st = TrialState::kSucceeded;
     std::string message;
     std::optional<int> code;
     if (ws >= 0 && WIFEXITED(ws)) code = WEXITSTATUS(ws);
@@ -315,20 +314,18 @@ class Scheduler {
       st = r.kill_status;
       message = r.kill_reason;
     } else if (ws < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-      st = status::kFailed;
+      st = TrialState::kFailed;
       message = ws < 0 ? "lost track of the process" : describe_wait(ws);
       if (code == 127) message += " (command not found?)";
       message += "; see " + (r.dir / "stderr.log").string();
     } else if (!r.protocol_error.empty()) {
-      st = status::kFailed;
+      st = TrialState::kFailed;
       message = "protocol error: " + r.protocol_error;
     } else if (!r.final) {
-      st = status::kFailed;
+      st = TrialState::kFailed;
       message = "exited 0 but reported no final result to VDSR_TRIAL_METRICS";
-    } else {
-      st = status::kSucceeded;
     }
-    const bool ok = st == status::kSucceeded;
+    const bool ok = st == TrialState::kSucceeded;
     store_.finish_trial(r.id, st, ended, ok ? r.final : std::nullopt, ok ? r.final_payload : json(), code, message);
     ++done_;
     durations_ += ended - r.started;
@@ -336,7 +333,7 @@ class Scheduler {
       tuner_->observe(r.id, r.point, r.final);
       if (assessor_) assessor_->completed(r.id, r.values);
       note_result(r.id, *r.final);
-    } else if (st == status::kEarlyStopped) {
+    } else if (st == TrialState::kEarlyStopped) {
       // NNI hands an early-stopped trial's last intermediate result to the tuner as its result.
       tuner_->observe(r.id, r.point, r.values.empty() ? std::nullopt : std::optional<double>(r.values.back()));
     } else {
@@ -347,7 +344,7 @@ class Scheduler {
     if (ok)
       spdlog::info("trial {} SUCCEEDED in {:.1f} s: {}", r.id, ended - r.started, *r.final);
     else
-      spdlog::warn("trial {} {} after {:.1f} s: {}", r.id, st, ended - r.started, message);
+      spdlog::warn("trial {} {} after {:.1f} s: {}", r.id, name_of(st), ended - r.started, message);
   }
 
   RunEnd interrupt() {

@@ -9,24 +9,13 @@
 #include <sstream>
 
 #include "vdsr/util/error.h"
+#include "vdsr/util/fields.h"
 
 namespace vdsr::hpo {
 
 namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-struct TypeInfo {
-  const char* name;
-  ParamType type;
-};
-const TypeInfo kTypes[] = {
-    {"choice", ParamType::Choice},         {"randint", ParamType::Randint},
-    {"uniform", ParamType::Uniform},       {"quniform", ParamType::Quniform},
-    {"loguniform", ParamType::Loguniform}, {"qloguniform", ParamType::Qloguniform},
-    {"normal", ParamType::Normal},         {"qnormal", ParamType::Qnormal},
-    {"lognormal", ParamType::Lognormal},   {"qlognormal", ParamType::Qlognormal},
-};
 
 bool is_q(ParamType t) {
   return t == ParamType::Quniform || t == ParamType::Qloguniform || t == ParamType::Qnormal ||
@@ -39,13 +28,38 @@ std::string fmt(double x) {
   return buf;
 }
 
-}  // namespace
-
-const char* type_name(ParamType t) {
-  for (const auto& info : kTypes)
-    if (info.type == t) return info.name;
-  return "?";
+// The numbers of a non-choice parameter: [low, high(, q)] or [mu, sigma(, q)], checked.
+void read_bounds(Dim& d, const json& v, const std::string& at) {
+  const std::string tname = name_of(d.type);
+  const bool q = is_q(d.type);
+  const size_t want = q ? 3 : 2;
+  const char* shape = d.type == ParamType::Randint ? "[low, high)"
+                      : d.is_normal_family()       ? (q ? "[mu, sigma, q]" : "[mu, sigma]")
+                                                   : (q ? "[low, high, q]" : "[low, high]");
+  if (v.size() != want)
+    throw Error(at + ": " + tname + " needs " + std::to_string(want) + " values " + shape + ", got " +
+                std::to_string(v.size()));
+  for (const auto& x : v)
+    if (!x.is_number() || !std::isfinite(x.get<double>()))
+      throw Error(at + ": " + tname + " values must be finite numbers " + shape + ", got " + v.dump());
+  d.a = v[0].get<double>();
+  d.b = v[1].get<double>();
+  if (q) {
+    d.q = v[2].get<double>();
+    if (!(d.q > 0)) throw Error(at + ": " + tname + " needs q > 0, got " + v.dump());
+  }
+  if (d.is_normal_family()) {
+    if (!(d.b > 0)) throw Error(at + ": " + tname + " needs sigma > 0, got " + v.dump());
+    return;
+  }
+  if (!(d.b > d.a)) throw Error(at + ": " + tname + " needs high > low, got " + v.dump());
+  if (d.is_log() && !(d.a > 0))
+    throw Error(at + ": " + tname + " needs low > 0 (it samples in log space), got " + v.dump());
+  if (d.type == ParamType::Randint && (d.a != std::floor(d.a) || d.b != std::floor(d.b)))
+    throw Error(at + ": randint needs integer bounds [low, high), got " + v.dump());
 }
+
+}  // namespace
 
 bool Dim::is_log() const {
   return type == ParamType::Loguniform || type == ParamType::Qloguniform ||
@@ -137,97 +151,52 @@ void SearchSpace::parse_into(const json& space, const std::string& where, const 
     throw Error(where + ": search space" + (prefix.empty() ? "" : " '" + prefix + "'") +
                 " must be a JSON object of {\"name\": {\"_type\": .., \"_value\": [..]}}");
   for (auto it = space.begin(); it != space.end(); ++it) {
-    const std::string& name = it.key();
-    if (!prefix.empty() && name == "_name") continue;
-    const std::string label = prefix.empty() ? name : prefix + "/" + name;
-    const std::string at = where + ": parameter '" + label + "'";
-    const json& spec = it.value();
-    if (!spec.is_object()) throw Error(at + ": expected an object with \"_type\" and \"_value\"");
-    for (auto k = spec.begin(); k != spec.end(); ++k)
-      if (k.key() != "_type" && k.key() != "_value")
-        throw Error(at + ": unknown key '" + k.key() + "'; expected only \"_type\" and \"_value\"");
-    if (!spec.contains("_type") || !spec["_type"].is_string())
-      throw Error(at + ": missing \"_type\" (a string such as \"uniform\")");
-    if (!spec.contains("_value") || !spec["_value"].is_array())
-      throw Error(at + ": missing \"_value\" (an array)");
-    const std::string tname = spec["_type"].get<std::string>();
-    const json& v = spec["_value"];
-
+    if (!prefix.empty() && it.key() == "_name") continue;
     Dim d;
-    d.name = name;
-    d.label = label;
+    d.name = it.key();
+    d.label = prefix.empty() ? d.name : prefix + "/" + d.name;
     d.parent = parent;
     d.parent_option = parent_option;
-    bool known = false;
-    for (const auto& info : kTypes)
-      if (tname == info.name) d.type = info.type, known = true;
-    if (!known) {
-      std::string list;
-      for (const auto& info : kTypes) list += std::string(list.empty() ? "" : ", ") + info.name;
-      throw Error(at + ": unknown _type '" + tname + "'; expected one of " + list);
-    }
-
-    const int id = static_cast<int>(dims_.size());
-    out.push_back(id);
+    const std::string at = where + ": parameter '" + d.label + "'";
+    Fields spec(it.value(), at);
+    d.type = spec.required<ParamType>("_type");
+    const json& values = spec.raw("_value");
+    if (!values.is_array()) spec.fail("_value", values.is_null() ? "missing (expected an array)" : "expected an array");
+    spec.finish();
+    out.push_back(static_cast<int>(dims_.size()));
     if (d.type == ParamType::Choice) {
-      if (v.empty()) throw Error(at + ": choice needs at least one option");
-      std::set<std::string> seen;
-      d.options.assign(v.begin(), v.end());
-      d.children.resize(v.size());
+      d.options.assign(values.begin(), values.end());
+      d.children.resize(values.size());
       dims_.push_back(d);
-      for (size_t o = 0; o < v.size(); ++o) {
-        const json& opt = v[o];
-        std::string k;
-        if (opt.is_object()) {
-          if (!opt.contains("_name") || !opt["_name"].is_string())
-            throw Error(at + ": option " + std::to_string(o) +
-                        " is an object, so it needs a string \"_name\" (a nested choice)");
-          k = "_name:" + opt["_name"].get<std::string>();
-        } else if (opt.is_array() || opt.is_null()) {
-          throw Error(at + ": option " + std::to_string(o) +
-                      " must be a number, string, boolean or an object with \"_name\"");
-        } else {
-          k = opt.is_number() ? fmt(opt.get<double>()) : opt.dump();
-        }
-        if (!seen.insert(k).second)
-          throw Error(at + ": option " + std::to_string(o) + " (" + opt.dump() + ") appears twice");
-        if (opt.is_object()) {
-          std::vector<int> kids;
-          parse_into(opt, where, label + "/" + opt["_name"].get<std::string>(), id,
-                     static_cast<int>(o), kids);
-          dims_[id].children[o] = kids;
-        }
-      }
-      continue;
-    }
-
-    const bool q = is_q(d.type);
-    const size_t want = q ? 3 : 2;
-    const char* shape = d.type == ParamType::Randint ? "[low, high)"
-                        : d.is_normal_family()       ? (q ? "[mu, sigma, q]" : "[mu, sigma]")
-                                                     : (q ? "[low, high, q]" : "[low, high]");
-    if (v.size() != want)
-      throw Error(at + ": " + tname + " needs " + std::to_string(want) + " values " + shape + ", got " +
-                  std::to_string(v.size()));
-    for (const auto& x : v)
-      if (!x.is_number() || !std::isfinite(x.get<double>()))
-        throw Error(at + ": " + tname + " values must be finite numbers " + shape + ", got " + v.dump());
-    d.a = v[0].get<double>();
-    d.b = v[1].get<double>();
-    if (q) {
-      d.q = v[2].get<double>();
-      if (!(d.q > 0)) throw Error(at + ": " + tname + " needs q > 0, got " + v.dump());
-    }
-    if (d.is_normal_family()) {
-      if (!(d.b > 0)) throw Error(at + ": " + tname + " needs sigma > 0, got " + v.dump());
+      parse_options(out.back(), where, at);
     } else {
-      if (!(d.b > d.a)) throw Error(at + ": " + tname + " needs high > low, got " + v.dump());
-      if (d.is_log() && !(d.a > 0))
-        throw Error(at + ": " + tname + " needs low > 0 (it samples in log space), got " + v.dump());
-      if (d.type == ParamType::Randint && (d.a != std::floor(d.a) || d.b != std::floor(d.b)))
-        throw Error(at + ": randint needs integer bounds [low, high), got " + v.dump());
+      read_bounds(d, values, at);
+      dims_.push_back(d);
     }
-    dims_.push_back(d);
+  }
+}
+
+void SearchSpace::parse_options(int id, const std::string& where, const std::string& at) {
+  const std::vector<json> options = dims_[id].options;
+  const std::string label = dims_[id].label;
+  if (options.empty()) throw Error(at + ": choice needs at least one option");
+  std::set<std::string> seen;
+  for (size_t o = 0; o < options.size(); ++o) {
+    const json& opt = options[o];
+    const std::string which = at + ": option " + std::to_string(o);
+    if (opt.is_object() && (!opt.contains("_name") || !opt["_name"].is_string()))
+      throw Error(which + " is an object, so it needs a string \"_name\" (a nested choice)");
+    if (opt.is_array() || opt.is_null())
+      throw Error(which + " must be a number, string, boolean or an object with \"_name\"");
+    const std::string k = opt.is_object() ? "_name:" + opt["_name"].get<std::string>()
+                          : opt.is_number() ? fmt(opt.get<double>())
+                                            : opt.dump();
+    if (!seen.insert(k).second) throw Error(which + " (" + opt.dump() + ") appears twice");
+    if (opt.is_object()) {
+      std::vector<int> kids;
+      parse_into(opt, where, label + "/" + opt["_name"].get<std::string>(), id, static_cast<int>(o), kids);
+      dims_[id].children[o] = kids;
+    }
   }
 }
 

@@ -9,7 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "hpo/rng.h"
+#include "vdsr/util/enum_names.h"
+#include "vdsr/util/random.h"
 
 namespace vdsr::hpo {
 
@@ -28,7 +29,16 @@ enum class ParamType {
   Qlognormal
 };
 
-const char* type_name(ParamType t);
+VDSR_ENUM_NAMES(ParamType, {{ParamType::Choice, "choice"},
+                            {ParamType::Randint, "randint"},
+                            {ParamType::Uniform, "uniform"},
+                            {ParamType::Quniform, "quniform"},
+                            {ParamType::Loguniform, "loguniform"},
+                            {ParamType::Qloguniform, "qloguniform"},
+                            {ParamType::Normal, "normal"},
+                            {ParamType::Qnormal, "qnormal"},
+                            {ParamType::Lognormal, "lognormal"},
+                            {ParamType::Qlognormal, "qlognormal"}})
 
 // One dimension of the flattened space. Nested choices make dimensions conditional: a dimension is
 // active only when its parent choice picked the option that contains it.
@@ -92,6 +102,8 @@ class SearchSpace {
  private:
   void parse_into(const json& space, const std::string& where, const std::string& prefix, int parent,
                   int parent_option, std::vector<int>& out);
+  // Checks the options of choice `id` and parses the nested spaces among them.
+  void parse_options(int id, const std::string& where, const std::string& at);
   void sample_into(const std::vector<int>& ids, Rng& rng, Point& p) const;
   json params_of(const std::vector<int>& ids, const Point& p) const;
   void point_of(const std::vector<int>& ids, const json& params, const std::string& path, Point& p) const;

@@ -82,7 +82,7 @@ sqlite3* open_db(const fs::path& file) {
 }  // namespace
 
 bool TrialRecord::counts_as_done() const {
-  return status == status::kSucceeded || status == status::kFailed || status == status::kEarlyStopped;
+  return status == TrialState::kSucceeded || status == TrialState::kFailed || status == TrialState::kEarlyStopped;
 }
 
 double now_seconds() {
@@ -157,18 +157,18 @@ void Store::add_trial(int id, const json& params, double started, std::optional<
   Stmt(db_, "INSERT INTO trials(id, params, status, started, rerun_of) VALUES (?, ?, ?, ?, ?)")
       .bind(1, id)
       .bind(2, params.dump())
-      .bind(3, std::string(status::kRunning))
+      .bind(3, name_of(TrialState::kRunning))
       .bind(4, started)
       .bind(5, rerun_of)
       .step();
 }
 
-void Store::finish_trial(int id, const std::string& st, double ended, std::optional<double> final,
+void Store::finish_trial(int id, TrialState st, double ended, std::optional<double> final,
                          const json& final_payload, std::optional<int> exit_code, const std::string& message) {
   Stmt(db_,
        "UPDATE trials SET status = ?, ended = ?, final = ?, final_json = ?, exit_code = ?, message = ? "
        "WHERE id = ?")
-      .bind(1, st)
+      .bind(1, name_of(st))
       .bind(2, ended)
       .bind(3, final)
       .bind(4, final_payload.is_null() ? std::optional<std::string>() : final_payload.dump())
@@ -184,7 +184,7 @@ void Store::add_metric(int trial_id, const Metric& m) {
        "(?, (SELECT COUNT(*) FROM metrics WHERE trial_id = ?), ?, ?, ?, ?)")
       .bind(1, trial_id)
       .bind(2, trial_id)
-      .bind(3, m.type)
+      .bind(3, name_of(m.type))
       .bind(4, m.step)
       .bind(5, m.value)
       .bind(6, m.payload.dump())
@@ -194,9 +194,9 @@ void Store::add_metric(int trial_id, const Metric& m) {
 int Store::mark_interrupted(double now) {
   Stmt(db_, "UPDATE trials SET status = ?, ended = ?, message = 'interrupted: the tuner stopped while it ran' "
             "WHERE status = ?")
-      .bind(1, std::string(status::kInterrupted))
+      .bind(1, name_of(TrialState::kInterrupted))
       .bind(2, now)
-      .bind(3, std::string(status::kRunning))
+      .bind(3, name_of(TrialState::kRunning))
       .step();
   return sqlite3_changes(db_);
 }
@@ -212,7 +212,7 @@ std::vector<TrialRecord> Store::trials() const {
       TrialRecord t;
       t.id = st.integer(0);
       t.params = json::parse(st.text(1));
-      t.status = st.text(2);
+      t.status = parse_enum<TrialState>(st.text(2));
       t.started = st.real(3);
       t.ended = st.null(4) ? 0 : st.real(4);
       if (!st.null(5)) t.final = st.real(5);
@@ -230,7 +230,7 @@ std::vector<TrialRecord> Store::trials() const {
     auto it = index.find(st.integer(0));
     if (it == index.end()) continue;
     out[it->second].intermediate.push_back(
-        Metric{st.text(1), st.integer(2), st.real(3), json::parse(st.text(4))});
+        Metric{parse_enum<MetricType>(st.text(1)), st.integer(2), st.real(3), json::parse(st.text(4))});
   }
   return out;
 }

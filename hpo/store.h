@@ -1,13 +1,15 @@
 #pragma once
-// The experiment store: one SQLite database (WAL journal) per experiment folder holding the effective
-// config, every trial (parameters, status, times, final result) and every reported metric, so an
-// experiment survives a crash and can be resumed, exported and reported from the folder alone.
+// The experiment store: the effective config, every trial (parameters, status, times, final result) and
+// every reported metric, kept so that an experiment survives a crash and can be resumed, exported and
+// reported from its folder alone.
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "vdsr/util/enum_names.h"
 
 struct sqlite3;
 
@@ -17,16 +19,19 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // NNI's trial statuses, plus INTERRUPTED for trials cut short by a crash or Ctrl-C.
-namespace status {
-inline const char* const kRunning = "RUNNING";
-inline const char* const kSucceeded = "SUCCEEDED";
-inline const char* const kFailed = "FAILED";
-inline const char* const kEarlyStopped = "EARLY_STOPPED";
-inline const char* const kInterrupted = "INTERRUPTED";
-}  // namespace status
+enum class TrialState { kRunning, kSucceeded, kFailed, kEarlyStopped, kInterrupted };
+VDSR_ENUM_NAMES(TrialState, {{TrialState::kRunning, "RUNNING"},
+                             {TrialState::kSucceeded, "SUCCEEDED"},
+                             {TrialState::kFailed, "FAILED"},
+                             {TrialState::kEarlyStopped, "EARLY_STOPPED"},
+                             {TrialState::kInterrupted, "INTERRUPTED"}})
+
+// What a trial reports: results along the way, and its one final result.
+enum class MetricType { kIntermediate, kFinal };
+VDSR_ENUM_NAMES(MetricType, {{MetricType::kIntermediate, "intermediate"}, {MetricType::kFinal, "final"}})
 
 struct Metric {
-  std::string type;  // "intermediate" | "final"
+  MetricType type = MetricType::kIntermediate;
   int step = 0;
   double value = 0;  // the "default" number
   json payload;      // the whole reported value (number or object)
@@ -35,7 +40,7 @@ struct Metric {
 struct TrialRecord {
   int id = 0;
   json params;
-  std::string status;
+  TrialState status = TrialState::kRunning;
   double started = 0, ended = 0;  // seconds since the epoch; ended 0 while running
   std::optional<double> final;
   json final_payload;
@@ -47,7 +52,36 @@ struct TrialRecord {
   bool counts_as_done() const;  // SUCCEEDED, FAILED or EARLY_STOPPED
 };
 
-class Store {
+// Where an experiment keeps its config, trials and metrics, as Optuna's BaseStorage. What the scheduler,
+// the results and a resumed run rely on:
+// - config() is the effective config last set (create or set_config);
+// - add_trial records a new trial RUNNING under an id the caller picks (new ids grow);
+// - finish_trial ends a RUNNING trial once, with its end state; final values only for SUCCEEDED;
+// - add_metric appends; trials() lists trials by id, each with its intermediate metrics in report order;
+// - mark_interrupted turns the trials left RUNNING by a process that stopped into INTERRUPTED;
+// - elapsed() is the experiment time over all runs, as last set;
+// - whatever a call wrote is kept when the process dies right after it returns.
+class TrialStorage {
+ public:
+  virtual ~TrialStorage() = default;
+
+  virtual json config() const = 0;
+  virtual void set_config(const json& config) = 0;
+  virtual double elapsed() const = 0;  // experiment seconds spent over all runs
+  virtual void set_elapsed(double seconds) = 0;
+
+  virtual void add_trial(int id, const json& params, double started, std::optional<int> rerun_of) = 0;
+  virtual void finish_trial(int id, TrialState status, double ended, std::optional<double> final,
+                            const json& final_payload, std::optional<int> exit_code,
+                            const std::string& message) = 0;
+  virtual void add_metric(int trial_id, const Metric& m) = 0;
+  // Returns how many trials it marked.
+  virtual int mark_interrupted(double now) = 0;
+  virtual std::vector<TrialRecord> trials() const = 0;
+};
+
+// The storage of an experiment folder: one SQLite database (WAL journal) in it.
+class Store final : public TrialStorage {
  public:
   static constexpr const char* kFileName = "experiment.db";
   // Creates a new store; throws vdsr::Error when `dir` already holds one.
@@ -57,20 +91,19 @@ class Store {
 
   Store(Store&& other) noexcept;
   Store& operator=(Store&&) = delete;
-  ~Store();
+  ~Store() override;
 
-  json config() const;
-  double elapsed() const;             // experiment seconds spent over all runs
-  void set_elapsed(double seconds);
-  void set_config(const json& config);
+  json config() const override;
+  void set_config(const json& config) override;
+  double elapsed() const override;
+  void set_elapsed(double seconds) override;
 
-  void add_trial(int id, const json& params, double started, std::optional<int> rerun_of);
-  void finish_trial(int id, const std::string& status, double ended, std::optional<double> final,
-                    const json& final_payload, std::optional<int> exit_code, const std::string& message);
-  void add_metric(int trial_id, const Metric& m);
-  // Marks trials left RUNNING by an earlier process as INTERRUPTED; returns how many.
-  int mark_interrupted(double now);
-  std::vector<TrialRecord> trials() const;
+  void add_trial(int id, const json& params, double started, std::optional<int> rerun_of) override;
+  void finish_trial(int id, TrialState status, double ended, std::optional<double> final,
+                    const json& final_payload, std::optional<int> exit_code, const std::string& message) override;
+  void add_metric(int trial_id, const Metric& m) override;
+  int mark_interrupted(double now) override;
+  std::vector<TrialRecord> trials() const override;
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

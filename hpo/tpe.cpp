@@ -194,11 +194,80 @@ size_t n_below(size_t n, double gamma, int lf, bool linear) {
   return std::min(static_cast<size_t>(std::ceil(gamma * (linear ? x : std::sqrt(x)))), static_cast<size_t>(lf));
 }
 
+namespace {
+
+// The loss a running trial is assumed to have; nullopt leaves running trials out of the model.
+std::optional<double> constant_lie(Liar liar, const std::vector<double>& finished_losses) {
+  if (finished_losses.empty()) return std::nullopt;
+  switch (liar) {
+    case Liar::kBest:
+      return *std::min_element(finished_losses.begin(), finished_losses.end());
+    case Liar::kWorst:
+      return *std::max_element(finished_losses.begin(), finished_losses.end());
+    case Liar::kMean:
+      return std::accumulate(finished_losses.begin(), finished_losses.end(), 0.0) / finished_losses.size();
+    case Liar::kNone:
+      break;
+  }
+  return std::nullopt;
+}
+
+// A categorical estimator: age-weighted counts of the observed options plus prior_weight pseudo-counts
+// per option, normalized.
+std::vector<double> categorical_probs(const std::vector<double>& obs, size_t options, const TpeArgs& args) {
+  std::vector<double> c(options, args.prior_weight);
+  std::vector<double> w = forgetting_weights(obs.size(), args.linear_forgetting);
+  for (size_t i = 0; i < obs.size(); ++i) c[static_cast<size_t>(obs[i])] += w[i];
+  double s = std::accumulate(c.begin(), c.end(), 0.0);
+  for (double& x : c) x /= s;
+  return c;
+}
+
+double suggest_choice(const Dim& dim, const std::vector<double>& below, const std::vector<double>& above,
+                      const TpeArgs& args, Rng& rng) {
+  const size_t k = dim.options.size();
+  const std::vector<double> pl = categorical_probs(below, k, args), pg = categorical_probs(above, k, args);
+  double best_score = -INFINITY, best = 0;
+  for (int c = 0; c < args.n_ei_candidates; ++c) {
+    double u = rng.uniform(), acc = 0;
+    size_t o = 0;
+    for (; o + 1 < k; ++o) {
+      acc += pl[o];
+      if (u < acc) break;
+    }
+    double score = std::log(pl[o]) - std::log(pg[o]);
+    if (score > best_score) best_score = score, best = static_cast<double>(o);
+  }
+  return best;
+}
+
+double suggest_number(const Dim& dim, const std::vector<double>& below, const std::vector<double>& above,
+                      const TpeArgs& args, Rng& rng) {
+  const Model m = model_of(dim);
+  auto fit = [&](const std::vector<double>& vals) {
+    std::vector<double> xs;
+    xs.reserve(vals.size());
+    for (double v : vals) xs.push_back(to_model(dim, v));
+    return fit_parzen(xs, m.prior_mu, m.prior_sigma, args.prior_weight, args.linear_forgetting, m.low, m.high);
+  };
+  const Parzen l = fit(below), g = fit(above);
+  // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
+  double best_score = -INFINITY, best = kNaN;
+  for (int c = 0; c < args.n_ei_candidates; ++c) {
+    double v = to_value(dim, l.sample(rng));
+    double score = log_like(dim, l, v) - log_like(dim, g, v);
+    if (score > best_score) best_score = score, best = v;
+  }
+  return best;
+}
+
+}  // namespace
+
 TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args)
     : Tuner(space, mode), seed_(seed), args_(std::move(args)) {}
 
 std::optional<Point> TpeTuner::suggest(int trial_id) {
-  Rng rng(mix_seed(seed_, static_cast<uint64_t>(trial_id)));
+  Rng rng(stream_seed(seed_, static_cast<uint64_t>(trial_id)));
   size_t known = 0;
   for (const auto& [id, e] : history_) known += (!e.done || e.loss) ? 1 : 0;
   Point p = known < static_cast<size_t>(args_.n_startup_jobs) ? space_.sample(rng) : model_suggest(rng);
@@ -207,97 +276,58 @@ std::optional<Point> TpeTuner::suggest(int trial_id) {
   return out;
 }
 
-Point TpeTuner::model_suggest(Rng& rng) const {
-  // Finished trials with a value, plus running ones under the constant liar, in trial-age order.
-  std::vector<double> done_losses;
+TpeTuner::Observations TpeTuner::observations() const {
+  std::vector<double> finished;
   for (const auto& [id, e] : history_)
-    if (e.done && e.loss) done_losses.push_back(*e.loss);
-  std::optional<double> lie;
-  if (!done_losses.empty() && args_.constant_liar_type != "none") {
-    if (args_.constant_liar_type == "best") lie = *std::min_element(done_losses.begin(), done_losses.end());
-    if (args_.constant_liar_type == "worst") lie = *std::max_element(done_losses.begin(), done_losses.end());
-    if (args_.constant_liar_type == "mean")
-      lie = std::accumulate(done_losses.begin(), done_losses.end(), 0.0) / done_losses.size();
-  }
-  std::vector<const Point*> pts;
-  std::vector<double> losses;
+    if (e.done && e.loss) finished.push_back(*e.loss);
+  const std::optional<double> lie = constant_lie(args_.constant_liar_type, finished);
+  Observations obs;
   for (const auto& [id, e] : history_) {
     if (e.done && !e.loss) continue;  // failed: no information about quality
     if (!e.done && !lie) continue;
-    pts.push_back(&e.point);
-    losses.push_back(e.done ? *e.loss : *lie);
+    obs.points.push_back(&e.point);
+    obs.losses.push_back(e.done ? *e.loss : *lie);
   }
-  if (pts.empty()) return space_.sample(rng);
+  return obs;
+}
 
-  // Good/bad split by loss (ties: older first); both groups keep age order for the forgetting weights.
-  std::vector<size_t> by_loss(pts.size());
+std::vector<bool> TpeTuner::split_good(const std::vector<double>& losses) const {
+  // Both groups keep age order for the forgetting weights.
+  std::vector<size_t> by_loss(losses.size());
   std::iota(by_loss.begin(), by_loss.end(), 0);
   std::stable_sort(by_loss.begin(), by_loss.end(), [&](size_t a, size_t b) { return losses[a] < losses[b]; });
-  std::vector<bool> good(pts.size(), false);
-  const size_t nb = n_below(pts.size(), args_.gamma, args_.linear_forgetting, args_.gamma_mode == "linear");
+  std::vector<bool> good(losses.size(), false);
+  const bool linear = args_.gamma_mode == GammaMode::kLinear;
+  const size_t nb = n_below(losses.size(), args_.gamma, args_.linear_forgetting, linear);
   for (size_t i = 0; i < nb && i < by_loss.size(); ++i) good[by_loss[i]] = true;
+  return good;
+}
 
+Point TpeTuner::model_suggest(Rng& rng) const {
+  const Observations obs = observations();
+  if (obs.points.empty()) return space_.sample(rng);
+  const std::vector<bool> good = split_good(obs.losses);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
-  if (args_.multivariate) joint_suggest(pts, good, rng, out);
+  if (args_.multivariate) joint_suggest(obs.points, good, rng, out);
   // Dims are stored parents first, so a child's activity is known when it is reached.
   for (size_t d = 0; d < dims.size(); ++d) {
     const Dim& dim = dims[d];
-    if (!std::isnan(out[d])) continue;  // set by the joint model
-    if (dim.parent >= 0 && (std::isnan(out[dim.parent]) || out[dim.parent] != dim.parent_option)) continue;
-    std::vector<double> below, above;
-    for (size_t i = 0; i < pts.size(); ++i) {
-      double v = (*pts[i])[d];
-      if (std::isnan(v)) continue;
-      (good[i] ? below : above).push_back(v);
-    }
-    if (dim.type == ParamType::Choice) {
-      // Categorical estimators: age-weighted counts plus prior_weight pseudo-counts per option.
-      const size_t k = dim.options.size();
-      auto probs = [&](const std::vector<double>& obs) {
-        std::vector<double> c(k, args_.prior_weight);
-        std::vector<double> w = forgetting_weights(obs.size(), args_.linear_forgetting);
-        for (size_t i = 0; i < obs.size(); ++i) c[static_cast<size_t>(obs[i])] += w[i];
-        double s = std::accumulate(c.begin(), c.end(), 0.0);
-        for (double& x : c) x /= s;
-        return c;
-      };
-      std::vector<double> pl = probs(below), pg = probs(above);
-      double best_score = -INFINITY, best = 0;
-      for (int c = 0; c < args_.n_ei_candidates; ++c) {
-        double u = rng.uniform(), acc = 0;
-        size_t o = 0;
-        for (; o + 1 < k; ++o) {
-          acc += pl[o];
-          if (u < acc) break;
-        }
-        double score = std::log(pl[o]) - std::log(pg[o]);
-        if (score > best_score) best_score = score, best = static_cast<double>(o);
-      }
-      out[d] = best;
-      continue;
-    }
-    const Model m = model_of(dim);
-    auto to_obs = [&](const std::vector<double>& vals) {
-      std::vector<double> xs;
-      xs.reserve(vals.size());
-      for (double v : vals) xs.push_back(to_model(dim, v));
-      return xs;
-    };
-    Parzen l = fit_parzen(to_obs(below), m.prior_mu, m.prior_sigma, args_.prior_weight,
-                          args_.linear_forgetting, m.low, m.high);
-    Parzen g = fit_parzen(to_obs(above), m.prior_mu, m.prior_sigma, args_.prior_weight,
-                          args_.linear_forgetting, m.low, m.high);
-    // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
-    double best_score = -INFINITY, best = kNaN;
-    for (int c = 0; c < args_.n_ei_candidates; ++c) {
-      double v = to_value(dim, l.sample(rng));
-      double score = log_like(dim, l, v) - log_like(dim, g, v);
-      if (score > best_score) best_score = score, best = v;
-    }
-    out[d] = best;
+    const bool inactive = dim.parent >= 0 && (std::isnan(out[dim.parent]) || out[dim.parent] != dim.parent_option);
+    if (std::isnan(out[d]) && !inactive) out[d] = suggest_dim(d, obs, good, rng);
   }
   return out;
+}
+
+double TpeTuner::suggest_dim(size_t d, const Observations& obs, const std::vector<bool>& good, Rng& rng) const {
+  const Dim& dim = space_.dims()[d];
+  std::vector<double> below, above;
+  for (size_t i = 0; i < obs.points.size(); ++i) {
+    double v = (*obs.points[i])[d];
+    if (!std::isnan(v)) (good[i] ? below : above).push_back(v);
+  }
+  if (dim.type == ParamType::Choice) return suggest_choice(dim, below, above, args_, rng);
+  return suggest_number(dim, below, above, args_, rng);
 }
 
 namespace {
@@ -426,5 +456,31 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
   }
   out = best;
 }
+
+TpeArgs read_tpe_args(Fields& class_args) {
+  const Range unit_interval{0, 1, false, true};  // (0, 1]
+  Fields f = class_args.object("tpe_args");
+  TpeArgs a;
+  a.constant_liar_type = f.optional("constant_liar_type", a.constant_liar_type);
+  a.n_startup_jobs = f.optional("n_startup_jobs", a.n_startup_jobs, Range::at_least(0));
+  a.n_ei_candidates = f.optional("n_ei_candidates", a.n_ei_candidates, Range::at_least(1));
+  a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
+  a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
+  a.gamma = f.optional("gamma", a.gamma, unit_interval);
+  a.gamma_mode = f.optional("gamma_mode", a.gamma_mode);
+  a.multivariate = f.optional("multivariate", a.multivariate);
+  f.finish();
+  return a;
+}
+
+namespace {
+
+std::unique_ptr<Tuner> make_tpe(const TunerBase& base, const TpeArgs& args) {
+  return std::make_unique<TpeTuner>(base.space, base.mode, base.seed, args);
+}
+
+}  // namespace
+
+TunerKind tpe_tuner_kind() { return tuner_kind(true, read_tpe_args, make_tpe); }
 
 }  // namespace vdsr::hpo

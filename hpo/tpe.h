@@ -6,23 +6,45 @@
 // discrete spaces never get a duplicate suggestion.
 #include <vector>
 
-#include "hpo/tuner.h"
+#include "hpo/tuner_registry.h"
 
 namespace vdsr::hpo {
 
+// How trials still running enter the model (NNI's constant liar): as if they had already returned the
+// best, worst or mean loss of the finished trials, or not at all.
+enum class Liar { kBest, kWorst, kMean, kNone };
+VDSR_ENUM_NAMES(Liar,
+                {{Liar::kBest, "best"}, {Liar::kWorst, "worst"}, {Liar::kMean, "mean"}, {Liar::kNone, "none"}})
+
+// How many of N observations form the good group: ceil(gamma * sqrt(N)) as NNI and hyperopt, or
+// ceil(gamma * N) as Optuna.
+enum class GammaMode { kSqrt, kLinear };
+VDSR_ENUM_NAMES(GammaMode, {{GammaMode::kSqrt, "sqrt"}, {GammaMode::kLinear, "linear"}})
+
+// TPE's classArgs.tpe_args, with NNI's names and defaults.
 struct TpeArgs {
-  std::string constant_liar_type = "best";  // best | worst | mean | none
+  Liar constant_liar_type = Liar::kBest;
+  // Trials drawn from the prior before the model takes over.
   int n_startup_jobs = 20;
+  // Candidates drawn from the good group's model per suggestion; the best ratio l(x)/g(x) wins.
   int n_ei_candidates = 24;
+  // The newest this many observations weigh fully, older ones ramp down to 1/N; also caps the good group.
   int linear_forgetting = 25;
+  // The prior's weight in each estimator, counted in observations.
   double prior_weight = 1.0;
+  // The good group's share, in (0, 1]; see gamma_mode.
   double gamma = 0.25;
-  // Extensions beyond NNI (docs/tuning.md): the good-set size rule, and joint kernels over the
-  // top-level numeric parameters instead of one independent estimator each (on by default: it measured
-  // better on every benchmark function).
-  std::string gamma_mode = "sqrt";  // sqrt: ceil(gamma*sqrt(N)) as NNI/hyperopt; linear: ceil(gamma*N) as Optuna
+  // Extensions beyond NNI (docs/tuning.md).
+  GammaMode gamma_mode = GammaMode::kSqrt;
+  // Joint kernels over the top-level numeric parameters instead of one independent estimator each (on
+  // by default: it measured better on every benchmark function).
   bool multivariate = true;
 };
+
+// Reads classArgs.tpe_args (absent: the defaults).
+TpeArgs read_tpe_args(Fields& class_args);
+// "TPE": classArgs optimize_mode, seed, tpe_args.
+TunerKind tpe_tuner_kind();
 
 // A mixture of normals truncated to [low, high] (infinite bounds: untruncated), in model space.
 struct Parzen {
@@ -53,10 +75,21 @@ class TpeTuner : public Tuner {
   const TpeArgs& args() const { return args_; }
 
  private:
+  // What the model learns from, in trial-age order: finished trials with a value, and running ones under
+  // the constant liar.
+  struct Observations {
+    std::vector<const Point*> points;
+    std::vector<double> losses;
+  };
+  Observations observations() const;
+  // good[i]: observation i is among the n_below() lowest losses (ties: the older first).
+  std::vector<bool> split_good(const std::vector<double>& losses) const;
   Point model_suggest(Rng& rng) const;
   // Fills the top-level dims of `out` from joint good/bad kernel densities (multivariate mode).
   void joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& good, Rng& rng,
                      Point& out) const;
+  // One dim's value from its own good/bad estimators.
+  double suggest_dim(size_t d, const Observations& obs, const std::vector<bool>& good, Rng& rng) const;
   uint64_t seed_;
   TpeArgs args_;
 };

@@ -1,19 +1,20 @@
 #pragma once
 // Tuners in NNI's spirit: suggest parameters for a trial id, observe a trial's result. Every tuner
 // keeps the history of what it suggested, so duplicates in discrete spaces can be avoided and a
-// finished discrete space ends the experiment cleanly (suggest returns nullopt).
+// finished discrete space ends the experiment cleanly (suggest returns nullopt). Tuners are built from
+// the experiment config through hpo/tuner_registry.h.
 #include <map>
-#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "hpo/search_space.h"
+#include "vdsr/util/enum_names.h"
 
 namespace vdsr::hpo {
 
 enum class OptimizeMode { Minimize, Maximize };
-OptimizeMode parse_optimize_mode(const json& v, const std::string& where);
+VDSR_ENUM_NAMES(OptimizeMode, {{OptimizeMode::Minimize, "minimize"}, {OptimizeMode::Maximize, "maximize"}})
 
 class Tuner {
  public:
@@ -51,30 +52,5 @@ class Tuner {
  private:
   std::set<std::string> seen_;
 };
-
-class RandomTuner : public Tuner {
- public:
-  RandomTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed)
-      : Tuner(space, mode), seed_(seed) {}
-  std::optional<Point> suggest(int trial_id) override;
-
- private:
-  uint64_t seed_;
-};
-
-// Visits the grid in order: every value of discrete dims and `points` evenly spread values of each
-// continuous dim (NNI's grid search refines continuous ranges progressively instead).
-class GridSearchTuner : public Tuner {
- public:
-  GridSearchTuner(const SearchSpace& space, OptimizeMode mode, int points);
-  std::optional<Point> suggest(int trial_id) override;
-
- private:
-  std::vector<Point> grid_;
-  size_t next_ = 0;
-};
-
-// Builds a tuner from NNI's `tuner: {name, classArgs}`; `where` prefixes error messages.
-std::unique_ptr<Tuner> make_tuner(const json& tuner_config, const SearchSpace& space, const std::string& where);
 
 }  // namespace vdsr::hpo

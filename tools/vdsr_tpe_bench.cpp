@@ -9,7 +9,7 @@
 
 #include "hpo/search_space.h"
 #include "hpo/tpe.h"
-#include "hpo/tuner.h"
+#include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 
 using namespace vdsr::hpo;
@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
       const SearchSpace space = SearchSpace::parse(space_of(f), f);
       for (int s = first; s < first + seeds; ++s) {
         json cfg = tuner_cfg;
-        cfg["classArgs"]["seed"] = s;
+        const TunerKind* kind = find_tuner(cfg.value("name", ""));
+        if (kind && kind->seeded) cfg["classArgs"]["seed"] = s;
         auto tuner = make_tuner(cfg, space, "tuner");
         json values = json::array();
         for (int id = 1; id <= trials; ++id) {

@@ -15,6 +15,7 @@
 #include "hpo/results.h"
 #include "hpo/scheduler.h"
 #include "hpo/store.h"
+#include "hpo/tuner_registry.h"
 #include "report/report.h"
 #include "tools/cli/common.h"
 #include "vdsr/util/error.h"
@@ -106,7 +107,7 @@ int run(const fs::path& dir, const std::string& report_path) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "vdsr-tune: hyper-parameter search with NNI-style experiment configs (TPE, Random, GridSearch).\n"
+      "vdsr-tune: hyper-parameter search with NNI-style experiment configs (tuners: " + tuner_names() + ").\n"
       "Trials are processes speaking the protocol in docs/trial-protocol.md; everything is kept in\n"
       "DIR/experiment.db, so an interrupted experiment continues with --resume DIR.\n"};
   std::string config_path, resume_dir, export_dir, dir, report_path, format = "csv", out_path;

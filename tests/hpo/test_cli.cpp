@@ -112,8 +112,8 @@ class TuneCli : public ::testing::Test {
     return pid;
   }
 
-  static std::map<std::string, int> count_status(const std::vector<TrialRecord>& t) {
-    std::map<std::string, int> c;
+  static std::map<TrialState, int> count_status(const std::vector<TrialRecord>& t) {
+    std::map<TrialState, int> c;
     for (const auto& r : t) c[r.status]++;
     return c;
   }
@@ -124,7 +124,7 @@ class TuneCli : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (!fs::exists(exp / Store::kFileName)) continue;
       auto c = count_status(Store::open(exp).trials());
-      if (c[status::kSucceeded] >= succeeded && c[status::kRunning] >= 1) return;
+      if (c[TrialState::kSucceeded] >= succeeded && c[TrialState::kRunning] >= 1) return;
     }
     FAIL() << "the experiment did not progress";
   }
@@ -155,13 +155,13 @@ TEST_F(TuneCli, RunsTrialsRecordsFailuresAndWritesResults) {
     EXPECT_TRUE(fs::exists(td / "metrics.jsonl"));
     EXPECT_EQ(t.intermediate.size(), 3u) << t.id;
     if (t.id == 3) {
-      EXPECT_EQ(t.status, status::kFailed);
+      EXPECT_EQ(t.status, TrialState::kFailed);
       EXPECT_NE(t.message.find("exit code 1"), std::string::npos) << t.message;
     } else if (t.id == 4) {
-      EXPECT_EQ(t.status, status::kFailed);
+      EXPECT_EQ(t.status, TrialState::kFailed);
       EXPECT_NE(t.message.find("no final result"), std::string::npos) << t.message;
     } else {
-      EXPECT_EQ(t.status, status::kSucceeded) << t.id << " " << t.message;
+      EXPECT_EQ(t.status, TrialState::kSucceeded) << t.id << " " << t.message;
       const double x = t.params["x"];
       EXPECT_DOUBLE_EQ(*t.final, (x - 0.3) * (x - 0.3));
       EXPECT_DOUBLE_EQ(t.final_payload["psnr"].get<double>(), 30 + x);
@@ -215,7 +215,7 @@ TEST_F(TuneCli, BadInputIsAClearErrorWithExitTwo) {
   json j = config("", 2, 1);
   j["trialConcurency"] = 2;
   write_config(j);
-  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "unknown field 'trialConcurency'"});
+  expect_usage_error(tune("--config exp.json --dir x"), {"exp.json", "trialConcurency: unknown key"});
   EXPECT_FALSE(fs::exists(dir_ / "x"));
 
   j = config("", 2, 0);
@@ -265,7 +265,7 @@ TEST_F(TuneCli, TimedOutTrialFailsAndTheExperimentGoesOn) {
   auto trials = Store::open(dir_ / "run").trials();
   ASSERT_EQ(trials.size(), 2u);
   for (const auto& t : trials) {
-    EXPECT_EQ(t.status, status::kFailed);
+    EXPECT_EQ(t.status, TrialState::kFailed);
     EXPECT_NE(t.message.find("timed out"), std::string::npos) << t.message;
     EXPECT_LT(t.seconds(), 30);
   }
@@ -294,7 +294,7 @@ TEST_F(TuneCli, ResumeAfterKillKeepsFinishedTrialsAndRerunsInterruptedOnes) {
   waitpid(pid, &ws, 0);
   std::map<int, TrialRecord> before;
   for (auto& t : Store::open(dir_ / "run").trials())
-    if (t.status == status::kSucceeded) before[t.id] = t;
+    if (t.status == TrialState::kSucceeded) before[t.id] = t;
   ASSERT_GE(before.size(), 3u);
 
   Result r = tune("--resume run");
@@ -303,22 +303,22 @@ TEST_F(TuneCli, ResumeAfterKillKeepsFinishedTrialsAndRerunsInterruptedOnes) {
   std::map<int, TrialRecord> by_id;
   for (auto& t : after) by_id[t.id] = t;
   for (const auto& [id, t] : before) {
-    EXPECT_EQ(by_id[id].status, status::kSucceeded);
+    EXPECT_EQ(by_id[id].status, TrialState::kSucceeded);
     EXPECT_EQ(by_id[id].params, t.params);
     EXPECT_EQ(by_id[id].final, t.final);
   }
   auto c = count_status(after);
-  EXPECT_EQ(c[status::kSucceeded], 8);  // the budget counts what was done before the kill
-  EXPECT_EQ(c[status::kRunning], 0);
-  ASSERT_GE(c[status::kInterrupted], 1);
+  EXPECT_EQ(c[TrialState::kSucceeded], 8);  // the budget counts what was done before the kill
+  EXPECT_EQ(c[TrialState::kRunning], 0);
+  ASSERT_GE(c[TrialState::kInterrupted], 1);
   for (const auto& t : after) {
-    if (t.status != status::kInterrupted) continue;
+    if (t.status != TrialState::kInterrupted) continue;
     int reruns = 0;
     for (const auto& u : after)
       if (u.rerun_of == t.id) {
         ++reruns;
         EXPECT_EQ(u.params, t.params);
-        EXPECT_EQ(u.status, status::kSucceeded);
+        EXPECT_EQ(u.status, TrialState::kSucceeded);
       }
     EXPECT_EQ(reruns, 1) << "interrupted trial " << t.id;
   }
@@ -334,7 +334,7 @@ TEST_F(TuneCli, CtrlCMarksRunningTrialsInterrupted) {
   ASSERT_TRUE(WIFEXITED(ws));
   EXPECT_EQ(WEXITSTATUS(ws), 130);
   auto c = count_status(Store::open(dir_ / "run").trials());
-  EXPECT_EQ(c[status::kRunning], 0);
-  EXPECT_GE(c[status::kInterrupted], 1);
+  EXPECT_EQ(c[TrialState::kRunning], 0);
+  EXPECT_GE(c[TrialState::kInterrupted], 1);
   EXPECT_NE(slurp(dir_ / "spawn_err.txt").find("--resume"), std::string::npos);
 }

@@ -17,7 +17,7 @@ SearchSpace one(const std::string& type, const json& value) {
 }
 
 std::vector<double> draws(const SearchSpace& s, int n, uint64_t seed = 7) {
-  Rng rng(seed);
+  vdsr::Rng rng(seed);
   std::vector<double> out;
   for (int i = 0; i < n; ++i) out.push_back(s.sample(rng)[0]);
   return out;
@@ -135,7 +135,7 @@ TEST(SearchSpaceSampling, NormalFamilies) {
 
 TEST(SearchSpaceSampling, ChoiceIsUniformOverOptions) {
   SearchSpace s = one("choice", {64, 128, 256, 512});
-  Rng rng(3);
+  vdsr::Rng rng(3);
   std::map<int, int> counts;
   for (int i = 0; i < N; ++i) counts[s.to_params(s.sample(rng))["p"].get<int>()]++;
   ASSERT_EQ(counts.size(), 4u);
@@ -157,7 +157,7 @@ TEST(SearchSpaceNested, OnlyTheChosenBranchIsActive) {
       {"_name": "none"}]},
     "clip": {"_type": "uniform", "_value": [0, 1]}})");
   SearchSpace s = SearchSpace::parse(space, "nested.json");
-  Rng rng(11);
+  vdsr::Rng rng(11);
   std::map<std::string, int> seen;
   for (int i = 0; i < 600; ++i) {
     Point p = s.sample(rng);
@@ -214,14 +214,14 @@ TEST(SearchSpaceValidation, EachRuleHasAPreciseError) {
   expect_error(p("qlognormal", {0, 1}), {"3 values"});
   expect_error(p("uniform", {0, 1, 2}), {"uniform needs 2 values"});
   expect_error(p("uniform", {"a", 1}), {"finite numbers"});
-  expect_error(p("gaussian", {0, 1}), {"'lr'", "unknown _type 'gaussian'", "loguniform"});
+  expect_error(p("gaussian", {0, 1}), {"'lr'", "_type: expected one of", "loguniform", "got \"gaussian\""});
   expect_error(p("choice", json::array()), {"at least one option"});
   expect_error(p("choice", {1, 1}), {"appears twice"});
   expect_error(p("choice", json::parse(R"([{"lr": 1}])")), {"_name"});
   expect_error(p("randint", {0.5, 3}), {"integer bounds"});
-  expect_error(json::parse(R"({"lr": {"_value": [0, 1]}})"), {"missing \"_type\""});
-  expect_error(json::parse(R"({"lr": {"_type": "uniform"}})"), {"missing \"_value\""});
-  expect_error(json::parse(R"({"lr": {"_type": "uniform", "_value": [0, 1], "extra": 1}})"), {"unknown key 'extra'"});
+  expect_error(json::parse(R"({"lr": {"_value": [0, 1]}})"), {"'lr'._type: missing"});
+  expect_error(json::parse(R"({"lr": {"_type": "uniform"}})"), {"'lr'._value: missing"});
+  expect_error(json::parse(R"({"lr": {"_type": "uniform", "_value": [0, 1], "extra": 1}})"), {"'lr'.extra: unknown key"});
   expect_error(json::object(), {"empty"});
   expect_error(json::array(), {"JSON object"});
   // Errors inside a nested branch name the path to the parameter.

@@ -8,7 +8,7 @@
 
 #include "hpo/assessor.h"
 #include "hpo/tpe.h"
-#include "hpo/tuner.h"
+#include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 
 using namespace vdsr::hpo;
@@ -107,7 +107,7 @@ TEST(TpeParts, ParzenEstimatorFollowsHyperopt) {
   double integral = 0;
   for (int i = 0; i < 10000; ++i) integral += std::exp(p.log_pdf((i + 0.5) / 10000)) / 10000;
   EXPECT_NEAR(integral, 1.0, 1e-3);
-  Rng rng(1);
+  vdsr::Rng rng(1);
   for (int i = 0; i < 1000; ++i) {
     double x = p.sample(rng);
     ASSERT_TRUE(x >= 0 && x <= 1);
@@ -308,7 +308,7 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"constant_liar_type", "max"}}}}}},
       "constant_liar_type");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"n_ei_candidates", 0}}}}}}, "n_ei_candidates");
-  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"parallel_optimize", true}}}}, "unknown key 'parallel_optimize'");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"parallel_optimize", true}}}}, "classArgs.parallel_optimize: unknown key");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "log"}}}}}}, "gamma_mode");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"multivariate", 1}}}}}}, "multivariate");
   auto def = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}}}}, s, "t");
@@ -316,16 +316,17 @@ TEST(Tuners, ClassArgsAreValidated) {
   EXPECT_EQ(da.n_startup_jobs, 20);  // NNI's defaults
   EXPECT_EQ(da.n_ei_candidates, 24);
   EXPECT_EQ(da.gamma, 0.25);
-  EXPECT_EQ(da.gamma_mode, "sqrt");
+  EXPECT_EQ(da.gamma_mode, GammaMode::kSqrt);
+  EXPECT_EQ(da.constant_liar_type, Liar::kBest);
   EXPECT_TRUE(da.multivariate);
   auto opt = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "linear"},
                                                                                      {"multivariate", false}}}}}},
                         s, "t");
-  EXPECT_EQ(static_cast<TpeTuner&>(*opt).args().gamma_mode, "linear");
+  EXPECT_EQ(static_cast<TpeTuner&>(*opt).args().gamma_mode, GammaMode::kLinear);
   EXPECT_FALSE(static_cast<TpeTuner&>(*opt).args().multivariate);
   auto ok = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"constant_liar_type", "none"}}}}}},
                        s, "t");
-  EXPECT_EQ(static_cast<TpeTuner&>(*ok).args().constant_liar_type, "none");
+  EXPECT_EQ(static_cast<TpeTuner&>(*ok).args().constant_liar_type, Liar::kNone);
 }
 
 TEST(Medianstop, StopsTrialsBelowTheMedianOfCompletedRunningAverages) {

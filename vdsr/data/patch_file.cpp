@@ -5,8 +5,8 @@
 #include <string>
 
 #include "vdsr/data/h5.h"
-#include "vdsr/data/random.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/random.h"
 
 namespace vdsr::data {
 

@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "vdsr/data/h5.h"
-#include "vdsr/data/random.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/progress.h"
+#include "vdsr/util/random.h"
 
 namespace vdsr::data {
 
