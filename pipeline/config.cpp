@@ -113,6 +113,33 @@ StageSpec read_stage(Fields& f) {
   return s;
 }
 
+std::map<std::string, VarTable> read_profiles(Fields& f) {
+  std::map<std::string, VarTable> profiles;
+  const Fields each = f.object("profiles");
+  for (const auto& [name, table] : f.raw("profiles").items()) profiles[name] = read_vars(table, each, name);
+  return profiles;
+}
+
+std::map<std::string, Mode> read_modes(Fields& f) {
+  std::map<std::string, Mode> modes;
+  Fields each = f.object("modes");
+  for (const auto& [name, object] : f.raw("modes").items()) {
+    Fields mode = each.object(name);
+    modes[name] = read_mode(mode);
+    mode.finish();
+  }
+  return modes;
+}
+
+void check_stage_names(const Fields& f, const std::vector<StageSpec>& stages) {
+  if (stages.empty()) f.fail("stages", "expected a non-empty list of stages");
+  std::set<std::string> names;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (!names.insert(stages[i].name).second)
+      f.fail("stages[" + std::to_string(i) + "].name", "duplicate stage \"" + stages[i].name + "\"");
+  }
+}
+
 }  // namespace
 
 Config read_config(const std::filesystem::path& path) {
@@ -122,22 +149,11 @@ Config read_config(const std::filesystem::path& path) {
   c.path = path;
   f.allow({"description"});
   c.vars = read_vars(f.raw("vars"), f, "vars");
-  Fields profiles = f.object("profiles");
-  for (const auto& [name, table] : f.raw("profiles").items()) c.profiles[name] = read_vars(table, profiles, name);
-  Fields modes = f.object("modes");
-  for (const auto& [name, object] : f.raw("modes").items()) {
-    Fields mode = modes.object(name);
-    c.modes[name] = read_mode(mode);
-    mode.finish();
-  }
+  c.profiles = read_profiles(f);
+  c.modes = read_modes(f);
   c.summary = f.optional<std::string>("summary", "");
   c.stages = read_array(f, "stages", read_stage);
-  if (c.stages.empty()) f.fail("stages", "expected a non-empty list of stages");
-  std::set<std::string> names;
-  for (size_t i = 0; i < c.stages.size(); ++i) {
-    if (!names.insert(c.stages[i].name).second)
-      f.fail("stages[" + std::to_string(i) + "].name", "duplicate stage \"" + c.stages[i].name + "\"");
-  }
+  check_stage_names(f, c.stages);
   f.finish();
   return c;
 }

@@ -84,6 +84,13 @@ int Executor::run_one(const std::string& command, const fs::path& log, const std
   c.stdout_path = c.stderr_path = log;
   c.append = true;
   const pid_t pid = spawn_shell(c);
+  const int status = wait_for(pid, log, tag, started_at, stopped);
+  signal_group(pid, SIGKILL);  // nothing the stage started outlives it
+  status_.clear();
+  return exit_code_of(status);
+}
+
+int Executor::wait_for(pid_t pid, const fs::path& log, const std::string& tag, double started_at, bool& stopped) {
   int status = 0;
   double stop_sent = 0, last_beat = now_seconds();
   while (waitpid(pid, &status, WNOHANG) == 0) {
@@ -104,9 +111,7 @@ int Executor::run_one(const std::string& command, const fs::path& log, const std
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  signal_group(pid, SIGKILL);  // nothing the stage started outlives it
-  status_.clear();
-  return exit_code_of(status);
+  return status;
 }
 
 void prepare_stage(const Stage& stage, bool resume) {

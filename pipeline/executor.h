@@ -3,6 +3,8 @@
 // appended to the stage's log. A stop request (SIGINT/SIGTERM to the pipeline) sends SIGTERM to the group
 // and SIGKILL after a grace period. While it waits it shows the stage's time and the log's last line on the
 // status line, or logs a heartbeat every 5 minutes when there is no terminal.
+#include <sys/types.h>
+
 #include <atomic>
 #include <filesystem>
 #include <string>
@@ -32,6 +34,8 @@ class Executor {
  private:
   int run_one(const std::string& command, const std::filesystem::path& log, const std::string& tag,
               double started_at, bool& stopped);
+  // Waits for the process, stopping it when asked and keeping the status line fresh; its wait status.
+  int wait_for(pid_t pid, const std::filesystem::path& log, const std::string& tag, double started_at, bool& stopped);
 
   std::filesystem::path root_, assets_;
   const std::atomic<bool>* stop_;

@@ -148,43 +148,42 @@ class StageWalk {
   }
 
   StageRecord step(size_t i) {
-    const Stage& s = stages_[i];
     const StageFacts f = facts(i);
     const Action action = decide(f);
     StageRecord rec;
-    rec.name = s.name;
+    rec.name = stages_[i].name;
+    rec.fingerprint = f.fingerprint;  // empty when the decision did not need it
+    if (action != Action::kRun && action != Action::kResume) return without_running(i, action, f, rec);
+    const bool resume = action == Action::kResume;
+    rec.commands = resume ? stages_[i].resume_commands : stages_[i].commands;
+    return o_.dry_run ? plan(i, resume, rec) : run_stage(i, resume, rec);
+  }
+
+  // The record, and the log line, of a stage that does not run.
+  StageRecord without_running(size_t i, Action action, const StageFacts& f, StageRecord rec) const {
     switch (action) {
-      case Action::kNotRun:
-        rec.outcome = Outcome::kNotRun;
-        return rec;
-      case Action::kNotSelected:
-        rec.outcome = Outcome::kNotSelected;
-        return rec;
-      case Action::kUnavailable:
-        spdlog::info("{}: skipped, {} is not there", tag(i), first_missing_program(s));
-        rec.outcome = Outcome::kUnavailable;
-        return rec;
       case Action::kSkip:
         spdlog::info("{}: skipped (unchanged since {})", tag(i), f.previous->finished);
         rec.outcome = Outcome::kSkipped;
-        rec.fingerprint = f.fingerprint;
         rec.previous_run = f.previous;
-        return rec;
+        break;
+      case Action::kUnavailable:
+        spdlog::info("{}: skipped, {} is not there", tag(i), first_missing_program(stages_[i]));
+        rec.outcome = Outcome::kUnavailable;
+        break;
       case Action::kMissingProgram:
         spdlog::error("{}: needs {}, which is not there (build it, or point --bin at the folder holding it)", tag(i),
-                      first_missing_program(s));
+                      first_missing_program(stages_[i]));
         rec.outcome = Outcome::kFailed;
-        rec.fingerprint = f.fingerprint;
-        rec.commands = s.commands;
-        return rec;
-      case Action::kRun:
-      case Action::kResume:
+        rec.commands = stages_[i].commands;
         break;
+      case Action::kNotSelected:
+        rec.outcome = Outcome::kNotSelected;
+        break;
+      default:
+        rec.outcome = Outcome::kNotRun;
     }
-    const bool resume = action == Action::kResume;
-    rec.fingerprint = f.fingerprint;
-    rec.commands = resume ? s.resume_commands : s.commands;
-    return o_.dry_run ? plan(i, resume, rec) : run_stage(i, resume, rec);
+    return rec;
   }
 
   StageRecord plan(size_t i, bool resume, StageRecord rec) {
