@@ -57,10 +57,11 @@ void check_requirements(const Mode& mode, Variables& vars, const std::string& wh
     for (const auto& line : optional_missing) spdlog::warn("optional asset missing, going on without it:\n{}", line);
     return;
   }
-  std::string message = vars.expand(mode.missing_title, where + ".missing_title") + "\n";
-  for (const auto& line : missing) message += line + "\n";
-  for (const auto& line : optional_missing) message += line + " (optional)\n";
-  throw Error(message + vars.expand(mode.missing_hint, where + ".missing_hint"));
+  std::string message = vars.expand(mode.missing_title, where + ".missing_title");
+  for (const auto& line : missing) message += "\n" + line;
+  for (const auto& line : optional_missing) message += "\n" + line + " (optional)";
+  const std::string hint = vars.expand(mode.missing_hint, where + ".missing_hint");
+  throw Error(hint.empty() ? message : message + "\n" + hint);
 }
 
 }  // namespace vdsr::pipeline
