@@ -22,6 +22,7 @@
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/process.h"
+#include "vdsr/util/status_line.h"
 
 namespace vdsr::hpo {
 
@@ -92,7 +93,7 @@ namespace {
 class Scheduler {
  public:
   Scheduler(const fs::path& dir, const RunOptions& opt)
-      : dir_(fs::absolute(dir)), opt_(opt), store_(Store::open(dir)) {
+      : dir_(fs::absolute(dir)), opt_(opt), store_(Store::open(dir)), status_(opt.status_line) {
     const json cj = store_.config();
     cfg_ = parse_config(cj, (dir_ / Store::kFileName).string() + " (stored config)", dir_);
     space_ = std::make_unique<SearchSpace>(SearchSpace::parse(cfg_.search_space, "searchSpace"));
@@ -129,7 +130,7 @@ class Scheduler {
       draw_status();
     }
     store_.set_elapsed(elapsed());
-    clear_status();
+    status_.clear();
     return RunEnd::Finished;
   }
 
@@ -207,7 +208,7 @@ class Scheduler {
     r.started = now_seconds();
     store_.add_trial(id, params, r.started, rerun_of);
     r.pid = spawn(r);
-    clear_status();
+    status_.clear();
     spdlog::info("trial {} started{}: {}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
                  params.dump());
     running_.push_back(std::move(r));
@@ -340,7 +341,7 @@ class Scheduler {
       ++failed_;
       tuner_->observe(r.id, r.point, std::nullopt);
     }
-    clear_status();
+    status_.clear();
     if (ok)
       spdlog::info("trial {} SUCCEEDED in {:.1f} s: {}", r.id, ended - r.started, *r.final);
     else
@@ -348,7 +349,7 @@ class Scheduler {
   }
 
   RunEnd interrupt() {
-    clear_status();
+    status_.clear();
     spdlog::warn("interrupted: stopping {} running trial(s); continue with --resume {}", running_.size(),
                  dir_.string());
     for (auto& r : running_) kill(-r.pid, SIGTERM);
@@ -368,7 +369,7 @@ class Scheduler {
   }
 
   void draw_status() {
-    if (!opt_.status_line) return;
+    if (!status_.enabled()) return;
     std::string line = "trials: " + std::to_string(done_) + " done";
     if (cfg_.max_trials) line += "/" + std::to_string(*cfg_.max_trials);
     line += ", " + std::to_string(running_.size()) + " running, " + std::to_string(failed_) + " failed";
@@ -383,16 +384,7 @@ class Scheduler {
       std::snprintf(buf, sizeof buf, ", ETA %.0f s", eta);
       line += buf;
     }
-    std::fprintf(stderr, "\r\033[K%s", line.c_str());
-    std::fflush(stderr);
-    status_shown_ = true;
-  }
-
-  void clear_status() {
-    if (!status_shown_) return;
-    std::fprintf(stderr, "\r\033[K");
-    std::fflush(stderr);
-    status_shown_ = false;
+    status_.show(line);
   }
 
   fs::path dir_;
@@ -410,7 +402,7 @@ class Scheduler {
   double durations_ = 0;
   std::optional<std::pair<int, double>> best_;
   double session_start_ = 0, elapsed_before_ = 0;
-  bool status_shown_ = false;
+  StatusLine status_;
 };
 
 }  // namespace

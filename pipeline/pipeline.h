@@ -1,8 +1,9 @@
 #pragma once
-// The one-command pipeline (docs/pipeline.md): a list of stages from a JSON config, each a shell command
-// with declared inputs and outputs, run in order into experiments/<name>/. A stage whose fingerprint
-// (command, derived files, inputs) is unchanged since it last finished, and whose outputs exist, is
-// skipped, so a rerun after a crash or an edit redoes only what changed.
+// The one-command pipeline (docs/pipeline.md): a list of stages from a JSON config, each one or more
+// commands with declared inputs and outputs, run in order into experiments/<name>/. A stage whose
+// fingerprint (commands, derived files, inputs) is unchanged since it last finished, and whose outputs
+// exist, is skipped, so a rerun after a crash or an edit redoes only what changed. The parts are listed
+// in pipeline/CMakeLists.txt.
 #include <atomic>
 #include <filesystem>
 #include <string>

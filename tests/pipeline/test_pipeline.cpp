@@ -21,9 +21,10 @@ namespace {
 const char* kStubConfig = R"({
   "vars": {"x": "1"},
   "profiles": {"default": {"name": "stub"}, "other": {"name": "stub", "x": "2"}},
-  "requires": {"reference": [{"path": "${assets}/needed.txt", "what": "the needed file"},
-                             {"path": "${assets}/extra", "optional": true, "what": "extras",
-                              "else_vars": {"x": "no-extra"}}]},
+  "modes": {"reference": {"requires": [{"path": "${assets}/needed.txt", "what": "the needed file"},
+                                       {"path": "${assets}/extra", "optional": true, "what": "extras",
+                                        "else_vars": {"x": "no-extra"}}],
+                          "missing_hint": "Get them with scripts/get-assets.sh, or run with --bootstrap DIR."}},
   "summary": "${exp}/c.txt",
   "stages": [
     {"name": "a", "inputs": ["${root}/in.txt"], "outputs": ["${exp}/a.txt"],
@@ -221,7 +222,7 @@ TEST_F(PipelineTest, BadConfigsAndDryRunsRunNothing) {
   write(root_ / "pipeline.json", R"({"profiles": {"default": {}}, "stages": [{"name": "a", "comand": "x"}]})");
   r = pipeline("");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.output.find("unknown key \"comand\""), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("pipeline.json: stages[0].comand: unknown key"), std::string::npos) << r.output;
   write(root_ / "pipeline.json", R"({"profiles": {"default": {}}, "stages": [{"name": "a", "command": "true", "inputs": ["${root}/absent"]}]})");
   r = pipeline("");
   EXPECT_EQ(r.code, 2);

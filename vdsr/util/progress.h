@@ -4,36 +4,33 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
+
+#include "vdsr/util/status_line.h"
 
 namespace vdsr {
 
 class Progress {
  public:
   Progress(std::string label, long total, std::string unit)
-      : label_(std::move(label)), unit_(std::move(unit)), total_(total), tty_(isatty(fileno(stderr)) != 0),
-        start_(std::chrono::steady_clock::now()) {}
-  ~Progress() {
-    if (tty_ && drawn_) std::fputc('\n', stderr);
-  }
+      : label_(std::move(label)), unit_(std::move(unit)), total_(total), start_(std::chrono::steady_clock::now()) {}
+  ~Progress() { line_.keep(); }
 
   void update(long done, const std::string& extra = "") {
-    if (!tty_) return;
+    if (!line_.enabled()) return;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double rate = elapsed > 0 ? done / elapsed : 0.0;
     const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
-    std::fprintf(stderr, "\r\033[K%s %ld/%ld %s  %.2f %s/s  ETA %.0fs %s", label_.c_str(), done, total_,
-                 unit_.c_str(), rate, unit_.c_str(), eta, extra.c_str());
-    std::fflush(stderr);
-    drawn_ = true;
+    char numbers[128];
+    std::snprintf(numbers, sizeof numbers, " %ld/%ld %s  %.2f %s/s  ETA %.0fs ", done, total_, unit_.c_str(), rate,
+                  unit_.c_str(), eta);
+    line_.show(label_ + numbers + extra);
   }
 
  private:
   std::string label_, unit_;
   long total_;
-  bool tty_;
-  bool drawn_ = false;
   std::chrono::steady_clock::time_point start_;
+  StatusLine line_;
 };
 
 }  // namespace vdsr
