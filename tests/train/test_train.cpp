@@ -1,5 +1,5 @@
 // vdsr-train: learning (a tiny VDSR beats bicubic), exact resume, clipping, the trial protocol,
-// parameter precedence, and clear errors for bad input.
+// parameter precedence, and clear errors for bad input; the training state and the metrics lines alone.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <torch/torch.h>
@@ -17,6 +17,8 @@
 #include "vdsr/image.h"
 #include "vdsr/metrics.h"
 #include "vdsr/train/trainer.h"
+#include "vdsr/train/training_state.h"
+#include "vdsr/train/trial.h"
 #include "vdsr/util/error.h"
 
 using namespace vdsr;
@@ -332,4 +334,78 @@ TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
   expect_error(data + " --pretrained " + (dir_ / "missing.pt").string(), "missing.pt");
   expect_error(data + " --resume " + (dir_ / "missing.ckpt").string(), "missing.ckpt");
   if (!torch::cuda::is_available()) expect_error(data + " --cuda", "No GPU found");
+}
+
+// The training state survives a checkpoint file unchanged: what a resumed run continues from.
+TEST(TrainingState, RoundTripsThroughACheckpointFile) {
+  const fs::path dir = fs::temp_directory_path() / ("vdsr-train-state-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  train::TrainingState s;
+  s.epoch = 3;
+  s.batch = 2;
+  s.global_step = 14;
+  s.seed = 7;
+  s.batch_size = 8;
+  s.clip_mode = train::ClipMode::adjustable;
+  s.epoch_steps = 2;
+  s.epoch_patches = 16;
+  s.epoch_seconds = 0.5;
+  s.loss_sum = at::full({}, 1.25, at::kDouble);
+  s.history = {train::EpochRecord{1, 0.1, 0.02, 30.5, 1.0, 48.0, 6, true},
+               train::EpochRecord{2, 0.1, 0.01, std::nullopt, 1.0, 48.0, 6, true}};
+  s.momentum = {{"input.weight", at::ones({4, 1, 3, 3})}};
+  s.rng = train::cpu_rng_state();
+  VDSR model(Architecture::uniform(3, 4));
+  Checkpoint ck = checkpoint_from_model(model);
+  train::encode(s, ck);
+  save_checkpoint(dir / "state.ckpt", ck);
+
+  const train::TrainingState back = train::decode(load_checkpoint(dir / "state.ckpt"), dir / "state.ckpt");
+  EXPECT_EQ(back.epoch, 3);
+  EXPECT_EQ(back.batch, 2);
+  EXPECT_EQ(back.global_step, 14);
+  EXPECT_EQ(back.seed, 7u);
+  EXPECT_EQ(back.batch_size, 8);
+  EXPECT_EQ(back.epoch_steps, 2);
+  EXPECT_EQ(back.epoch_patches, 16);
+  EXPECT_DOUBLE_EQ(back.epoch_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(back.loss_sum.item<double>(), 1.25);
+  ASSERT_EQ(back.history.size(), 2u);
+  EXPECT_EQ(nlohmann::json(back.history), nlohmann::json(s.history));
+  ASSERT_EQ(back.momentum.size(), 1u);
+  EXPECT_EQ(back.momentum[0].first, "input.weight");
+  EXPECT_TRUE(back.momentum[0].second.equal(at::ones({4, 1, 3, 3})));
+  EXPECT_TRUE(back.rng.equal(s.rng));
+  EXPECT_EQ(load_checkpoint(dir / "state.ckpt").meta["training"]["clip_mode"], "adjustable");
+
+  // A plain model is no place to resume from.
+  save_checkpoint(dir / "plain.ckpt", checkpoint_from_model(model));
+  try {
+    train::decode(load_checkpoint(dir / "plain.ckpt"), dir / "plain.ckpt");
+    ADD_FAILURE() << "decoded a checkpoint without training state";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("plain.ckpt: not a vdsr-train checkpoint"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(TrainTrialMetrics, AppendsTheProtocolsLines) {
+  const fs::path path = fs::temp_directory_path() / ("vdsr-metrics-" + std::to_string(std::random_device{}()) + ".jsonl");
+  const train::TrialMetrics metrics(path);
+  metrics.intermediate(train::EpochRecord{2, 0.1, 0.25, 31.0, 1.0, 10.0, 6, false});
+  metrics.final_result(0.125, std::nullopt);
+  const auto lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], nlohmann::json::parse(
+                          R"({"type": "intermediate", "step": 2, "value": {"default": 0.25, "loss": 0.25, "psnr": 31.0}})"));
+  EXPECT_EQ(lines[1], nlohmann::json::parse(R"({"type": "final", "value": {"default": 0.125, "loss": 0.125}})"));
+  fs::remove(path);
+  train::TrialMetrics(fs::path()).final_result(1.0, std::nullopt);  // not a trial: writes nothing, throws nothing
+}
+
+TEST(TrainClipMode, NamesAreTheFlagValues) {
+  EXPECT_EQ(name_of(train::ClipMode::norm), "norm");
+  EXPECT_EQ(parse_enum<train::ClipMode>("adjustable"), train::ClipMode::adjustable);
+  EXPECT_EQ(enum_choices<train::ClipMode>(), "norm or adjustable");
+  EXPECT_THROW(parse_enum<train::ClipMode>("value"), Error);
 }

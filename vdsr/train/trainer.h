@@ -3,22 +3,29 @@
 // decay, MSE summed over the batch, lr divided by 10 every `step` epochs, gradient clipping. Checkpoints
 // carry the optimizer's momentum buffers and the position in the data, so a resumed run continues
 // exactly where the stopped one left off (docs/training.md).
+//
+// The parts: training_state.h (what a checkpoint holds besides the weights), loop.h (the Trainer: one
+// step, one epoch), trial.h (the trial protocol: its environment and metrics file), and train() here,
+// which joins them.
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "vdsr/architecture.h"
 #include "vdsr/inference.h"
-#include "vdsr/model.h"
 #include "vdsr/train/hyperparams.h"
+#include "vdsr/util/enum_names.h"
 
 namespace vdsr::train {
 
+// norm: clip_grad_norm_(clip), the reference code; adjustable: each gradient element within clip / lr,
+// the paper's adjustable gradient clipping.
 enum class ClipMode { norm, adjustable };
+VDSR_ENUM_NAMES(ClipMode, {{ClipMode::norm, "norm"}, {ClipMode::adjustable, "adjustable"}})
 
 struct TrainOptions {
   std::filesystem::path data;          // HDF5 with data/label [N,1,P,P]
@@ -59,6 +66,11 @@ struct EpochRecord {
   bool complete = true;  // false for an epoch cut short by --max-steps or a stop request
 };
 
+// {epoch, lr, loss, psnr (null without validation), seconds, patches_per_s, steps, complete}: the same
+// record in checkpoints' history and in reports.
+void to_json(nlohmann::json& j, const EpochRecord& r);
+void from_json(const nlohmann::json& j, EpochRecord& r);
+
 struct TrainResult {
   std::vector<EpochRecord> epochs;      // the whole history, including epochs of the resumed run
   std::vector<double> step_losses;      // this run's steps, when record_step_losses
@@ -71,17 +83,14 @@ struct TrainResult {
   std::optional<double> initial_psnr;  // validation PSNR of a pretrained or resumed model before training
   std::optional<double> final_psnr;
   long long global_step = 0;
+  double seconds = 0;                   // this run's wall time
 };
 
 TrainResult train(const TrainOptions& options);
 
-// Pooled PSNR over patches of an HDF5 file: bicubic input vs label and model output vs label, both
-// clipped to [0, 1], over the first `count` patches (0: all). For checking that data and model agree.
-struct PatchScore {
-  long long patches = 0;
-  double input_psnr = 0, output_psnr = 0;
-};
-PatchScore evaluate_patches(const std::filesystem::path& model, const std::filesystem::path& data, long long count,
-                            Device device, int batch_size = 64);
+// The report's blocks (docs/training.md): `config`, the effective settings (hyper-parameters after files
+// and flags; the caller adds what only it knows, e.g. threads), and `train`, the outcome.
+nlohmann::json config_json(const TrainOptions& options, const TrainResult& result);
+nlohmann::json train_json(const TrainResult& result);
 
 }  // namespace vdsr::train
