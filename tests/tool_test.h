@@ -3,6 +3,7 @@
 // tiny random model to run the tool on.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -16,10 +17,11 @@ namespace vdsr::test {
 
 class ToolTest : public ::testing::Test {
  protected:
-  // Creates an empty <temp>/<prefix>_<test name> as dir_.
+  // Creates an empty <temp>/<prefix>_<test name>_<pid> as dir_ (the pid: checkouts testing side by side).
   void make_scratch(const std::string& prefix) {
     dir_ = std::filesystem::temp_directory_path() /
-           (prefix + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+           (prefix + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+            std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_ / "images");
   }
