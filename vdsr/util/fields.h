@@ -109,11 +109,13 @@ class Fields {
   // The value of `key`, or `fallback` when the key is absent.
   template <class T>
   T optional(const std::string& key, T fallback, std::optional<Range> range = std::nullopt) {
+    known_.insert(key);  // valid even when absent, so finish() lists it
     return has(key) ? read<T>(key, range) : fallback;
   }
   // The value of `key` when present.
   template <class T>
   std::optional<T> maybe(const std::string& key, std::optional<Range> range = std::nullopt) {
+    known_.insert(key);  // valid even when absent, so finish() lists it
     if (!has(key)) return std::nullopt;
     return read<T>(key, range);
   }
