@@ -128,7 +128,9 @@ json evaluate(const Checkpoint& ck, const PruneSettings& s, const std::vector<fs
   const Upscaler upscaler(ck, device);
   const std::string name = fs::path(s.dataset).filename().string();
   json q;
-  for (int scale : s.scales) q[name]["x" + std::to_string(scale)] = quality_json(evaluate_scale(upscaler, images, scale));
+  for (int scale : s.scales) {
+    q[name]["x" + std::to_string(scale)] = quality_json(evaluate_scale(upscaler, images, scale));
+  }
   return q;
 }
 

@@ -107,9 +107,9 @@ class Proof {
       file_.results["libtorch"].scores.push_back(score_outputs(pairs_[k], names_, torch_out, scale));
       if (opencv_) file_.results["opencv-dnn"].scores.push_back(score_outputs(pairs_[k], names_, cv_out, scale));
       if (full) file_.fp32_scores.push_back(score_outputs(pairs_[k], names_, full_out, scale));
-      spdlog::info("{} x{}: PSNR LibTorch {:.4f}{}", dataset_, scale, file_.results["libtorch"].scores.back().mean().psnr,
-                   opencv_ ? fmt::format(", OpenCV DNN {:.4f}", file_.results["opencv-dnn"].scores.back().mean().psnr)
-                           : "");
+      const auto psnr = [&](const char* runtime) { return file_.results[runtime].scores.back().mean().psnr; };
+      spdlog::info("{} x{}: PSNR LibTorch {:.4f}{}", dataset_, scale, psnr("libtorch"),
+                   opencv_ ? fmt::format(", OpenCV DNN {:.4f}", psnr("opencv-dnn")) : "");
     }
   }
 

@@ -48,7 +48,9 @@ class Runner {
     double peak_rss_mb = 0;
   };
   virtual bool in_process() const { return true; }
-  virtual std::optional<OwnTiming> time_itself(const Batch& /*x*/, int /*runs*/, int /*threads*/) { return std::nullopt; }
+  virtual std::optional<OwnTiming> time_itself(const Batch& /*x*/, int /*runs*/, int /*threads*/) {
+    return std::nullopt;
+  }
 };
 
 // Deterministic uniform 0..1 inputs.

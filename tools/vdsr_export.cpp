@@ -77,7 +77,8 @@ void print_table(const std::string& out, const VerifiedFile& file, const OnnxOpt
   for (size_t k = 0; k < verify.scales.size(); ++k) std::printf("---:|");
   std::printf("---:|\n");
   for (const auto& [runtime, r] : file.results) {
-    std::printf("| %s | %s |", runtime.c_str(), runtime == "libtorch" ? "-" : fmt::format("{:.3g}", r.max_abs_diff).c_str());
+    const std::string diff = runtime == "libtorch" ? "-" : fmt::format("{:.3g}", r.max_abs_diff);
+    std::printf("| %s | %s |", runtime.c_str(), diff.c_str());
     for (const auto& s : r.scores) std::printf(" %.4f |", s.mean().psnr);
     if (file.speed.contains(runtime)) {
       std::printf(" %.2f |\n", file.speed[runtime]["latency_ms"]["median"].get<double>());
@@ -90,12 +91,11 @@ void print_table(const std::string& out, const VerifiedFile& file, const OnnxOpt
 // The command line. Every argument is checked before any work, so bad input fails fast and writes nothing.
 struct Flags {
   std::string model = (assets_dir() / "models" / "vdsr_x234_state_dict.pt").string();
-  std::string out, static_size, verify, state_dict, report_path, save_io, bench_size = "256x256";
-  std::string ort_mode = "auto", engine = "auto";
+  std::string out, static_size, state_dict, report_path, save_io, bench_size = "256x256", engine = "auto";
   std::vector<std::string> scales{"2,3,4"};
   bool onnx = false, fp16 = false;
-  int opset = 13, threads = 0, bench_threads = 2, bench_runs = 10;
-  double tolerance = 1e-4;
+  int opset = 13, threads = 0;
+  VerifyOptions checks;  // --verify, --onnxruntime, --bench-threads/runs, --tolerance; the rest from verify_options()
 
   void add_to(CLI::App& app) {
     // A later flag overrides an earlier one, so wrapper scripts can append their own.
@@ -107,23 +107,25 @@ struct Flags {
         ->capture_default_str();
     app.add_option("--static", static_size, "fix the input to [1, 1, H, W] (default: N, H, W symbolic), e.g. 256x256");
     app.add_flag("--fp16", fp16, "store weights as float16 (half the file); the graph still takes float32");
-    app.add_option("--verify", verify, "dataset (name under $VDSR_ASSETS or folder): PSNR per runtime next to LibTorch");
+    app.add_option("--verify", checks.dataset,
+                   "dataset (name under $VDSR_ASSETS or folder): PSNR per runtime next to LibTorch");
     app.add_option("--scale", scales, "scales for --verify")
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->capture_default_str();
     app.add_option("--state-dict", state_dict, "also write the weights as a PyTorch-loadable state dict");
     app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1)");
     app.add_option("--threads", threads, "CPU threads for parity and --verify (default: all cores)");
-    app.add_option("--bench-threads", bench_threads, "threads for the latency runs")->capture_default_str();
-    app.add_option("--bench-runs", bench_runs, "timed forward passes per runtime (0: no latency)")->capture_default_str();
+    app.add_option("--bench-threads", checks.bench_threads, "threads for the latency runs")->capture_default_str();
+    app.add_option("--bench-runs", checks.bench_runs, "timed forward passes per runtime (0: no latency)")
+        ->capture_default_str();
     app.add_option("--bench-size", bench_size, "input of the latency runs, HxW")->capture_default_str();
     app.add_option("--save-io", save_io, "folder: save parity inputs and LibTorch outputs for scripts/ort_check.mjs");
-    app.add_option("--onnxruntime", ort_mode, "run scripts/ort_check.mjs: auto (when node and onnxruntime-node are "
-                                              "there), on (required), off")
+    app.add_option("--onnxruntime", checks.onnxruntime,
+                   "run scripts/ort_check.mjs: auto (when node and onnxruntime-node are there), on (required), off")
         ->check(CLI::IsMember({"auto", "on", "off"}))
         ->capture_default_str();
     cli::add_engine_flag(app, engine);
-    app.add_option("--tolerance", tolerance, "largest max abs difference to LibTorch accepted from a runtime")
+    app.add_option("--tolerance", checks.tolerance, "largest max abs difference to LibTorch accepted from a runtime")
         ->capture_default_str();
   }
 
@@ -142,41 +144,44 @@ struct Flags {
       const runtime::InputSize s = runtime::parse_size(static_size, "--static");
       std::tie(o.static_height, o.static_width) = std::pair{s.h, s.w};
     }
-    if (!verify.empty() && o.static_height > 0) {
+    if (!checks.dataset.empty() && o.static_height > 0) {
       throw Error("--verify needs a dynamic-size model: the dataset's images differ in size (drop --static)");
     }
     return o;
   }
 
   VerifyOptions verify_options(const OnnxOptions& onnx_options) const {
-    VerifyOptions v;
+    VerifyOptions v = checks;
     const std::vector<int> scale_list = cli::parse_int_list(scales, "--scale", 2, 8);
     v.bench = runtime::parse_size(bench_size, "--bench-size");
     if (onnx_options.static_height > 0) v.bench = {onnx_options.static_height, onnx_options.static_width};
-    if (bench_threads < 1) throw Error("--bench-threads: expected at least 1");
+    if (v.bench_threads < 1) throw Error("--bench-threads: expected at least 1");
     check_output_folder(out, "--out");
     check_output_folder(state_dict, "--state-dict");
     check_output_folder(report_path, "--report");
     if (!save_io.empty() && !fs::is_directory(save_io)) throw Error("--save-io " + save_io + ": folder does not exist");
-    v.dataset = verify;
-    v.images = verify.empty() ? std::vector<fs::path>{} : dataset_images(verify);
-    v.scales = verify.empty() ? std::vector<int>{} : scale_list;
-    v.onnxruntime = ort_mode;
+    if (!v.dataset.empty()) {
+      v.images = dataset_images(v.dataset);
+      v.scales = scale_list;
+    }
     v.save_io = save_io;
-    v.bench_threads = bench_threads;
-    v.bench_runs = bench_runs;
-    v.tolerance = tolerance;
     return v;
   }
 
   json config(int threads_used, const VerifyOptions& v) const {
-    return {{"model", model},           {"out", out},
-            {"opset", opset},           {"static", static_size},
-            {"fp16", fp16},             {"verify", verify},
+    return {{"model", model},
+            {"out", out},
+            {"opset", opset},
+            {"static", static_size},
+            {"fp16", fp16},
+            {"verify", v.dataset},
             {"scales", cli::parse_int_list(scales, "--scale", 2, 8)},
-            {"threads", threads_used},  {"bench_threads", bench_threads},
-            {"bench_runs", bench_runs}, {"bench_size", {v.bench.h, v.bench.w}},
-            {"onnxruntime", ort_mode},  {"tolerance", tolerance},
+            {"threads", threads_used},
+            {"bench_threads", v.bench_threads},
+            {"bench_runs", v.bench_runs},
+            {"bench_size", {v.bench.h, v.bench.w}},
+            {"onnxruntime", v.onnxruntime},
+            {"tolerance", v.tolerance},
             {"state_dict", state_dict}};
   }
 };

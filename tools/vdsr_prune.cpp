@@ -49,7 +49,8 @@ void print_summary(const json& report, const PruneSettings& s, int threads) {
     std::printf("| %s x%d PSNR | %.3f | %.3f | %+.3f dB |\n", s.dataset.c_str(), scale, before, after, after - before);
     if (tuned) {
       const double t = psnr_of(report["quality"], s.dataset, scale);
-      std::printf("| %s x%d PSNR fine-tuned | %.3f | %.3f | %+.3f dB |\n", s.dataset.c_str(), scale, before, t, t - before);
+      std::printf("| %s x%d PSNR fine-tuned | %.3f | %.3f | %+.3f dB |\n", s.dataset.c_str(), scale, before, t,
+                  t - before);
     }
   }
 }
