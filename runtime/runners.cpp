@@ -1,13 +1,11 @@
 #include "runtime/runners.h"
 
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <opencv2/core.hpp>
-#include <opencv2/dnn.hpp>
 #include <random>
 
+#include "runtime/timing.h"
 #include "vdsr/inference.h"
 #include "vdsr/metrics.h"
 #include "vdsr/util/error.h"
@@ -30,62 +28,6 @@ Image Runner::run_y(const Image& y) {
   }
   return result;
 }
-
-namespace {
-
-// The project's own inference path (vdsr::Upscaler, untiled), minus the 0..255 scaling.
-class LibTorchRunner : public Runner {
- public:
-  LibTorchRunner(const Checkpoint& ck, InferenceOptions options) : upscaler_(ck, Device{}, options) {}
-  std::string name() const override { return "libtorch"; }
-  Batch forward(const Batch& x) override {
-    Batch b{x.n, x.h, x.w, std::vector<float>(x.data.size())};
-    const size_t plane = static_cast<size_t>(x.h) * static_cast<size_t>(x.w);
-    for (int i = 0; i < x.n; ++i) upscaler_.forward(&x.data[i * plane], &b.data[i * plane], x.h, x.w);
-    return b;
-  }
-  std::vector<std::string> kernels() const override { return upscaler_.kernels(); }
-
- private:
-  Upscaler upscaler_;
-};
-
-class OpenCvRunner : public Runner {
- public:
-  explicit OpenCvRunner(const std::string& bytes) {
-    try {
-      net_ = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
-    } catch (const cv::Exception& e) {
-      throw Error(std::string("OpenCV DNN cannot read the ONNX model: ") + e.what());
-    }
-    net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-    net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
-  }
-  std::string name() const override { return "opencv-dnn"; }
-  Batch forward(const Batch& x) override {
-    const int dims[] = {x.n, 1, x.h, x.w};
-    cv::Mat in(4, dims, CV_32F, const_cast<float*>(x.data.data()));
-    net_.setInput(in, "input");
-    const cv::Mat out = net_.forward("output");
-    if (out.total() != x.data.size()) {
-      throw Error("OpenCV DNN returned " + std::to_string(out.total()) + " values for " +
-                  std::to_string(x.data.size()) + " inputs");
-    }
-    Batch b{x.n, x.h, x.w, std::vector<float>(x.data.size())};
-    std::memcpy(b.data.data(), out.ptr<float>(), b.data.size() * sizeof(float));
-    return b;
-  }
-
- private:
-  cv::dnn::Net net_;
-};
-
-}  // namespace
-
-std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint, InferenceOptions options) {
-  return std::make_unique<LibTorchRunner>(checkpoint, options);
-}
-std::unique_ptr<Runner> opencv_runner(const std::string& onnx_bytes) { return std::make_unique<OpenCvRunner>(onnx_bytes); }
 
 Batch random_batch(int n, int h, int w, unsigned seed) {
   std::mt19937 rng(seed);
@@ -127,11 +69,10 @@ ScaleScore evaluate_scale_with(Runner& runner, const std::vector<fs::path>& imag
   Progress progress(runner.name() + " x" + std::to_string(scale), static_cast<long>(images.size()), "images");
   for (const auto& path : images) {
     const ScaledPair pair = make_scaled_pair(read_image(path), scale, path.string());
-    const auto start = std::chrono::steady_clock::now();
-    const Image out = runner.run_y(pair.bicubic);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    Image out;
+    const double ms = time_ms([&] { out = runner.run_y(pair.bicubic); });
     score.images.push_back(score_one(pair, out, path.stem().string(), scale));
-    score.images.back().seconds = seconds;
+    score.images.back().seconds = ms / 1000.0;
     progress.update(static_cast<long>(score.images.size()));
   }
   return score;
@@ -151,27 +92,6 @@ ScaleScore score_outputs(const std::vector<ScaledPair>& pairs, const std::vector
     score.images.push_back(score_one(pairs[k], out, names[k], scale));
   }
   return score;
-}
-
-nlohmann::json latency_json(std::vector<double> ms, int h, int w, int threads) {
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  const double median = n == 0 ? 0.0 : (n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]));
-  return {{"input", {h, w}},
-          {"threads", threads},
-          {"latency_ms", {{"median", median}, {"min", n ? ms.front() : 0.0}, {"max", n ? ms.back() : 0.0}}},
-          {"runs", n}};
-}
-
-nlohmann::json time_forward(Runner& runner, const Batch& x, int runs, int threads) {
-  runner.forward(x);  // warm-up: allocations, kernel selection
-  std::vector<double> ms;
-  for (int i = 0; i < runs; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    runner.forward(x);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  }
-  return latency_json(ms, x.h, x.w, threads);
 }
 
 int set_threads(int threads) {

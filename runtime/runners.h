@@ -1,10 +1,10 @@
 #pragma once
 // The same network run by different runtimes behind one interface, so that parity, PSNR and latency are
 // measured the same way for each: LibTorch (the weights), OpenCV DNN (the ONNX bytes) and onnxruntime
-// (the ONNX file, through scripts/ort_check.mjs; see ort.h).
+// (the ONNX file, through scripts/ort_check.mjs; see ort.h). Runners are made by name: registry.h.
 #include <filesystem>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,11 +39,19 @@ class Runner {
   Image run_y(const Image& y);
   // What computes each layer, where the runtime tells (the project's engine does, after a run).
   virtual std::vector<std::string> kernels() const { return {}; }
-};
 
-// The project's inference path (vdsr::Upscaler); by default untiled fp32 with the default engine.
-std::unique_ptr<Runner> libtorch_runner(const Checkpoint& checkpoint, InferenceOptions options = untiled_fp32());
-std::unique_ptr<Runner> opencv_runner(const std::string& onnx_bytes);
+  // A runtime in another process times itself there, so that its start-up is not counted as a forward
+  // pass: `runs` timed passes of `x` after a warm-up, and that process's peak memory. In-process runtimes
+  // return nothing and are timed by runtime/timing.h.
+  struct OwnTiming {
+    std::vector<double> ms;
+    double peak_rss_mb = 0;
+  };
+  virtual bool in_process() const { return true; }
+  virtual std::optional<OwnTiming> time_itself(const Batch& /*x*/, int /*runs*/, int /*threads*/) {
+    return std::nullopt;
+  }
+};
 
 // Deterministic uniform 0..1 inputs.
 Batch random_batch(int n, int h, int w, unsigned seed);
@@ -56,10 +64,6 @@ ScaleScore evaluate_scale_with(Runner& runner, const std::vector<std::filesystem
 // The same, with the network outputs given (as onnxruntime returns them), in image order.
 ScaleScore score_outputs(const std::vector<ScaledPair>& pairs, const std::vector<std::string>& names,
                          const std::vector<Batch>& outputs, int scale);
-
-// Latency of `runs` forward passes after one warm-up: {input, threads, latency_ms {median,min,max}, runs}.
-nlohmann::json time_forward(Runner& runner, const Batch& x, int runs, int threads);
-nlohmann::json latency_json(std::vector<double> ms, int h, int w, int threads);
 
 // Sets the intra-op threads of LibTorch and OpenCV together.
 int set_threads(int threads);

@@ -8,6 +8,7 @@
 
 #include "report/report.h"
 #include "tools/cli/common.h"
+#include "tools/cli/device_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/machine.h"
 #include "vdsr/train/patch_score.h"
@@ -27,10 +28,10 @@ extern "C" void on_sigterm(int) { g_stop.store(true); }
 // What the command line gives beyond TrainOptions itself.
 struct Flags {
   train::TrainOptions o;
-  std::string gpus, clip_mode = "norm", engine = "auto", params_file, report;
+  cli::DeviceFlags device;
+  std::string clip_mode = "norm", engine = "auto", params_file, report;
   std::vector<std::string> scales;
-  bool cuda = false;
-  int threads = 0, depth = 20, width = 64, start_epoch = 1;
+  int depth = 20, width = 64, start_epoch = 1;
   long long eval_patches = -1;
 };
 
@@ -44,8 +45,7 @@ void add_training_flags(CLI::App& app, Flags& f) {
   app.add_option("--nEpochs", o.epochs, "number of epochs to train for")->capture_default_str();
   app.add_option("--lr", o.params.lr, "learning rate")->capture_default_str();
   app.add_option("--step", o.step, "divide the learning rate by 10 every n epochs")->capture_default_str();
-  app.add_flag("--cuda", f.cuda, "train on the GPU (needs a CUDA build of LibTorch)");
-  app.add_option("--gpus", f.gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
+  f.device.add_to(app, "train on the GPU");
   app.add_option("--resume", o.resume, "continue a run from its checkpoint (weights, momentum, epoch, step)");
   app.add_option("--start-epoch", f.start_epoch, "epoch to start at (default 1, or the resumed checkpoint's)");
   app.add_option("--clip", o.params.clip, "gradient clipping threshold")->capture_default_str();
@@ -53,7 +53,6 @@ void add_training_flags(CLI::App& app, Flags& f) {
                                              "element in [-clip/lr, clip/lr] as the paper")
       ->check(CLI::IsMember(clip_modes))
       ->capture_default_str();
-  app.add_option("--threads", f.threads, "CPU threads (default: all cores)");
   app.add_option("--momentum", o.params.momentum, "SGD momentum")->capture_default_str();
   app.add_option("--weight-decay,--wd", o.params.weight_decay, "weight decay")->capture_default_str();
   app.add_option("--pretrained", o.pretrained, "start from this model (checkpoint or PyTorch state dict; a pruned "
@@ -168,8 +167,8 @@ int main(int argc, char** argv) {
   return cli::run(app, argc, argv, [&] {
     if (f.o.data.empty()) throw Error("--data is required (an HDF5 file from vdsr-data)");
     cli::apply_engine_flag(f.engine);
-    f.o.device = select_device(f.cuda, f.gpus);
-    const int threads = configure_threads(f.threads);
+    f.o.device = f.device.device();
+    const int threads = f.device.apply_threads();
     if (f.eval_patches >= 0) return eval_patches(f);
     settle_options(app, f);
     return run_training(f, threads);

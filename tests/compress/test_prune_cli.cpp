@@ -142,7 +142,7 @@ TEST_F(PruneCli, BadConfigsExitWithCode2AndWriteNothing) {
       {R"([{"sparsity": 0.5}])", "config_list[0]: no layer selector"},
       {R"([{"sparsity": 0.5, "op_names": ["conv1"]}])", "selects no layer (layers: input, residual_layer.0.conv"},
       {R"({"config_list": {"sparsity": 0.5}})", "config_list must be a JSON array"},
-      {R"({"config_list": [], "prunr": "l1"})", "prunr: unknown key (valid keys: pruner, config_list"},
+      {R"({"config_list": [], "prunr": "l1"})", "prunr: unknown key (valid keys: config_list, dummy_input, eval, finetune, mode, model, output, pruner, round_to)"},
       {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "pruner": "l3"})", "unknown pruner 'l3'"},
       {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "finetune": {"steps": 2}})", "finetune.data: missing"},
       {R"(not json)", "not valid JSON"},

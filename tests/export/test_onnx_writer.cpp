@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "export/onnx_writer.h"
-#include "runtime/runners.h"
+#include "runtime/registry.h"
 #include "vdsr/evaluation.h"
 #include "vdsr/inference.h"
 #include "vdsr/util/error.h"
@@ -147,9 +147,10 @@ TEST(OnnxWriter, StaticSizeFixesEveryDimension) {
     EXPECT_EQ(dims[2].dim_value(), 24);
     EXPECT_EQ(dims[3].dim_value(), 20);
   }
-  auto cv = opencv_runner(check_and_serialize(build_model(tiny(), o)));
+  const Checkpoint ck = tiny();
+  auto cv = make_runner("opencv-dnn", ModelSource::onnx_bytes(check_and_serialize(build_model(ck, o))));
   const Batch x = random_batch(1, 24, 20, 3);
-  EXPECT_LT(max_abs_diff(libtorch_runner(tiny())->forward(x), cv->forward(x)), 1e-5);
+  EXPECT_LT(max_abs_diff(make_runner("libtorch", ModelSource::weights(ck))->forward(x), cv->forward(x)), 1e-5);
 }
 
 TEST(OnnxWriter, CheckerRejectsBrokenModels) {
@@ -179,8 +180,8 @@ TEST(OnnxWriter, CheckerRejectsBrokenModels) {
 
 TEST(OnnxWriter, OneFileRunsAtSeveralSizesInOpenCvDnn) {
   const Checkpoint ck = tiny();
-  auto cv = opencv_runner(check_and_serialize(build_model(ck, {})));
-  auto torch_runner = libtorch_runner(ck);
+  auto cv = make_runner("opencv-dnn", ModelSource::onnx_bytes(check_and_serialize(build_model(ck, {}))));
+  auto torch_runner = make_runner("libtorch", ModelSource::weights(ck));
   for (const auto& [n, h, w] : std::vector<std::array<int, 3>>{{1, 16, 16}, {1, 37, 53}, {2, 20, 12}}) {
     const Batch x = random_batch(n, h, w, 7);
     const Batch got = cv->forward(x);
@@ -201,11 +202,11 @@ TEST(Runners, LibTorchRunnerScoresExactlyAsUpscaler) {
   const Checkpoint ck = tiny();
   const std::vector<fs::path> images{dir / "a.png"};
   const ScaleScore want = evaluate_scale(Upscaler(ck, Device{}), images, 2);
-  auto runner = libtorch_runner(ck);
+  auto runner = make_runner("libtorch", ModelSource::weights(ck));
   const ScaleScore got = evaluate_scale_with(*runner, images, 2);
   EXPECT_DOUBLE_EQ(got.mean().psnr, want.mean().psnr);
   EXPECT_DOUBLE_EQ(got.mean().ssim, want.mean().ssim);
-  auto cv = opencv_runner(check_and_serialize(build_model(ck, {})));
+  auto cv = make_runner("opencv-dnn", ModelSource::onnx_bytes(check_and_serialize(build_model(ck, {}))));
   EXPECT_NEAR(evaluate_scale_with(*cv, images, 2).mean().psnr, want.mean().psnr, 1e-4);
   fs::remove_all(dir);
 }

@@ -1,0 +1,289 @@
+#include "compress/prune_job.h"
+
+#include <spdlog/spdlog.h>
+
+#include "report/report.h"
+#include "runtime/registry.h"
+#include "runtime/timing.h"
+#include "vdsr/evaluation.h"
+#include "vdsr/machine.h"
+#include "vdsr/train/hyperparams.h"
+#include "vdsr/util/error.h"
+#include "vdsr/util/fields.h"
+#include "vdsr/util/files.h"
+
+namespace vdsr::compress {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+json read_json_file(const fs::path& path) {
+  if (!fs::exists(path)) throw Error(path.string() + ": cannot open the pruning config");
+  const std::vector<char> bytes = read_file(path);
+  try {
+    return json::parse(bytes.begin(), bytes.end());
+  } catch (const json::exception& e) {
+    throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
+  }
+}
+
+// The fine-tuning run, over vdsr-prune's defaults (a small learning rate: the weights are trained already).
+train::TrainOptions read_finetune(Fields& f) {
+  train::TrainOptions o;
+  o.data = f.required<std::string>("data");
+  o.params = {1e-4, 0.9, 64, 0.4, 1e-4};
+  train::read_hyper_params(f, o.params);
+  const auto steps = f.maybe<long long>("steps", Range::at_least(1));
+  const auto epochs = f.maybe<int>("epochs", Range::at_least(1));
+  if (!steps && !epochs) f.fail("", "give steps or epochs");
+  o.max_steps = steps.value_or(0);
+  o.epochs = epochs.value_or(1000000);
+  o.step = f.optional<int>("step", 10, Range::at_least(1));
+  o.seed = f.optional<std::uint64_t>("seed", 1);
+  o.val = f.optional<std::string>("val", "");
+  o.val_scale = f.optional<int>("val_scale", 2, Range::at_least(1));
+  o.clip_mode = f.optional<train::ClipMode>("clip_mode", train::ClipMode::norm);
+  f.finish();
+  if (!fs::exists(o.data)) f.fail("data", o.data.string() + " does not exist (make it with vdsr-data)");
+  return o;
+}
+
+void read_eval(Fields e, PruneSettings& s) {
+  s.dataset = e.optional<std::string>("dataset", s.dataset);
+  s.scales = e.optional<std::vector<int>>("scales", s.scales, Range::at_least(1));
+  e.finish();
+}
+
+std::vector<int64_t> read_dummy_input(Fields& f, std::vector<int64_t> fallback) {
+  const auto d = f.optional<std::vector<int64_t>>("dummy_input", std::move(fallback));
+  if (d.size() != 4 || d[1] != 1 || d[0] < 1 || d[2] < 3 || d[3] < 3) {
+    f.fail("dummy_input", "expected [N, 1, H, W] with N >= 1 and H, W >= 3, got " + json(d).dump());
+  }
+  return d;
+}
+
+// Masks as NNI saves them: kept filters per layer, or for Level the zeroed weight count.
+json masks_json(const PruneResult& result) {
+  json masks = json::object();
+  for (size_t l = 0; l < result.kept.size(); ++l) {
+    const LayerPlan& lp = result.plan.layers[l];
+    masks[lp.layer.name] = result.shrinks ? json(result.kept[l])
+                                          : json{{"zeros", lp.remove}, {"weights", lp.layer.weights}};
+  }
+  return masks;
+}
+
+json layers_json(const PruneResult& result, const Checkpoint& original) {
+  json layers = json::array();
+  const auto after = result.pruned.architecture.weight_shapes();
+  const auto before = original.architecture.weight_shapes();
+  for (size_t l = 0; l < result.kept.size(); ++l) {
+    const LayerPlan& lp = result.plan.layers[l];
+    const double sparsity = result.shrinks ? static_cast<double>(lp.remove) / lp.layer.out
+                                           : static_cast<double>(lp.remove) / lp.layer.weights;
+    layers.push_back({{"name", lp.layer.name}, {"type", lp.layer.type}, {"in", before[l][1]},
+                      {"in_after", after[l][1]}, {"out_before", before[l][0]}, {"out_after", after[l][0]},
+                      {"sparsity", sparsity},
+                      {"kept", result.shrinks ? json(result.kept[l].size()) : json(lp.layer.weights - lp.remove)},
+                      {"norms", result.norms[l]}, {"note", lp.note}});
+  }
+  return layers;
+}
+
+json totals_json(const Checkpoint& original, const Checkpoint& pruned, const fs::path& pruned_path) {
+  const auto& a0 = original.architecture;
+  const auto& a1 = pruned.architecture;
+  long long nonzero_after = 0;
+  for (const auto& [name, w] : pruned.weights) nonzero_after += (w != 0).sum().item<int64_t>();
+  return {{"params_before", a0.params()}, {"params_after", a1.params()}, {"nonzero_params_after", nonzero_after},
+          {"macs_per_pixel_before", a0.macs_per_pixel()}, {"macs_per_pixel_after", a1.macs_per_pixel()},
+          {"macs_ratio", static_cast<double>(a1.macs_per_pixel()) / a0.macs_per_pixel()},
+          {"checkpoint_bytes", fs::file_size(pruned_path)}};
+}
+
+// Latency of both models on the dummy input, in turns so that machine noise hits both alike.
+std::pair<json, json> latency_pair(const Checkpoint& a, const Checkpoint& b, const PruneSettings& s,
+                                   const JobOptions& o) {
+  const runtime::Batch x = runtime::random_batch(1, static_cast<int>(s.dummy_input[2]),
+                                                 static_cast<int>(s.dummy_input[3]), 0);
+  auto ra = runtime::make_runner("libtorch", runtime::ModelSource::weights(a, {}, o.device));
+  auto rb = runtime::make_runner("libtorch", runtime::ModelSource::weights(b, {}, o.device));
+  ra->forward(x);
+  rb->forward(x);
+  const auto ms = runtime::time_in_turns({ra.get(), rb.get()}, x, o.latency_runs);
+  json before = runtime::latency_json(ms[0], x.h, x.w, o.threads);
+  json after = runtime::latency_json(ms[1], x.h, x.w, o.threads);
+  before["kernels"] = ra->kernels();
+  after["kernels"] = rb->kernels();
+  return {before, after};
+}
+
+json evaluate(const Checkpoint& ck, const PruneSettings& s, const std::vector<fs::path>& images, Device device) {
+  const Upscaler upscaler(ck, device);
+  const std::string name = fs::path(s.dataset).filename().string();
+  json q;
+  for (int scale : s.scales) {
+    q[name]["x" + std::to_string(scale)] = quality_json(evaluate_scale(upscaler, images, scale));
+  }
+  return q;
+}
+
+// The fine-tuned checkpoint, copied to <out>/finetuned.ckpt, and the report's finetune block.
+std::pair<fs::path, json> finetune(const train::TrainOptions& options, const fs::path& out_dir) {
+  spdlog::info("fine-tuning the pruned model ({} steps, lr {})", options.max_steps, options.params.lr);
+  const train::TrainResult trained = train::train(options);
+  const fs::path path = out_dir / "finetuned.ckpt";
+  fs::copy_file(trained.last_checkpoint, path, fs::copy_options::overwrite_existing);
+  double seconds = 0;
+  for (const auto& e : trained.epochs) seconds += e.seconds;
+  return {path, {{"checkpoint", path.string()}, {"steps", trained.global_step}, {"seconds", seconds}}};
+}
+
+// The default output folder: experiments/prune-<pruner>-<first entry's sparsity in percent>.
+std::string default_output(const json& config_list, Pruner pruner) {
+  const double first = config_list.size() && config_list[0].is_object()
+                           ? config_list[0].value("sparsity", config_list[0].value("total_sparsity", 0.0))
+                           : 0.0;
+  return "experiments/prune-" + pruner_name(pruner) + "-" + std::to_string(static_cast<int>(first * 100 + 0.5));
+}
+
+}  // namespace
+
+PruneSettings read_prune_settings(const fs::path& path) {
+  const json j = read_json_file(path);
+  PruneSettings s;
+  if (j.is_array()) {  // a bare NNI config_list
+    s.config_list = j;
+    return s;
+  }
+  if (!j.is_object()) throw Error(path.string() + ": expected a config_list array or an object with \"config_list\"");
+  Fields f(j, path.string());
+  if (!f.has("config_list")) f.fail("config_list", "missing (expected a JSON array)");
+  s.config_list = f.raw("config_list");
+  s.pruner = f.optional<std::string>("pruner", s.pruner);
+  s.mode = f.optional<std::string>("mode", s.mode);
+  s.round_to = f.optional<int>("round_to", s.round_to, Range::at_least(1));
+  s.model = f.optional<std::string>("model", "");
+  s.output = f.optional<std::string>("output", "");
+  s.dummy_input = read_dummy_input(f, s.dummy_input);
+  read_eval(f.object("eval"), s);
+  s.finetune = f.raw("finetune");
+  if (!s.finetune.is_null()) {
+    Fields ft(s.finetune, f.path("finetune"));
+    s.train = read_finetune(ft);
+  }
+  f.finish();
+  return s;
+}
+
+void override_sparsity(json& config_list, double sparsity) {
+  if (sparsity < 0.0 || sparsity >= 1.0) {
+    throw Error("--sparsity: expected a number in [0, 1), got " + std::to_string(sparsity));
+  }
+  for (auto& entry : config_list) {
+    if (!entry.is_object() || entry.value("exclude", false)) continue;
+    for (const char* k : {"sparsity", "sparsity_per_layer", "total_sparsity", "sparse_ratio"}) {
+      if (entry.contains(k)) entry[k] = sparsity;
+    }
+  }
+}
+
+PruneJob::PruneJob(PruneSettings settings, JobOptions options)
+    : settings_(std::move(settings)), options_(std::move(options)), pruner_(parse_pruner(settings_.pruner)) {
+  plan_options_.mode = parse_mode(settings_.mode);
+  plan_options_.round_to = settings_.round_to;
+  plan_options_.granularity = pruner_.granularity;
+  original_ = load_checkpoint(settings_.model);
+  plan_ = make_plan(settings_.config_list, layers_of(original_.architecture), plan_options_, options_.config_path);
+  for (const auto& w : plan_.warnings) spdlog::warn("{}", w);
+  if (options_.eval) images_ = dataset_images(settings_.dataset);
+  if (settings_.output.empty()) settings_.output = default_output(settings_.config_list, pruner_);
+  if (settings_.train) {
+    settings_.train->pretrained = out_dir() / "pruned.ckpt";
+    settings_.train->out = out_dir() / "finetune";
+    settings_.train->device = options_.device;
+  }
+}
+
+std::string PruneJob::describe_plan() const {
+  return "Pruning plan (" + pruner_name(pruner_) + ", mode " + settings_.mode + ") for " + settings_.model + "\n" +
+         plan_.table();
+}
+
+json PruneJob::run() {
+  PruneResult result = prune(original_, plan_, pruner_, plan_options_);
+  if (!result.shrinks) {
+    spdlog::info("level pruning masks weights: the model keeps its widths and size (sparsity shown per layer)");
+  }
+  const fs::path pruned_path = save_pruned(result);
+  json report = prune_report(result, pruned_path);
+  add_latency(result.pruned, report);
+  if (options_.eval) {
+    spdlog::info("evaluating the original and the pruned model on {}", settings_.dataset);
+    report["prune"]["baseline"]["quality"] = evaluate(original_, settings_, images_, options_.device);
+    report["quality"] = evaluate(result.pruned, settings_, images_, options_.device);
+  }
+  const fs::path final_path = settings_.train ? add_finetuned(report) : pruned_path;
+  report["model"] = model_json(final_path, load_checkpoint(final_path));
+  return report;
+}
+
+// <out>/pruned.ckpt with where it came from, and masks.json.
+fs::path PruneJob::save_pruned(PruneResult& result) const {
+  const PruneSettings& s = settings_;
+  fs::create_directories(out_dir());
+  result.pruned.meta["scales"] = original_.meta.value("scales", json({2, 3, 4}));
+  result.pruned.meta["provenance"] = {{"pruned_from", s.model}, {"source_sha256", sha256_file(s.model)},
+                                      {"pruner", pruner_name(pruner_)}, {"mode", s.mode},
+                                      {"config_list", s.config_list}, {"tool", "vdsr-prune"},
+                                      {"version", report::version()}};
+  const fs::path path = out_dir() / "pruned.ckpt";
+  save_checkpoint(path, result.pruned);
+  write_file_atomically(out_dir() / "masks.json", masks_json(result).dump() + "\n");
+  return path;
+}
+
+// The report's config, the prune block (plan, layers, totals, baseline model) and the files.
+json PruneJob::prune_report(const PruneResult& result, const fs::path& pruned_path) const {
+  const PruneSettings& s = settings_;
+  json report = report::create("prune", "vdsr-prune");
+  report["machine"].update(machine_json(options_.threads, options_.device.cuda));
+  report["config"] = {{"pruner", pruner_name(pruner_)}, {"mode", s.mode}, {"round_to", s.round_to},
+                      {"config_list", s.config_list}, {"model", s.model}, {"output", s.output},
+                      {"dummy_input", s.dummy_input}, {"finetune", s.finetune},
+                      {"eval", {{"dataset", s.dataset}, {"scales", s.scales}}}};
+  report["prune"] = {{"plan", result.plan.to_json()},
+                     {"layers", layers_json(result, original_)},
+                     {"shrinks", result.shrinks},
+                     {"totals", totals_json(original_, result.pruned, pruned_path)},
+                     {"baseline", {{"model", model_json(s.model, original_)}}}};
+  if (!result.shrinks) report["prune"]["note"] = "level pruning masks weights; the model is not smaller";
+  report["files"]["checkpoint"] = report::file_entry(pruned_path);
+  report["files"]["masks"] = report::file_entry(out_dir() / "masks.json");
+  return report;
+}
+
+void PruneJob::add_latency(const Checkpoint& pruned, json& report) const {
+  const auto& d = settings_.dummy_input;
+  spdlog::info("measuring latency on {}x{} ({} runs each, alternating)", d[2], d[3], options_.latency_runs);
+  const auto [before, after] = latency_pair(original_, pruned, settings_, options_);
+  report["prune"]["baseline"]["speed"]["libtorch"] = before;
+  report["speed"]["libtorch"] = after;
+  report["prune"]["totals"]["latency_ratio"] = runtime::median_ms(after) / runtime::median_ms(before);
+}
+
+// Fine-tunes the pruned model; the pruned model's quality moves to prune.quality_pruned.
+fs::path PruneJob::add_finetuned(json& report) const {
+  const auto [path, block] = finetune(*settings_.train, out_dir());
+  report["prune"]["finetune"] = block;
+  report["files"]["finetuned"] = report::file_entry(path);
+  if (options_.eval) {
+    report["prune"]["quality_pruned"] = report["quality"];
+    report["quality"] = evaluate(load_checkpoint(path), settings_, images_, options_.device);
+  }
+  return path;
+}
+
+}  // namespace vdsr::compress

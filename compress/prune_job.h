@@ -1,0 +1,72 @@
+#pragma once
+// vdsr-prune's job: a pruning config (an NNI config_list and its settings) → a narrower checkpoint, its
+// masks and a report with params, MACs, latency and PSNR before and after, optionally fine-tuned.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compress/pruner.h"
+#include "vdsr/inference.h"
+#include "vdsr/train/trainer.h"
+
+namespace vdsr::compress {
+
+struct PruneSettings {
+  nlohmann::json config_list;
+  std::string pruner = "l1", mode = "normal";
+  int round_to = 8;
+  std::vector<int64_t> dummy_input{1, 1, 256, 256};  // latency input [N, 1, H, W]
+  std::string model, output;                          // empty: chosen by the tool
+  std::string dataset = "Set5";                       // eval
+  std::vector<int> scales{2, 3, 4};
+  nlohmann::json finetune;                            // as given, for the report; null when absent
+  std::optional<train::TrainOptions> train;           // read from it; the job sets paths and device
+};
+
+// A bare config_list array, or an object {pruner, config_list, mode, round_to, dummy_input, model, output,
+// eval {dataset, scales}, finetune {data, steps | epochs, the hyper-parameters, ...}}.
+PruneSettings read_prune_settings(const std::filesystem::path& path);
+
+// --sparsity: the sparsity keys of every entry that is not an exclude entry set to `sparsity` (in [0, 1)).
+void override_sparsity(nlohmann::json& config_list, double sparsity);
+
+struct JobOptions {
+  Device device;
+  int threads = 1;        // as configured, for the report
+  int latency_runs = 5;   // timed runs per model
+  bool eval = true;       // PSNR before and after
+  std::string config_path;  // names the config in errors
+};
+
+class PruneJob {
+ public:
+  // Everything that can be wrong with the input (pruner, mode, plan, dataset, fine-tune data) is checked
+  // here, before anything is written.
+  PruneJob(PruneSettings settings, JobOptions options);
+
+  // "Pruning plan (<pruner>, mode <mode>) for <model>" and the plan's table.
+  std::string describe_plan() const;
+  const PruneSettings& settings() const { return settings_; }
+  std::filesystem::path out_dir() const { return settings_.output; }
+
+  // Writes <out>/pruned.ckpt, masks.json (and finetuned.ckpt) and returns the report (not yet written).
+  nlohmann::json run();
+
+ private:
+  std::filesystem::path save_pruned(PruneResult& result) const;
+  nlohmann::json prune_report(const PruneResult& result, const std::filesystem::path& pruned_path) const;
+  void add_latency(const Checkpoint& pruned, nlohmann::json& report) const;
+  std::filesystem::path add_finetuned(nlohmann::json& report) const;
+
+  PruneSettings settings_;
+  JobOptions options_;
+  Pruner pruner_;
+  PlanOptions plan_options_;
+  Checkpoint original_;
+  Plan plan_;
+  std::vector<std::filesystem::path> images_;
+};
+
+}  // namespace vdsr::compress

@@ -1,0 +1,56 @@
+#pragma once
+// vdsr-bench's run matrix: each model in each runtime and precision at each input size, measured side by
+// side in one process run so that machine noise hits every configuration alike.
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/input_size.h"
+#include "runtime/registry.h"
+#include "vdsr/checkpoint.h"
+
+namespace vdsr::runtime {
+
+struct BenchModel {
+  std::string name;
+  std::filesystem::path path;
+  Checkpoint checkpoint;
+  std::string onnx;  // serialized ONNX, for the runtimes that read it
+};
+
+struct BenchPlan {
+  std::vector<InputSize> sizes;
+  std::vector<std::string> runtimes;    // names from runtimes()
+  std::vector<std::string> precisions;  // fp32 | bf16
+  InferenceOptions options;             // the LibTorch runtimes' engine, tiling, Winograd
+  int runs = 5, rounds = 2, threads = 1;
+};
+
+// One row of the table: a model in a runtime at a precision and input size.
+struct BenchCase {
+  const BenchModel* model = nullptr;
+  std::string runtime, precision;
+  InputSize size;
+  std::unique_ptr<Runner> runner;
+  std::vector<double> ms;
+  double memory_mb = 0;  // in-process: the peak RSS its first run added; out of process: that process's peak
+};
+
+// Every case in table order (size, model, runtime, precision). A runtime that cannot run here, and bf16
+// on a CPU without it, are skipped with a warning; nothing left to run is an error.
+std::vector<BenchCase> bench_cases(const std::vector<BenchModel>& models, const BenchPlan& plan);
+
+// Per size: one warm-up per case (measuring its memory), then plan.rounds rounds. In each, pass k of
+// every in-process case comes before pass k+1 of any; then each out-of-process runtime times itself.
+void run_bench(std::vector<BenchCase>& cases, const BenchPlan& plan);
+
+// Per case: latency_json plus {model, path, widths, runtime, precision, memory_mb, kernels?,
+// vs_onnxruntime? (median over onnxruntime's for the same model and size)}.
+nlohmann::json bench_rows(const std::vector<BenchCase>& cases, int threads);
+
+// The report contract's speed.<runtime>: the first model at the first size in fp32.
+nlohmann::json contract_speed(const nlohmann::json& rows, const std::string& model, const InputSize& size);
+
+}  // namespace vdsr::runtime
