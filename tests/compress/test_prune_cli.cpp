@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/cli_runner.h"
+#include "tests/tool_test.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/image.h"
 
@@ -16,26 +17,13 @@ using test::run_command;
 using test::tool;
 namespace fs = std::filesystem;
 
-class PruneCli : public ::testing::Test {
+class PruneCli : public test::ToolTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vdsr_prune_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "images");
-    for (int k = 0; k < 2; ++k) {
-      Image rgb(60, 52 + 4 * k, 3);
-      for (int c = 0; c < 3; ++c)
-        for (int y = 0; y < rgb.height; ++y)
-          for (int x = 0; x < rgb.width; ++x)
-            rgb.at(c, y, x) = std::fmod(4.0 * x + 3.0 * y + 50.0 * c + 11.0 * k + ((x * y) % 5) * 13.0, 256.0);
-      write_image(dir_ / "images" / ("img" + std::to_string(k) + ".png"), rgb);
-    }
-    torch::manual_seed(5);
-    VDSR model(Architecture::uniform(5, 16));
-    save_checkpoint(dir_ / "tiny.ckpt", checkpoint_from_model(model, {{"scales", {2}}}));
+    make_scratch("vdsr_prune");
+    write_images(2, 60, 52, 4);
+    save_model(dir_ / "tiny.ckpt", Architecture::uniform(5, 16), {2}, 5);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   fs::path write_config(const std::string& name, const std::string& text) {
     std::ofstream(dir_ / name) << text;
@@ -45,7 +33,6 @@ class PruneCli : public ::testing::Test {
     return tool("vdsr-prune") + " --threads 1 --latency-runs 1 --config " + config.string() + " --model " +
            (dir_ / "tiny.ckpt").string() + " " + extra;
   }
-  fs::path dir_;
 };
 
 TEST_F(PruneCli, SeedConfigWritesNarrowerCheckpointMasksAndReport) {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/cli_runner.h"
+#include "tests/tool_test.h"
 #include "tests/test_assets.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/image.h"
@@ -30,26 +31,13 @@ std::string slurp(const fs::path& p) {
 
 nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(std::ifstream(p)); }
 
-class ExportCli : public ::testing::Test {
+class ExportCli : public test::ToolTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vdsr_export_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "images");
-    for (int k = 0; k < 2; ++k) {
-      Image rgb(48 + 6 * k, 42, 3);
-      for (int c = 0; c < 3; ++c)
-        for (int y = 0; y < rgb.height; ++y)
-          for (int x = 0; x < rgb.width; ++x)
-            rgb.at(c, y, x) = std::fmod(4.0 * x + 6.0 * y + 30.0 * c + 11.0 * k + ((x * y) % 5) * 8.0, 256.0);
-      write_image(dir_ / "images" / ("img" + std::to_string(k) + ".png"), rgb);
-    }
-    torch::manual_seed(11);
-    VDSR model(Architecture{{16, 16, 16, 16, 16}});
-    save_checkpoint(dir_ / "tiny.ckpt", checkpoint_from_model(model, {{"scales", {2, 3}}}));
+    make_scratch("vdsr_export");
+    write_images(2, 48, 42, 6);
+    save_model(dir_ / "tiny.ckpt", Architecture{{16, 16, 16, 16, 16}}, {2, 3}, 11);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // Fast defaults: tiny latency runs, onnxruntime only where a test asks for it.
   std::string exporter(const std::string& args, const std::string& ort = "off") {
@@ -57,7 +45,6 @@ class ExportCli : public ::testing::Test {
            (dir_ / "tiny.ckpt").string() + " " + args;
   }
   std::string images() const { return (dir_ / "images").string(); }
-  fs::path dir_;
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-"""Test functions and search spaces shared by the TPE benchmark (same formulas as hpo/bench_main.cpp)."""
+"""Test functions and search spaces shared by the TPE benchmark (same formulas as tools/vdsr_tpe_bench.cpp)."""
 import math
 
 SPACES = {
