@@ -7,11 +7,13 @@
 #include <fstream>
 
 #include "test_assets.h"
+#include "test_util.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/torch_file.h"
 #include "vdsr/util/error.h"
 
 using namespace vdsr;
+using test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -21,15 +23,6 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 const char* kPython = "/usr/bin/python3";

@@ -1,9 +1,11 @@
 // vdsr::Fields and VDSR_ENUM_NAMES: every error names the path, the key, what was expected and what came.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
 #include "vdsr/util/fields.h"
 
 using namespace vdsr;
+using test::error_of;
 using nlohmann::json;
 
 namespace demo {
@@ -12,15 +14,6 @@ VDSR_ENUM_NAMES(Colour, {{Colour::kRed, "red"}, {Colour::kGreen, "green"}, {Colo
 }  // namespace demo
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Fields, ReadsTypedValuesWithDefaults) {
   const json j = {{"n", 3}, {"lr", 0.1}, {"name", "x"}, {"sizes", {1, 2}}, {"colour", "green"}, {"on", true}};

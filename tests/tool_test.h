@@ -3,7 +3,6 @@
 // tiny random model to run the tool on.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -12,17 +11,15 @@
 
 #include "vdsr/checkpoint.h"
 #include "vdsr/image.h"
+#include "test_util.h"
 
 namespace vdsr::test {
 
 class ToolTest : public ::testing::Test {
  protected:
-  // Creates an empty <temp>/<prefix>_<test name>_<pid> as dir_ (the pid: checkouts testing side by side).
+  // An empty scratch_dir(prefix) with an images/ folder, as dir_.
   void make_scratch(const std::string& prefix) {
-    dir_ = std::filesystem::temp_directory_path() /
-           (prefix + "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
-            std::to_string(getpid()));
-    std::filesystem::remove_all(dir_);
+    dir_ = scratch_dir(prefix);
     std::filesystem::create_directories(dir_ / "images");
   }
   // dir_/images/img<k>.png: smooth gradients with some texture; picture k is `grow` pixels wider than k-1.

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "hpo/store.h"
+#include "tests/test_util.h"
 
 using namespace vdsr::hpo;
 namespace fs = std::filesystem;
@@ -53,13 +54,6 @@ struct Result {
   std::string out, err;
 };
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 class TuneCli : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -91,8 +85,8 @@ class TuneCli : public ::testing::Test {
     const std::string cmd = "cd '" + dir_.string() + "' && '" + kTune + "' " + args + " > out.txt 2> err.txt";
     int ws = std::system(cmd.c_str());
     r.rc = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
-    r.out = slurp(dir_ / "out.txt");
-    r.err = slurp(dir_ / "err.txt");
+    r.out = vdsr::test::read_text(dir_ / "out.txt");
+    r.err = vdsr::test::read_text(dir_ / "err.txt");
     return r;
   }
 
@@ -149,8 +143,8 @@ TEST_F(TuneCli, RunsTrialsRecordsFailuresAndWritesResults) {
   ASSERT_EQ(trials.size(), 6u);
   for (const auto& t : trials) {
     const fs::path td = dir_ / "run" / "trials" / std::to_string(t.id);
-    EXPECT_EQ(json::parse(slurp(td / "params.json")), t.params);
-    EXPECT_NE(slurp(td / "stdout.log").find("trial " + std::to_string(t.id) + " dir " + td.string()),
+    EXPECT_EQ(json::parse(vdsr::test::read_text(td / "params.json")), t.params);
+    EXPECT_NE(vdsr::test::read_text(td / "stdout.log").find("trial " + std::to_string(t.id) + " dir " + td.string()),
               std::string::npos);
     EXPECT_TRUE(fs::exists(td / "metrics.jsonl"));
     EXPECT_EQ(t.intermediate.size(), 3u) << t.id;
@@ -171,8 +165,8 @@ TEST_F(TuneCli, RunsTrialsRecordsFailuresAndWritesResults) {
   const TrialRecord* best = nullptr;
   for (const auto& t : trials)
     if (t.final && (!best || *t.final < *best->final)) best = &t;
-  EXPECT_EQ(json::parse(slurp(dir_ / "run" / "best.json")), best->params);
-  json rep = json::parse(slurp(dir_ / "rep.json"));
+  EXPECT_EQ(json::parse(vdsr::test::read_text(dir_ / "run" / "best.json")), best->params);
+  json rep = json::parse(vdsr::test::read_text(dir_ / "rep.json"));
   EXPECT_EQ(rep["schema"], "vdsr-report/1");
   EXPECT_EQ(rep["stage"], "tune");
   EXPECT_EQ(rep["tool"], "vdsr-tune");
@@ -184,7 +178,7 @@ TEST_F(TuneCli, RunsTrialsRecordsFailuresAndWritesResults) {
     EXPECT_TRUE(rep["tune"]["trials"][0].contains(k)) << k;
   EXPECT_EQ(rep["tune"]["best"]["id"], best->id);
   EXPECT_DOUBLE_EQ(rep["tune"]["best"]["value"].get<double>(), *best->final);
-  EXPECT_EQ(json::parse(slurp(dir_ / "run" / "report.json"))["tune"]["best"], rep["tune"]["best"]);
+  EXPECT_EQ(json::parse(vdsr::test::read_text(dir_ / "run" / "report.json"))["tune"]["best"], rep["tune"]["best"]);
   // The final table lists the best trial first.
   EXPECT_NE(r.out.find("\n" + std::to_string(best->id) + " "), std::string::npos);
   EXPECT_LT(r.out.find("\n" + std::to_string(best->id) + " "), r.out.find("FAILED"));
@@ -195,7 +189,7 @@ TEST_F(TuneCli, RunsTrialsRecordsFailuresAndWritesResults) {
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 7);
   Result js = tune("--export run --format json --out export.json");
   ASSERT_EQ(js.rc, 0) << js.err;
-  json ex = json::parse(slurp(dir_ / "export.json"));
+  json ex = json::parse(vdsr::test::read_text(dir_ / "export.json"));
   ASSERT_EQ(ex.size(), 6u);
   EXPECT_EQ(ex[2]["trialJobId"], "3");
   EXPECT_EQ(ex[2]["status"], "FAILED");
@@ -282,7 +276,7 @@ TEST_F(TuneCli, ExhaustedDiscreteSpaceEndsCleanly) {
   EXPECT_NE(r.err.find("exhausted"), std::string::npos);
   auto trials = Store::open(dir_ / "run").trials();
   ASSERT_EQ(trials.size(), 3u);
-  EXPECT_EQ(json::parse(slurp(dir_ / "run" / "best.json")), json({{"x", 0.3}}));
+  EXPECT_EQ(json::parse(vdsr::test::read_text(dir_ / "run" / "best.json")), json({{"x", 0.3}}));
 }
 
 TEST_F(TuneCli, ResumeAfterKillKeepsFinishedTrialsAndRerunsInterruptedOnes) {
@@ -336,5 +330,5 @@ TEST_F(TuneCli, CtrlCMarksRunningTrialsInterrupted) {
   auto c = count_status(Store::open(dir_ / "run").trials());
   EXPECT_EQ(c[TrialState::kRunning], 0);
   EXPECT_GE(c[TrialState::kInterrupted], 1);
-  EXPECT_NE(slurp(dir_ / "spawn_err.txt").find("--resume"), std::string::npos);
+  EXPECT_NE(vdsr::test::read_text(dir_ / "spawn_err.txt").find("--resume"), std::string::npos);
 }

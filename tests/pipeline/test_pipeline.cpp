@@ -9,6 +9,7 @@
 
 #include "tests/cli_runner.h"
 #include "tests/test_assets.h"
+#include "tests/test_util.h"
 
 using vdsr::test::run_command;
 using vdsr::test::tool;
@@ -40,13 +41,6 @@ const char* kStubConfig = R"({
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
 
-std::string read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -72,7 +66,7 @@ class PipelineTest : public ::testing::Test {
   }
   // The stage runs logged since the last call, e.g. "a b c".
   std::string runs() {
-    const std::string all = read(root_ / "log");
+    const std::string all = vdsr::test::read_text(root_ / "log");
     std::string fresh = all.substr(seen_);
     seen_ = all.size();
     for (auto& ch : fresh)
@@ -81,7 +75,7 @@ class PipelineTest : public ::testing::Test {
     return fresh;
   }
   fs::path exp() const { return root_ / "experiments" / "stub"; }
-  nlohmann::json state() const { return nlohmann::json::parse(read(exp() / "pipeline_state.json")); }
+  nlohmann::json state() const { return nlohmann::json::parse(vdsr::test::read_text(exp() / "pipeline_state.json")); }
 
   fs::path root_;
   size_t seen_ = 0;
@@ -94,13 +88,13 @@ TEST_F(PipelineTest, FirstRunRunsEveryStageAndARerunSkipsThemAll) {
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(runs(), "a b c");
   EXPECT_NE(r.output.find("x1"), std::string::npos) << "the summary file goes to stdout: " << r.output;
-  EXPECT_EQ(read(exp() / "b.txt"), "input\nb-config\n");
+  EXPECT_EQ(vdsr::test::read_text(exp() / "b.txt"), "input\nb-config\n");
   // The derived JSON: the template with the variables substituted into "set".
-  const auto derived = nlohmann::json::parse(read(exp() / "derived.json"));
+  const auto derived = nlohmann::json::parse(vdsr::test::read_text(exp() / "derived.json"));
   EXPECT_EQ(derived["keep"], 1);
   EXPECT_EQ(derived["tool"], "/opt/tools/t");
   for (const char* s : {"a", "b", "c"}) EXPECT_EQ(state()["stages"][s]["status"], "done") << s;
-  const auto report = nlohmann::json::parse(read(exp() / "report.json"));
+  const auto report = nlohmann::json::parse(vdsr::test::read_text(exp() / "report.json"));
   EXPECT_EQ(report["stage"], "pipeline");
   EXPECT_EQ(report["pipeline"]["status"], "done");
   ASSERT_EQ(report["pipeline"]["stages"].size(), 3u);
@@ -110,7 +104,7 @@ TEST_F(PipelineTest, FirstRunRunsEveryStageAndARerunSkipsThemAll) {
   r = pipeline("");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(runs(), "");
-  const auto again = nlohmann::json::parse(read(exp() / "report.json"));
+  const auto again = nlohmann::json::parse(vdsr::test::read_text(exp() / "report.json"));
   for (const auto& s : again["pipeline"]["stages"]) EXPECT_TRUE(s["skipped"].get<bool>()) << s.dump();
 }
 
@@ -121,12 +115,12 @@ TEST_F(PipelineTest, AChangedInputRerunsItsStageAndTheLaterOnesOnly) {
   auto r = pipeline("");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(runs(), "b c");
-  EXPECT_EQ(read(exp() / "b.txt"), "input\nb-config v2\n");
+  EXPECT_EQ(vdsr::test::read_text(exp() / "b.txt"), "input\nb-config v2\n");
   // A changed profile value changes only the commands that use it.
   r = pipeline("--profile other");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(runs(), "c");
-  EXPECT_EQ(read(exp() / "c.txt"), "x2\n");
+  EXPECT_EQ(vdsr::test::read_text(exp() / "c.txt"), "x2\n");
   // A missing output reruns its stage, and what consumes it.
   fs::remove(exp() / "a.txt");
   ASSERT_EQ(pipeline("--profile other").code, 0);
@@ -140,7 +134,7 @@ TEST_F(PipelineTest, AChangedInputRerunsItsStageAndTheLaterOnesOnly) {
   r = pipeline("--profile other");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(runs(), "c");
-  EXPECT_EQ(read(exp() / "c.txt"), "xno-extra\n");
+  EXPECT_EQ(vdsr::test::read_text(exp() / "c.txt"), "xno-extra\n");
   EXPECT_NE(r.output.find("optional asset missing"), std::string::npos) << r.output;
 }
 
@@ -170,7 +164,7 @@ TEST_F(PipelineTest, AFailedStageStopsThePipelineAndARerunResumesIt) {
   EXPECT_EQ(state()["stages"]["a"]["status"], "done");
   EXPECT_EQ(state()["stages"]["b"]["status"], "failed");
   EXPECT_FALSE(state()["stages"].contains("c"));
-  EXPECT_EQ(nlohmann::json::parse(read(exp() / "report.json"))["pipeline"]["stages"][2]["status"], "not-run");
+  EXPECT_EQ(nlohmann::json::parse(vdsr::test::read_text(exp() / "report.json"))["pipeline"]["stages"][2]["status"], "not-run");
 
   fs::remove(root_ / "fail_b");
   r = pipeline("");

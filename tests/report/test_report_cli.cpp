@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "tests/cli_runner.h"
+#include "tests/test_util.h"
 #include "report_samples.h"
 
 using nlohmann::json;
@@ -19,10 +20,7 @@ namespace {
 class ReportCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vdsr_report_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = vdsr::test::scratch_dir("vdsr_report_cli");
     put("eval.json", vdsr::test::eval_report().dump(2));
     put("prune.json", vdsr::test::prune_report().dump(2));
     put("export.json", vdsr::test::export_report().dump(2));

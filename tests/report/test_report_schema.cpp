@@ -7,6 +7,7 @@
 
 #include "report/report.h"
 #include "report_samples.h"
+#include "tests/test_util.h"
 #include "vdsr/util/error.h"
 
 using namespace vdsr;
@@ -35,10 +36,7 @@ std::string problem(const json& r) {
 class ReportFiles : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vdsr_report_schema_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = vdsr::test::scratch_dir("vdsr_report_schema");
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path put(const std::string& name, const std::string& text) {
