@@ -20,17 +20,6 @@ std::string num(double x) {
   return buf;
 }
 
-// Flattens nested-choice parameters into "outer/inner" columns.
-void flatten(const json& params, const std::string& prefix, std::map<std::string, json>& out) {
-  for (auto it = params.begin(); it != params.end(); ++it) {
-    const std::string key = prefix.empty() ? it.key() : prefix + "/" + it.key();
-    if (it.value().is_object())
-      flatten(it.value(), key, out);
-    else
-      out[key] = it.value();
-  }
-}
-
 std::string csv_cell(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string q = "\"";
@@ -91,8 +80,7 @@ std::string export_csv(const std::vector<TrialRecord>& trials) {
   std::set<std::string> param_cols, metric_cols;
   std::vector<std::map<std::string, json>> rows;
   for (const auto& t : trials) {
-    std::map<std::string, json> row;
-    flatten(t.params, "", row);
+    std::map<std::string, json> row = report::flat_params(t.params);
     for (const auto& [k, v] : row) param_cols.insert(k);
     if (t.final_payload.is_object())
       for (auto it = t.final_payload.begin(); it != t.final_payload.end(); ++it)

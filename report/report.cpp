@@ -39,4 +39,25 @@ void write(const std::filesystem::path& path, const nlohmann::json& report) {
   write_file_atomically(path, report.dump(2) + "\n");
 }
 
+namespace {
+
+void flatten_params(const nlohmann::json& params, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+  if (!params.is_object()) return;
+  for (auto it = params.begin(); it != params.end(); ++it) {
+    const std::string key = prefix.empty() ? it.key() : prefix + "/" + it.key();
+    if (it.value().is_object())
+      flatten_params(it.value(), key, out);
+    else
+      out[key] = it.value();
+  }
+}
+
+}  // namespace
+
+std::map<std::string, nlohmann::json> flat_params(const nlohmann::json& params) {
+  std::map<std::string, nlohmann::json> out;
+  flatten_params(params, "", out);
+  return out;
+}
+
 }  // namespace vdsr::report

@@ -2,6 +2,7 @@
 // The report contract shared by every stage (docs/report-schema.md): a JSON object with a fixed header
 // (schema, stage, tool, version, created, machine) that each stage extends with what it knows.
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -23,6 +24,10 @@ nlohmann::json file_entry(const std::filesystem::path& path);
 // Writes the report as indented JSON, atomically (a temp file renamed into place), after validate():
 // a CLI cannot write a report that readers would refuse.
 void write(const std::filesystem::path& path, const nlohmann::json& report);
+
+// A trial's parameters with nested choices flattened into "outer/inner" keys, as the tune report's
+// trial tables and the tuner's CSV export show them; a non-object gives no keys.
+std::map<std::string, nlohmann::json> flat_params(const nlohmann::json& params);
 
 // The stages a report may come from.
 const std::vector<std::string>& known_stages();

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "report/render.h"
+#include "report/report.h"
 
 namespace vdsr::report {
 
@@ -164,18 +165,6 @@ std::optional<double> trial_value(const json& trial) {
 
 bool maximize(const json& report) { return report.value("tune", json::object()).value("optimize_mode", "") == "maximize"; }
 
-// Nested-choice parameters as "outer/inner" columns, as the tuner's CSV export.
-void flatten_params(const json& params, const std::string& prefix, std::map<std::string, json>& out) {
-  if (!params.is_object()) return;
-  for (auto it = params.begin(); it != params.end(); ++it) {
-    const std::string key = prefix.empty() ? it.key() : prefix + "/" + it.key();
-    if (it.value().is_object())
-      flatten_params(it.value(), key, out);
-    else
-      out[key] = it.value();
-  }
-}
-
 }  // namespace
 
 std::string scatter_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
@@ -276,7 +265,7 @@ std::string parallel_svg(const json& report) {
     auto v = trial_value(t);
     if (!v) continue;
     Trial row{t.value("id", 0), *v, {}};
-    flatten_params(t.value("params", json::object()), "", row.params);
+    row.params = report::flat_params(t.value("params", json::object()));
     for (const auto& [k, _] : row.params) names.insert(k);
     rows.push_back(std::move(row));
   }
