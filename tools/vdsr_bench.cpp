@@ -65,10 +65,10 @@ int main(int argc, char** argv) {
       "  vdsr-bench --model original=vdsr.pt --model pruned=prune/pruned.ckpt --sizes 256,512"};
   std::vector<std::string> model_args, sizes_arg{"256,512,1024"}, precisions_arg{"fp32,bf16"},
       runtimes_arg{"libtorch,onnxruntime,opencv-dnn"};
-  std::string report_path, engine = "auto";
-  int threads = 0, runs = 5, rounds = 2, tile = -1;
-  int64_t memory_budget_mb = 1024;
-  bool winograd = true;
+  std::string report_path;
+  int threads = 0, runs = 5, rounds = 2;
+  cli::InferenceFlags inference;
+  inference.tile = -1;  // untiled: the latency of the whole picture
   app.add_option("--model", model_args,
                  "[NAME=]PATH of a checkpoint or PyTorch state dict, repeatable (default: the reference model)");
   app.add_option("--sizes", sizes_arg, "input sizes: N (square) or HxW, e.g. 256,512,1024 or 2160x3840")
@@ -83,13 +83,7 @@ int main(int argc, char** argv) {
   app.add_option("--rounds", rounds, "rounds of --runs each; medians are over all rounds")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
-  app.add_option("--engine", engine, "engine of the libtorch runtime: auto, onednn or aten")->capture_default_str();
-  app.add_option("--tile", tile, "libtorch/aten: tile side (0: automatic above --memory-budget; -1: untiled)")
-      ->capture_default_str();
-  app.add_option("--memory-budget", memory_budget_mb, "MiB of activations before automatic tiling (with --tile 0)")
-      ->capture_default_str();
-  app.add_option("--winograd", winograd, "libtorch fp32: allow Winograd body convolutions where they time faster")
-      ->capture_default_str();
+  inference.add_to(app, false);  // for the libtorch and aten runtimes
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1, stage bench)");
 
   return cli::run(app, argc, argv, [&] {
@@ -102,11 +96,7 @@ int main(int argc, char** argv) {
     for (const auto& p : plan.precisions) parse_precision(p);
     plan.runtimes = cli::split_list(runtimes_arg);
     for (const auto& r : plan.runtimes) runtime_info(r, "--runtimes");
-    plan.options.tile = tile;
-    plan.options.memory_budget_mb = memory_budget_mb;
-    plan.options.winograd = winograd;
-    plan.options.engine = parse_engine(engine);
-    cli::apply_engine_flag(engine);
+    plan.options = inference.options();
     if (model_args.empty()) model_args.push_back((assets_dir() / "models" / "vdsr_x234_state_dict.pt").string());
 
     std::vector<BenchModel> models;
@@ -123,8 +113,9 @@ int main(int argc, char** argv) {
       report["model"] = model_json(models.front().path, models.front().checkpoint);
       report["config"] = {{"models", model_args}, {"sizes", cli::split_list(sizes_arg)},
                           {"precisions", plan.precisions}, {"runtimes", plan.runtimes},
-                          {"threads", plan.threads}, {"runs", runs}, {"rounds", rounds}, {"engine", engine},
-                          {"winograd", winograd}, {"tile", tile}, {"memory_budget_mb", memory_budget_mb}};
+                          {"threads", plan.threads}, {"runs", runs}, {"rounds", rounds}, {"engine", inference.engine},
+                          {"winograd", inference.winograd}, {"tile", inference.tile},
+                          {"memory_budget_mb", inference.memory_budget_mb}};
       const json speed = contract_speed(rows, models.front().name, plan.sizes.front());
       if (!speed.empty()) report["speed"].update(speed);
       report["bench"]["results"] = rows;

@@ -35,10 +35,13 @@ struct InferenceFlags {
   std::string engine = "auto";
   bool winograd = true;
 
-  void add_to(CLI::App& app) {
-    app.add_option("--precision", precision,
-                   "fp32, or bf16: the body convolutions in bfloat16 (AMX/AVX512-BF16), first and last in fp32")
-        ->capture_default_str();
+  // `with_precision` false: the tool takes --precision its own way (vdsr-bench: a list).
+  void add_to(CLI::App& app, bool with_precision = true) {
+    if (with_precision) {
+      app.add_option("--precision", precision,
+                     "fp32, or bf16: the body convolutions in bfloat16 (AMX/AVX512-BF16), first and last in fp32")
+          ->capture_default_str();
+    }
     app.add_option("--tile", tile,
                    "tile side in pixels for large images (0: automatic above --memory-budget; -1: never); "
                    "tiles overlap by the receptive field, so the result equals the untiled one")
