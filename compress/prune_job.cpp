@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "report/report.h"
 #include "runtime/registry.h"
 #include "runtime/timing.h"
@@ -48,6 +50,17 @@ train::TrainOptions read_finetune(Fields& f) {
   f.finish();
   if (!fs::exists(o.data)) f.fail("data", o.data.string() + " does not exist (make it with vdsr-data)");
   return o;
+}
+
+ReconstructSettings read_reconstruction(Fields& f) {
+  ReconstructSettings r;
+  r.data = f.optional<std::string>("data", "");
+  r.patches = f.optional<int64_t>("patches", r.patches, Range::at_least(1));
+  r.options.samples = f.optional<int64_t>("samples", r.options.samples, Range::at_least(16));
+  r.options.ridge = f.optional<double>("ridge", r.options.ridge, Range::at_least(0.0));
+  r.options.seed = f.optional<std::uint64_t>("seed", r.options.seed);
+  f.finish();
+  return r;
 }
 
 void read_eval(Fields e, PruneSettings& s) {
@@ -169,6 +182,13 @@ PruneSettings read_prune_settings(const fs::path& path) {
   s.output = f.optional<std::string>("output", "");
   s.dummy_input = read_dummy_input(f, s.dummy_input);
   read_eval(f.object("eval"), s);
+  const json reconstruction = f.raw("reconstruction");
+  if (reconstruction.is_object()) {
+    Fields r(reconstruction, f.path("reconstruction"));
+    s.reconstruction = read_reconstruction(r);
+  } else if (!reconstruction.is_null() && reconstruction != false) {
+    f.fail("reconstruction", "expected an object {data, patches, samples, ridge, seed} or false");
+  }
   s.finetune = f.raw("finetune");
   if (!s.finetune.is_null()) {
     Fields ft(s.finetune, f.path("finetune"));
@@ -199,6 +219,7 @@ PruneJob::PruneJob(PruneSettings settings, JobOptions options)
   plan_ = make_plan(settings_.config_list, layers_of(original_.architecture), plan_options_, options_.config_path);
   for (const auto& w : plan_.warnings) spdlog::warn("{}", w);
   if (options_.eval) images_ = dataset_images(settings_.dataset);
+  check_reconstruction();
   if (settings_.output.empty()) settings_.output = default_output(settings_.config_list, pruner_);
   if (settings_.train) {
     settings_.train->pretrained = out_dir() / "pruned.ckpt";
@@ -212,22 +233,59 @@ std::string PruneJob::describe_plan() const {
          plan_.table();
 }
 
+void PruneJob::check_reconstruction() const {
+  if (!settings_.reconstruction) return;
+  const std::string where = options_.config_path + ": reconstruction";
+  if (!filter_pruning()) throw Error(where + " needs a filter pruner (" + criterion_names() + "); level only masks weights");
+  const std::string& data = settings_.reconstruction->data;
+  if (data.empty()) throw Error(where + ".data: missing (a vdsr-data HDF5 file; or give --reconstruct DATA.h5)");
+  if (!fs::exists(data)) throw Error(where + ".data: " + data + " does not exist (make it with vdsr-data)");
+}
+
+bool PruneJob::filter_pruning() const { return pruner_.granularity == Granularity::kFilter; }
+
 json PruneJob::run() {
   PruneResult result = prune(original_, plan_, pruner_, plan_options_);
   if (!result.shrinks) {
     spdlog::info("level pruning masks weights: the model keeps its widths and size (sparsity shown per layer)");
   }
+  const Checkpoint plain = result.pruned;
+  const json reconstruction = reconstruct_pruned(result);
   const fs::path pruned_path = save_pruned(result);
   json report = prune_report(result, pruned_path);
+  if (!reconstruction.is_null()) report["prune"]["reconstruction"] = reconstruction;
   add_latency(result.pruned, report);
   if (options_.eval) {
     spdlog::info("evaluating the original and the pruned model on {}", settings_.dataset);
     report["prune"]["baseline"]["quality"] = evaluate(original_, settings_, images_, options_.device);
     report["quality"] = evaluate(result.pruned, settings_, images_, options_.device);
+    if (settings_.reconstruction) {
+      report["prune"]["quality_without_reconstruction"] = evaluate(plain, settings_, images_, options_.device);
+    }
   }
   const fs::path final_path = settings_.train ? add_finetuned(report) : pruned_path;
   report["model"] = model_json(final_path, load_checkpoint(final_path));
   return report;
+}
+
+// Refits the pruned layers by least squares when the config asks; the report's reconstruction block (null
+// otherwise).
+json PruneJob::reconstruct_pruned(PruneResult& result) const {
+  if (!settings_.reconstruction) return nullptr;
+  const ReconstructSettings& r = *settings_.reconstruction;
+  const auto started = std::chrono::steady_clock::now();
+  spdlog::info("reconstruction: refitting {} layers by least squares on {} calibration patches of {}",
+               result.pruned.weights.size() - 1, r.patches, r.data);
+  const Reconstruction fitted = reconstruct(original_, result.pruned, result.kept,
+                                            calibration_patches(r.data, r.patches), r.options);
+  result.pruned = fitted.model;
+  json layers = json::array();
+  for (const auto& fit : fitted.layers) {
+    layers.push_back({{"name", fit.name}, {"error_pruned", fit.error_pruned}, {"error_refitted", fit.error_refitted}});
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return {{"data", r.data}, {"patches", r.patches}, {"samples", r.options.samples}, {"ridge", r.options.ridge},
+          {"seed", r.options.seed}, {"seconds", seconds}, {"layers", layers}};
 }
 
 // <out>/pruned.ckpt with where it came from, and masks.json.

@@ -8,10 +8,18 @@
 #include <vector>
 
 #include "compress/pruner.h"
+#include "compress/reconstruct.h"
 #include "vdsr/inference.h"
 #include "vdsr/train/trainer.h"
 
 namespace vdsr::compress {
+
+// Least-squares reconstruction after pruning (compress/reconstruct.h), on calibration patches of a vdsr-data file.
+struct ReconstructSettings {
+  std::string data;      // HDF5 patches (vdsr-data); their bicubic inputs calibrate
+  int64_t patches = 64;   // calibration patches, spread evenly over the file
+  ReconstructOptions options;
+};
 
 struct PruneSettings {
   nlohmann::json config_list;
@@ -21,12 +29,14 @@ struct PruneSettings {
   std::string model, output;                          // empty: chosen by the tool
   std::string dataset = "Set5";                       // eval
   std::vector<int> scales{2, 3, 4};
+  std::optional<ReconstructSettings> reconstruction;  // absent: plain pruning
   nlohmann::json finetune;                            // as given, for the report; null when absent
   std::optional<train::TrainOptions> train;           // read from it; the job sets paths and device
 };
 
 // A bare config_list array, or an object {pruner, config_list, mode, round_to, dummy_input, model, output,
-// eval {dataset, scales}, finetune {data, steps | epochs, the hyper-parameters, ...}}.
+// reconstruction {data, patches, samples, ridge, seed}, eval {dataset, scales}, finetune {data, steps | epochs,
+// the hyper-parameters, ...}}.
 PruneSettings read_prune_settings(const std::filesystem::path& path);
 
 // --sparsity: the sparsity keys of every entry that is not an exclude entry set to `sparsity` (in [0, 1)).
@@ -55,6 +65,9 @@ class PruneJob {
   nlohmann::json run();
 
  private:
+  void check_reconstruction() const;
+  bool filter_pruning() const;
+  nlohmann::json reconstruct_pruned(PruneResult& result) const;
   std::filesystem::path save_pruned(PruneResult& result) const;
   nlohmann::json prune_report(const PruneResult& result, const std::filesystem::path& pruned_path) const;
   void add_latency(const Checkpoint& pruned, nlohmann::json& report) const;

@@ -11,6 +11,7 @@
 #include "vdsr/machine.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/util/cpu.h"
+#include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 
 using namespace vdsr;
@@ -48,6 +49,11 @@ void print_summary(const json& report, const PruneSettings& s, int threads) {
   for (int scale : s.scales) {
     const double before = psnr_of(pr["baseline"]["quality"], s.dataset, scale);
     const double after = psnr_of(pruned, s.dataset, scale);
+    if (pr.contains("quality_without_reconstruction")) {
+      const double plain = psnr_of(pr["quality_without_reconstruction"], s.dataset, scale);
+      std::printf("| %s x%d PSNR, pruned without reconstruction | %.3f | %.3f | %+.3f dB |\n", s.dataset.c_str(),
+                  scale, before, plain, plain - before);
+    }
     std::printf("| %s x%d PSNR | %.3f | %.3f | %+.3f dB |\n", s.dataset.c_str(), scale, before, after, after - before);
     if (tuned) {
       const double t = psnr_of(report["quality"], s.dataset, scale);
@@ -56,6 +62,37 @@ void print_summary(const json& report, const PruneSettings& s, int threads) {
     }
   }
 }
+
+// Least-squares reconstruction from the command line, over the config's `reconstruction` key.
+struct ReconstructionFlags {
+  std::string data;
+  int64_t patches = 0;
+  bool off = false;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--reconstruct", data, "after pruning, refit each layer by least squares to the original's "
+                                          "outputs on calibration patches of this vdsr-data HDF5 file "
+                                          "(the config's reconstruction key; docs/config-list.md)");
+    app.add_option("--calibration-patches", patches, "calibration patches for --reconstruct (default 64)")
+        ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+    app.add_flag("--no-reconstruct", off, "plain pruning, even where the config asks for reconstruction");
+  }
+
+  void apply(PruneSettings& s) const {
+    if (off) {
+      s.reconstruction.reset();
+      return;
+    }
+    if (!data.empty()) {
+      if (!s.reconstruction) s.reconstruction.emplace();
+      s.reconstruction->data = data;
+    }
+    if (patches > 0) {
+      if (!s.reconstruction) throw Error("--calibration-patches needs --reconstruct DATA.h5 or a reconstruction key");
+      s.reconstruction->patches = patches;
+    }
+  }
+};
 
 }  // namespace
 
@@ -78,6 +115,8 @@ int main(int argc, char** argv) {
   app.add_option("--latency-runs", latency_runs, "timed runs per model for the latency comparison")
       ->capture_default_str()->check(CLI::Range(1, 1000));
   app.add_flag("--no-eval", no_eval, "skip the PSNR evaluation (faster)");
+  ReconstructionFlags reconstruction;
+  reconstruction.add_to(app);
   device.add_to(app, "run evaluation, latency and fine-tuning on the GPU");
   std::string engine = "auto";
   cli::add_engine_flag(app, engine);
@@ -91,6 +130,7 @@ int main(int argc, char** argv) {
     if (!out.empty()) s.output = out;
     if (s.model.empty()) s.model = (assets_dir() / "models" / "vdsr_x234_state_dict.pt").string();
     if (sparsity >= 0.0) override_sparsity(s.config_list, sparsity);
+    reconstruction.apply(s);
     JobOptions options;
     options.device = device.device();
     options.threads = device.apply_threads();

@@ -115,6 +115,36 @@ TEST_F(PruneCli, ObjectConfigWithEvalAndFinetune) {
   EXPECT_EQ(report["model"]["widths"], json({12, 12, 12, 12}));  // 16 - floor(6.4) = 10 -> 12 with round_to 4
 }
 
+TEST_F(PruneCli, ReconstructionRefitsLayersAndReportsThePlainPrunedQualityToo) {
+  const auto data = run_command(tool("vdsr-data") + " --images " + (dir_ / "images").string() + " --out " +
+                                (dir_ / "train.h5").string() + " --scales 2 --flips none --rotations 0 --downsizes 1");
+  ASSERT_EQ(data.code, 0) << data.output;
+  const fs::path config = write_config("prune.json", R"({
+    "config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}],
+    "eval": {"dataset": ")" + (dir_ / "images").string() + R"(", "scales": [2]},
+    "reconstruction": {"patches": 6, "samples": 2000}})");
+  const auto r = run_command(prune(config, "--reconstruct " + (dir_ / "train.h5").string() + " --out " +
+                                               (dir_ / "rec").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("x2 PSNR, pruned without reconstruction"), std::string::npos) << r.output;
+  const json report = json::parse(std::ifstream(dir_ / "rec" / "report.json"));
+  const json& rec = report["prune"]["reconstruction"];
+  EXPECT_EQ(rec["patches"], 6);
+  ASSERT_EQ(rec["layers"].size(), 4u);  // every layer after the input
+  for (const auto& layer : rec["layers"]) {
+    EXPECT_LE(layer["error_refitted"].get<double>(), layer["error_pruned"].get<double>()) << layer.dump();
+  }
+  EXPECT_TRUE(report["prune"]["quality_without_reconstruction"]["images"]["x2"]["psnr"].is_number());
+
+  const auto plain = run_command(prune(config, "--no-reconstruct --no-eval --out " + (dir_ / "plain").string()));
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_FALSE(json::parse(std::ifstream(dir_ / "plain" / "report.json"))["prune"].contains("reconstruction"));
+  const auto refitted = load_checkpoint(dir_ / "rec" / "pruned.ckpt").weights;
+  const auto pruned = load_checkpoint(dir_ / "plain" / "pruned.ckpt").weights;
+  EXPECT_TRUE(refitted[0].second.equal(pruned[0].second));  // the input layer is kept as it is
+  EXPECT_FALSE(refitted[1].second.equal(pruned[1].second));
+}
+
 TEST_F(PruneCli, BadConfigsExitWithCode2AndWriteNothing) {
   struct Case {
     const char* config;
@@ -129,7 +159,11 @@ TEST_F(PruneCli, BadConfigsExitWithCode2AndWriteNothing) {
       {R"([{"sparsity": 0.5}])", "config_list[0]: no layer selector"},
       {R"([{"sparsity": 0.5, "op_names": ["conv1"]}])", "selects no layer (layers: input, residual_layer.0.conv"},
       {R"({"config_list": {"sparsity": 0.5}})", "config_list must be a JSON array"},
-      {R"({"config_list": [], "prunr": "l1"})", "prunr: unknown key (valid keys: config_list, dummy_input, eval, finetune, mode, model, output, pruner, round_to)"},
+      {R"({"config_list": [], "prunr": "l1"})", "prunr: unknown key (valid keys: config_list, dummy_input, eval, finetune, mode, model, output, pruner, reconstruction, round_to)"},
+      {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "reconstruction": 3})", "reconstruction: expected an object"},
+      {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "reconstruction": {"patches": 8}})", "reconstruction.data: missing"},
+      {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "reconstruction": {"data": "none.h5", "patchez": 8}})", "reconstruction.patchez: unknown key"},
+      {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "pruner": "level", "reconstruction": {"data": "x.h5"}})", "needs a filter pruner"},
       {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "pruner": "l3"})", "unknown pruner 'l3'"},
       {R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}], "finetune": {"steps": 2}})", "finetune.data: missing"},
       {R"(not json)", "not valid JSON"},
