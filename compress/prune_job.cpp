@@ -45,6 +45,7 @@ train::TrainOptions read_finetune(Fields& f) {
   o.val = f.optional<std::string>("val", "");
   o.val_scale = f.optional<int>("val_scale", 2, Range::at_least(1));
   o.clip_mode = f.optional<train::ClipMode>("clip_mode", train::ClipMode::norm);
+  o.lr_schedule = f.optional<train::LrSchedule>("lr_schedule", train::LrSchedule::step);
   f.finish();
   if (!fs::exists(o.data)) f.fail("data", o.data.string() + " does not exist (make it with vdsr-data)");
   return o;

@@ -29,7 +29,7 @@ extern "C" void on_sigterm(int) { g_stop.store(true); }
 struct Flags {
   train::TrainOptions o;
   cli::DeviceFlags device;
-  std::string clip_mode = "norm", engine = "auto", params_file, report;
+  std::string clip_mode = "norm", lr_schedule = "step", engine = "auto", params_file, report;
   std::vector<std::string> scales;
   int depth = 20, width = 64, start_epoch = 1;
   long long eval_patches = -1;
@@ -40,11 +40,18 @@ void add_training_flags(CLI::App& app, Flags& f) {
   train::TrainOptions& o = f.o;
   std::vector<std::string> clip_modes;
   for (const auto& [mode, name] : enum_names(train::ClipMode{})) clip_modes.push_back(name);
+  std::vector<std::string> schedules;
+  for (const auto& [schedule, name] : enum_names(train::LrSchedule{})) schedules.push_back(name);
   app.add_option("--data", o.data, "training patches: HDF5 with data/label [N,1,P,P] float32 (vdsr-data)");
   app.add_option("--batchSize", o.params.batch_size, "training batch size")->capture_default_str();
   app.add_option("--nEpochs", o.epochs, "number of epochs to train for")->capture_default_str();
   app.add_option("--lr", o.params.lr, "learning rate")->capture_default_str();
   app.add_option("--step", o.step, "divide the learning rate by 10 every n epochs")->capture_default_str();
+  app.add_option("--lr-schedule", f.lr_schedule, "step: lr x0.1 every --step epochs (the reference); cosine: "
+                                                 "lr * (1 + cos(pi t / T)) / 2 per step t over the run's T steps "
+                                                 "(--max-steps / --max-patches, else all epochs)")
+      ->check(CLI::IsMember(schedules))
+      ->capture_default_str();
   f.device.add_to(app, "train on the GPU");
   app.add_option("--resume", o.resume, "continue a run from its checkpoint (weights, momentum, epoch, step)");
   app.add_option("--start-epoch", f.start_epoch, "epoch to start at (default 1, or the resumed checkpoint's)");
@@ -114,6 +121,7 @@ void settle_options(const CLI::App& app, Flags& f) {
   o.metrics = trial.metrics;
   if (app.count("--out") == 0 && !trial.dir.empty()) o.out = trial.dir / "checkpoints";
   o.clip_mode = parse_enum<train::ClipMode>(f.clip_mode);
+  o.lr_schedule = parse_enum<train::LrSchedule>(f.lr_schedule);
   if (app.count("--start-epoch") > 0) o.start_epoch = f.start_epoch;
   if (f.depth < 2 || f.width < 1) throw Error("--depth must be >= 2 and --width >= 1");
   o.architecture = Architecture::uniform(f.depth, f.width);

@@ -2,11 +2,14 @@
 // parameter precedence, and clear errors for bad input; the training state and the metrics lines alone.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <random>
 #include <tuple>
 
@@ -112,6 +115,36 @@ std::vector<nlohmann::json> read_lines(const fs::path& path) {
   return lines;
 }
 
+// Requests a stop, as SIGTERM would, once a log line contains `needle` (e.g. "step 4/"): a run interrupted
+// at an exact step without a step budget, which would fix a cosine schedule's horizon.
+class StopOnLogLine : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  StopOnLogLine(std::string needle, std::atomic<bool>& stop) : needle_(std::move(needle)), stop_(stop) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (std::string(msg.payload.data(), msg.payload.size()).find(needle_) != std::string::npos) stop_.store(true);
+  }
+  void flush_() override {}
+
+ private:
+  std::string needle_;
+  std::atomic<bool>& stop_;
+};
+
+// Runs `o` until a log line contains `needle`, then stops as on SIGTERM.
+train::TrainResult train_until_log_line(train::TrainOptions o, const std::string& needle) {
+  std::atomic<bool> stop{false};
+  auto sink = std::make_shared<StopOnLogLine>(needle, stop);
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.push_back(sink);
+  o.stop = &stop;
+  o.log_every = 1;
+  train::TrainResult r = train::train(o);
+  sinks.pop_back();
+  return r;
+}
+
 double max_abs_diff(const Checkpoint& a, const Checkpoint& b) {
   double m = 0;
   for (std::size_t i = 0; i < a.weights.size(); ++i) {
@@ -179,6 +212,64 @@ TEST_F(TrainTest, ResumedRunMatchesUninterruptedRun) {
   EXPECT_TRUE(fs::exists(dir_ / "whole" / "model_epoch_3.ckpt"));
   // The lr schedule: x0.1 after `step` = 2 epochs.
   EXPECT_DOUBLE_EQ(whole.epochs[2].lr, 0.01 * 0.1);
+}
+
+TEST(TrainLrPlan, CosineFallsFromTheLrToZeroOverTheHorizon) {
+  const train::LrPlan cosine{train::LrSchedule::cosine, 0.1, 10, 100};
+  EXPECT_DOUBLE_EQ(cosine.at(1, 0), 0.1);
+  EXPECT_NEAR(cosine.at(1, 50), 0.05, 1e-15);
+  EXPECT_LT(cosine.at(1, 99), 0.1 * 1e-3);
+  EXPECT_GT(cosine.at(1, 99), 0.0);
+  EXPECT_NEAR(cosine.at(1, 100), 0.0, 1e-18);
+  EXPECT_NEAR(cosine.at(1, 150), 0.0, 1e-18);  // past the horizon: stays at 0
+  EXPECT_GT(cosine.at(1, 30), cosine.at(1, 31));
+  const train::LrPlan step{train::LrSchedule::step, 0.1, 2, 0};
+  EXPECT_DOUBLE_EQ(step.at(2, 500), 0.1);
+  EXPECT_DOUBLE_EQ(step.at(3, 0), 0.1 * 0.1);
+  EXPECT_EQ(parse_enum<train::LrSchedule>("cosine"), train::LrSchedule::cosine);
+}
+
+// A cosine run stopped inside epoch 1 (its horizon then fixed at all 18 steps), resumed with a step budget
+// that stops it inside epoch 2, and resumed again to the end: the same steps, lrs and weights as one run.
+TEST_F(TrainTest, ResumedCosineRunMatchesUninterruptedRun) {
+  train::TrainOptions base = tiny(dir_ / "whole");
+  base.lr_schedule = train::LrSchedule::cosine;
+  const train::TrainResult whole = train::train(base);
+  ASSERT_EQ(whole.step_losses.size(), 18u);
+  EXPECT_EQ(whole.lr_horizon, 18);
+  const train::LrPlan plan{train::LrSchedule::cosine, 0.01, 2, 18};
+  EXPECT_DOUBLE_EQ(whole.epochs[0].lr, plan.at(1, 5));  // an epoch's lr: its last step's
+  EXPECT_DOUBLE_EQ(whole.epochs[2].lr, plan.at(3, 17));
+  EXPECT_LT(whole.epochs[2].lr, 0.01 * 0.01);
+
+  base.out = dir_ / "parts";
+  const train::TrainResult first = train_until_log_line(base, "epoch 1 step 4/6");
+  ASSERT_TRUE(first.stopped);
+  EXPECT_EQ(first.global_step, 4);
+  std::vector<double> losses = first.step_losses;
+  for (long long budget : {10LL, 0LL}) {
+    train::TrainOptions o = base;
+    o.max_steps = budget;
+    o.resume = dir_ / "parts" / "latest.ckpt";
+    const train::TrainResult part = train::train(o);
+    EXPECT_EQ(part.lr_horizon, 18);
+    losses.insert(losses.end(), part.step_losses.begin(), part.step_losses.end());
+    if (budget == 0) {
+      ASSERT_EQ(part.epochs.size(), 3u);
+      for (std::size_t e = 0; e < 3; ++e) EXPECT_DOUBLE_EQ(part.epochs[e].lr, whole.epochs[e].lr) << "epoch " << e + 1;
+    }
+  }
+  ASSERT_EQ(losses.size(), whole.step_losses.size());
+  for (std::size_t i = 0; i < losses.size(); ++i) {
+    EXPECT_NEAR(losses[i], whole.step_losses[i], 1e-6 * std::max(1.0, std::abs(whole.step_losses[i]))) << "step " << i;
+  }
+  EXPECT_LT(max_abs_diff(load_checkpoint(dir_ / "whole" / "latest.ckpt"), load_checkpoint(dir_ / "parts" / "latest.ckpt")),
+            1e-6);
+  // The schedule travels with the checkpoint: resuming it as a step-schedule run is an error.
+  train::TrainOptions step = base;
+  step.lr_schedule = train::LrSchedule::step;
+  step.resume = dir_ / "parts" / "latest.ckpt";
+  EXPECT_THROW(train::train(step), Error);
 }
 
 // --max-patches: the same patch budget costs the same patches whatever the batch size (whole batches,
@@ -249,6 +340,7 @@ TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
   EXPECT_DOUBLE_EQ(config["momentum"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(config["weight_decay"].get<double>(), 0.001);
   EXPECT_DOUBLE_EQ(config["clip"].get<double>(), 0.4);  // not in the file: the default
+  EXPECT_EQ(config["lr_schedule"], "step");
 }
 
 TEST_F(TrainTest, TrialProtocolReadsParamsAndWritesMetrics) {

@@ -85,6 +85,7 @@ Trainer::Trainer(const TrainOptions& o, const data::PatchFile& file, VDSR model,
       patch_(file.patch_size()), model_(std::move(model)), params_(prepared_weights(model_, device_, format_)),
       names_(model_->architecture().layer_names()), sgd_(params_, sgd_options(o.params)) {
   restore(from);
+  lr_ = {s_.lr_schedule, o.params.lr, o.step, s_.lr_horizon};
 }
 
 // Momentum and generator always; the partial epoch's counters only when continuing inside an epoch.
@@ -121,8 +122,6 @@ void Trainer::clip_gradients(double lr) {
 }
 
 EpochEnd Trainer::run_epoch(StepLog& log) {
-  const double lr = lr_of(s_.epoch);
-  set_lr(lr);
   data::BatchStream stream(file_, stream_options(s_, o_.params.batch_size));
   batches_ = stream.batches_per_epoch();
   const auto started = Clock::now();
@@ -130,6 +129,8 @@ EpochEnd Trainer::run_epoch(StepLog& log) {
   while (s_.batch < batches_) {
     end = cut_short();
     if (end != EpochEnd::complete) break;
+    const double lr = lr_.at(s_.epoch, s_.global_step);
+    set_lr(lr);
     const at::Tensor loss = train_batch(stream, lr);
     if (log.due(s_.batch)) show_step(log, loss, lr, s_.epoch_seconds + seconds_since(started));
   }
@@ -173,7 +174,7 @@ at::Tensor Trainer::on_device(std::vector<float>& patches) const {
 EpochRecord Trainer::record() const {
   EpochRecord r;
   r.epoch = s_.epoch;
-  r.lr = lr_of(s_.epoch);
+  r.lr = lr_.at(s_.epoch, s_.epoch_steps > 0 ? s_.global_step - 1 : s_.global_step);  // the last step's
   r.steps = s_.epoch_steps;
   const double pixels = double(s_.epoch_patches) * patch_ * patch_;
   r.loss = s_.epoch_patches > 0 ? s_.loss_sum.item<double>() / pixels : 0.0;
@@ -219,8 +220,12 @@ std::vector<double> Trainer::step_losses() const {
   return losses;
 }
 
-// The reference's adjust_learning_rate: x0.1 every `step` epochs.
-double Trainer::lr_of(int epoch) const { return o_.params.lr * std::pow(0.1, (epoch - 1) / o_.step); }
+// step: the reference's adjust_learning_rate; cosine: half a cosine from the base lr to 0 over the horizon.
+double LrPlan::at(int epoch, long long t) const {
+  if (schedule == LrSchedule::step) return base * std::pow(0.1, (epoch - 1) / step_epochs);
+  const double progress = horizon > 0 ? std::min(1.0, static_cast<double>(t) / static_cast<double>(horizon)) : 0.0;
+  return base * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
 
 void Trainer::set_lr(double lr) {
   for (auto& group : sgd_.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);

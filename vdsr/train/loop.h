@@ -66,7 +66,6 @@ class Trainer {
   VDSR& model() { return model_; }
 
  private:
-  double lr_of(int epoch) const;
   void set_lr(double lr);
   EpochEnd cut_short() const;
   at::Tensor train_batch(data::BatchStream& stream, double lr);
@@ -86,6 +85,7 @@ class Trainer {
   std::vector<std::string> names_;
   torch::optim::SGD sgd_;
   TrainingState s_;        // position and counters; loss_sum lives on the device
+  LrPlan lr_;
   long long batches_ = 0;  // in the current epoch
   data::Batch batch_;
   std::vector<at::Tensor> step_losses_;

@@ -77,7 +77,21 @@ void resume_from(const TrainOptions& o, Start& s) {
   if (s.state.seed != o.seed) spdlog::info("resuming with the checkpoint's seed {} (data order)", s.state.seed);
 }
 
-Start starting_point(const TrainOptions& o) {
+// The lr schedule the run follows: a fresh run's cosine horizon is its step budget, else the steps of all
+// its epochs; a resumed run keeps its checkpoint's schedule and horizon.
+void fix_schedule(const TrainOptions& o, const data::PatchFile& file, long long budget, TrainingState& s) {
+  if (!o.resume.empty() && s.lr_schedule != o.lr_schedule) {
+    throw Error(o.resume.string() + ": a run with the " + name_of(s.lr_schedule) +
+                " lr schedule; resume it with --lr-schedule " + name_of(s.lr_schedule));
+  }
+  if (!o.resume.empty() && s.lr_horizon > 0) return;
+  const long long per_epoch = (file.size() + o.params.batch_size - 1) / o.params.batch_size;
+  const long long all_epochs = std::max(0, o.epochs - s.epoch + 1) * per_epoch - s.batch + s.global_step;
+  s.lr_schedule = o.lr_schedule;
+  s.lr_horizon = o.lr_schedule == LrSchedule::cosine ? (budget > 0 ? budget : all_epochs) : 0;
+}
+
+Start starting_point(const TrainOptions& o, const data::PatchFile& file, long long budget) {
   Start s;
   s.state.seed = o.seed;
   if (!o.resume.empty()) resume_from(o, s);
@@ -94,6 +108,7 @@ Start starting_point(const TrainOptions& o) {
     s.state.epoch = *o.start_epoch;
     s.state.batch = 0;
   }
+  fix_schedule(o, file, budget, s.state);
   return s;
 }
 
@@ -136,13 +151,18 @@ class CheckpointWriter {
   const nlohmann::json meta_;
 };
 
+std::string schedule_text(const TrainOptions& o, long long horizon) {
+  if (o.lr_schedule == LrSchedule::step) return fmt::format("x0.1 every {} epochs", o.step);
+  return fmt::format("cosine to 0 over {} steps", horizon);
+}
+
 void announce(const TrainOptions& o, const Start& start, Trainer& trainer, const data::PatchFile& file) {
   const int patch = file.patch_size();
-  spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} (x0.1 every {}), "
+  spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} ({}), "
                "momentum {}, weight decay {}, clip {} ({}), {} steps in this run",
                start.source ? start.from.string() : "from scratch", trainer.model()->architecture().params(),
                o.device.describe(), file.size(), patch, patch, o.params.batch_size, trainer.epoch(), o.epochs,
-               o.params.lr, o.step, o.params.momentum, o.params.weight_decay, o.params.clip,
+               o.params.lr, schedule_text(o, start.state.lr_horizon), o.params.momentum, o.params.weight_decay, o.params.clip,
                o.clip_mode == ClipMode::norm ? "gradient norm" : "adjustable", trainer.steps_left(o.epochs));
 }
 
@@ -197,8 +217,9 @@ TrainResult train(const TrainOptions& o) {
   const data::PatchFile file(o.data);
   std::optional<Validator> validator;
   if (!o.val.empty()) validator.emplace(o.val, o.val_scale);
-  const Start start = starting_point(o);
+  const Start start = starting_point(o, file, result.max_steps);
   result.first_model = start.from;
+  result.lr_horizon = start.state.lr_horizon;
   Trainer trainer(o, file, initial_model(o, start), start.state, result.max_steps);
   auto psnr_now = [&]() -> std::optional<double> {
     if (!validator) return std::nullopt;
@@ -250,7 +271,8 @@ void from_json(const nlohmann::json& j, EpochRecord& r) {
 nlohmann::json config_json(const TrainOptions& o, const TrainResult& r) {
   nlohmann::json config = o.params;
   config.update({{"data", o.data.string()},     {"nEpochs", o.epochs},       {"step", o.step},
-                 {"clip_mode", o.clip_mode},     {"seed", o.seed},            {"max_steps", o.max_steps},
+                 {"clip_mode", o.clip_mode},     {"lr_schedule", o.lr_schedule}, {"lr_horizon", r.lr_horizon},
+                 {"seed", o.seed},            {"max_steps", o.max_steps},
                  {"max_patches", o.max_patches}, {"step_budget", r.max_steps}, {"pretrained", o.pretrained.string()},
                  {"resume", o.resume.string()},  {"out", o.out.string()},      {"val", o.val},
                  {"val_scale", o.val_scale},     {"device", o.device.describe()}});

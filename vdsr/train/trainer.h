@@ -27,12 +27,28 @@ namespace vdsr::train {
 enum class ClipMode { norm, adjustable };
 VDSR_ENUM_NAMES(ClipMode, {{ClipMode::norm, "norm"}, {ClipMode::adjustable, "adjustable"}})
 
+// step: the reference's lr x0.1 every `step` epochs; cosine: lr * (1 + cos(pi * t / T)) / 2 at optimizer
+// step t, over the run's horizon of T steps (fixed when the run starts; a resumed run keeps it).
+enum class LrSchedule { step, cosine };
+VDSR_ENUM_NAMES(LrSchedule, {{LrSchedule::step, "step"}, {LrSchedule::cosine, "cosine"}})
+
+// The learning rate of every step of a run.
+struct LrPlan {
+  LrSchedule schedule = LrSchedule::step;
+  double base = 0.1;
+  int step_epochs = 10;      // step: the decay period
+  long long horizon = 0;     // cosine: T
+  // The lr of global step t (0-based) in epoch `epoch` (1-based).
+  double at(int epoch, long long t) const;
+};
+
 struct TrainOptions {
   std::filesystem::path data;          // HDF5 with data/label [N,1,P,P]
   HyperParams params;
   ClipMode clip_mode = ClipMode::norm;
   int epochs = 50;                     // last epoch (1-based, inclusive)
   int step = 10;                       // lr decay period in epochs
+  LrSchedule lr_schedule = LrSchedule::step;
   std::optional<int> start_epoch;      // overrides the epoch to start at (default 1, or the resumed one)
   std::uint64_t seed = 1;              // initialisation and data order
   long long max_steps = 0;             // total optimizer steps of the run, counted from its start; 0: no limit
@@ -80,6 +96,7 @@ struct TrainResult {
   bool stopped = false;                 // stop request
   bool budget_reached = false;          // --max-steps / --max-patches
   long long max_steps = 0;              // the step budget in effect (from both), 0: none
+  long long lr_horizon = 0;             // the cosine schedule's T (0 for the step schedule)
   std::optional<double> initial_psnr;  // validation PSNR of a pretrained or resumed model before training
   std::optional<double> final_psnr;
   long long global_step = 0;
