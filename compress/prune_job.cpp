@@ -46,6 +46,8 @@ train::TrainOptions read_finetune(Fields& f) {
   o.val_scale = f.optional<int>("val_scale", 2, Range::at_least(1));
   o.clip_mode = f.optional<train::ClipMode>("clip_mode", train::ClipMode::norm);
   o.lr_schedule = f.optional<train::LrSchedule>("lr_schedule", train::LrSchedule::step);
+  o.teacher = f.optional<std::string>("teacher", "");
+  o.distill_weight = f.maybe<double>("distill_weight", Range::between(0, 1));
   f.finish();
   if (!fs::exists(o.data)) f.fail("data", o.data.string() + " does not exist (make it with vdsr-data)");
   return o;

@@ -33,6 +33,7 @@ struct Flags {
   std::vector<std::string> scales;
   int depth = 20, width = 64, start_epoch = 1;
   long long eval_patches = -1;
+  double distill_weight = 0.5;
 };
 
 // The reference train.py's flags and the hyper-parameters.
@@ -64,6 +65,11 @@ void add_training_flags(CLI::App& app, Flags& f) {
   app.add_option("--weight-decay,--wd", o.params.weight_decay, "weight decay")->capture_default_str();
   app.add_option("--pretrained", o.pretrained, "start from this model (checkpoint or PyTorch state dict; a pruned "
                                                "model keeps its widths)");
+  app.add_option("--teacher", o.teacher, "distil from this model (checkpoint or PyTorch state dict, e.g. the unpruned "
+                                         "original): the loss blends MSE to the labels with MSE to its output");
+  app.add_option("--distill-weight", f.distill_weight, "weight a of the teacher term in [0, 1]: loss = (1 - a) MSE(label) "
+                                                       "+ a MSE(teacher); needs --teacher")
+      ->capture_default_str();
   app.add_option("--params", f.params_file, "JSON parameters (lr, momentum, batchSize, clip, weight_decay), e.g. the "
                                             "tuner's best.json; explicit flags win");
 }
@@ -123,6 +129,7 @@ void settle_options(const CLI::App& app, Flags& f) {
   o.clip_mode = parse_enum<train::ClipMode>(f.clip_mode);
   o.lr_schedule = parse_enum<train::LrSchedule>(f.lr_schedule);
   if (app.count("--start-epoch") > 0) o.start_epoch = f.start_epoch;
+  if (app.count("--distill-weight") > 0) o.distill_weight = f.distill_weight;
   if (f.depth < 2 || f.width < 1) throw Error("--depth must be >= 2 and --width >= 1");
   o.architecture = Architecture::uniform(f.depth, f.width);
   if (!f.scales.empty()) o.scales = cli::parse_int_list(f.scales, "--scales", 2, 8);

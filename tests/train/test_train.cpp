@@ -23,6 +23,7 @@
 #include "vdsr/train/training_state.h"
 #include "vdsr/train/trial.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/files.h"
 
 using namespace vdsr;
 using test::run_command;
@@ -328,6 +329,36 @@ TEST_F(TrainTest, ClipModesBoundTheUpdate) {
   EXPECT_GT(free_norm, 10 * norm_norm);
 }
 
+// The teacher term: weight 0 leaves every step's loss exactly as without a teacher; weight 1 with the
+// student's own starting weights as teacher makes the first loss ~0 (the teacher runs in bf16 where the
+// CPU has it), far below the label loss; the teacher is recorded in the checkpoint.
+TEST_F(TrainTest, DistillationBlendsInTheTeachersOutput) {
+  torch::manual_seed(1);
+  VDSR model(Architecture::uniform(4, 8));
+  save_checkpoint(dir_ / "start.ckpt", checkpoint_from_model(model));
+  auto run = [&](std::optional<double> weight, const std::string& name) {
+    train::TrainOptions o = tiny(dir_ / name);
+    o.pretrained = dir_ / "start.ckpt";
+    o.max_steps = 3;
+    if (weight) o.teacher = dir_ / "start.ckpt";
+    o.distill_weight = weight;
+    return train::train(o);
+  };
+  const train::TrainResult plain = run(std::nullopt, "plain");
+  const train::TrainResult zero = run(0.0, "zero");
+  const train::TrainResult one = run(1.0, "one");
+  ASSERT_EQ(plain.step_losses.size(), 3u);
+  EXPECT_EQ(zero.step_losses, plain.step_losses);
+  std::printf("first step: label loss %.6g, teacher loss %.6g\n", plain.step_losses[0], one.step_losses[0]);
+  EXPECT_LT(one.step_losses[0], 1e-3 * plain.step_losses[0]);
+  EXPECT_GT(one.step_losses[1], 0.0);  // after a step the student has moved away from the teacher
+  const auto provenance = load_checkpoint(dir_ / "one" / "latest.ckpt").meta["provenance"];
+  EXPECT_EQ(provenance["teacher"], (dir_ / "start.ckpt").string());
+  EXPECT_EQ(provenance["teacher_sha256"], sha256_file(dir_ / "start.ckpt"));
+  EXPECT_EQ(provenance["distill_weight"], 1.0);
+  EXPECT_FALSE(load_checkpoint(dir_ / "plain" / "latest.ckpt").meta["provenance"].contains("teacher"));
+}
+
 TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
   std::ofstream(dir_ / "best.json") << R"({"lr": 0.05, "batchSize": 16, "momentum": 0.5, "weight_decay": 0.001})";
   const auto r = run_command(train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 1 "
@@ -425,6 +456,10 @@ TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
                "VDSR_TRIAL_PARAMS=" + (dir_ / "unknown.json").string() + " ");
   expect_error(data + " --pretrained " + (dir_ / "missing.pt").string(), "missing.pt");
   expect_error(data + " --resume " + (dir_ / "missing.ckpt").string(), "missing.ckpt");
+  expect_error(data + " --distill-weight 0.3", "--distill-weight needs --teacher");
+  expect_error(data + " --teacher " + (dir_ / "teacher.pt").string(), "teacher.pt");
+  expect_error(data + " --teacher " + (dir_ / "unknown.json").string() + " --distill-weight 1.5",
+               "--distill-weight must be in [0, 1]");
   if (!torch::cuda::is_available()) expect_error(data + " --cuda", "No GPU found");
 }
 

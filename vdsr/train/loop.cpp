@@ -85,6 +85,11 @@ Trainer::Trainer(const TrainOptions& o, const data::PatchFile& file, VDSR model,
       patch_(file.patch_size()), model_(std::move(model)), params_(prepared_weights(model_, device_, format_)),
       names_(model_->architecture().layer_names()), sgd_(params_, sgd_options(o.params)) {
   restore(from);
+  if (!o.teacher.empty()) {
+    teacher_.emplace(o.teacher, device_);
+    spdlog::info("distilling from {} (teacher in {}), weight {}", o.teacher.string(),
+                 precision_name(teacher_->precision()), distill_weight(o));
+  }
   lr_ = {s_.lr_schedule, o.params.lr, o.step, s_.lr_horizon};
 }
 
@@ -105,11 +110,19 @@ void Trainer::restore(const TrainingState& from) {
 
 at::Tensor Trainer::step(const at::Tensor& input, const at::Tensor& label, double lr) {
   sgd_.zero_grad();
-  const at::Tensor loss = at::mse_loss(model_->forward(input), label, at::Reduction::Sum);
+  const at::Tensor loss = objective(input, label);
   loss.backward();
   clip_gradients(lr);
   sgd_.step();
   return loss;
+}
+
+at::Tensor Trainer::objective(const at::Tensor& input, const at::Tensor& label) {
+  const at::Tensor output = model_->forward(input);
+  const at::Tensor loss = at::mse_loss(output, label, at::Reduction::Sum);
+  if (!teacher_) return loss;
+  const double a = distill_weight(o_);
+  return (1 - a) * loss + a * at::mse_loss(output, (*teacher_)(input), at::Reduction::Sum);
 }
 
 void Trainer::clip_gradients(double lr) {

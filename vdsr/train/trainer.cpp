@@ -13,6 +13,7 @@
 #include "vdsr/train/trial.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/files.h"
 
 namespace vdsr::train {
 
@@ -29,6 +30,10 @@ void check(const TrainOptions& o) {
   if (o.max_patches < 0) throw Error("--max-patches must be >= 0, got " + std::to_string(o.max_patches));
   if (o.start_epoch && *o.start_epoch < 1) throw Error("--start-epoch must be at least 1");
   if (!o.resume.empty() && !o.pretrained.empty()) throw Error("use either --resume or --pretrained, not both");
+  if (o.distill_weight && o.teacher.empty()) throw Error("--distill-weight needs --teacher (the model to distill from)");
+  if (o.distill_weight && !(*o.distill_weight >= 0 && *o.distill_weight <= 1)) {
+    throw Error("--distill-weight must be in [0, 1], got " + std::to_string(*o.distill_weight));
+  }
 }
 
 // One step budget from both limits; a patch budget counts whole batches (the last one may overshoot).
@@ -118,12 +123,18 @@ VDSR initial_model(const TrainOptions& o, const Start& start) {
   return start.source ? model_from_checkpoint(*start.source) : VDSR(o.architecture);
 }
 
+nlohmann::json provenance(const TrainOptions& o, const Start& start) {
+  nlohmann::json p = {{"tool", "vdsr-train"}, {"data", o.data.string()}, {"from", start.from.string()}};
+  p.update(distillation_json(o));
+  return p;
+}
+
 // Writes the run's checkpoints into the options' folder (none without one) and remembers the last.
 class CheckpointWriter {
  public:
   CheckpointWriter(const TrainOptions& o, const Start& start)
       : o_(o), meta_({{"scales", start.scales},
-                      {"provenance", {{"tool", "vdsr-train"}, {"data", o.data.string()}, {"from", start.from.string()}}}}) {}
+                      {"provenance", provenance(o, start)}}) {}
 
   // model_epoch_N.ckpt for the epoch just finished, and latest.ckpt.
   void after_epoch(Trainer& trainer, int finished) {
@@ -276,7 +287,15 @@ nlohmann::json config_json(const TrainOptions& o, const TrainResult& r) {
                  {"max_patches", o.max_patches}, {"step_budget", r.max_steps}, {"pretrained", o.pretrained.string()},
                  {"resume", o.resume.string()},  {"out", o.out.string()},      {"val", o.val},
                  {"val_scale", o.val_scale},     {"device", o.device.describe()}});
+  config.update(distillation_json(o));
   return config;
+}
+
+double distill_weight(const TrainOptions& o) { return o.teacher.empty() ? 0.0 : o.distill_weight.value_or(0.5); }
+
+nlohmann::json distillation_json(const TrainOptions& o) {
+  if (o.teacher.empty()) return nlohmann::json::object();
+  return {{"teacher", o.teacher.string()}, {"teacher_sha256", sha256_file(o.teacher)}, {"distill_weight", distill_weight(o)}};
 }
 
 nlohmann::json train_json(const TrainResult& r) {

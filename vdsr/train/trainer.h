@@ -59,6 +59,9 @@ struct TrainOptions {
   std::filesystem::path out;           // checkpoint folder; empty: no checkpoints
   std::filesystem::path resume;        // a checkpoint written by this trainer
   std::filesystem::path pretrained;    // any checkpoint or PyTorch state dict; its architecture is kept
+  // Distillation: the loss is (1 - a) * MSE(output, label) + a * MSE(output, teacher(input)), both summed.
+  std::filesystem::path teacher;       // any checkpoint or PyTorch state dict; empty: no distillation
+  std::optional<double> distill_weight;  // a in [0, 1]; 0.5 when not given (only with a teacher)
   Architecture architecture = Architecture::reference();  // from-scratch architecture
   std::vector<int> scales;             // metadata stored in checkpoints; empty: inherited or {2, 3, 4}
   std::string val;                     // dataset for PSNR per epoch; empty: none
@@ -104,6 +107,12 @@ struct TrainResult {
 };
 
 TrainResult train(const TrainOptions& options);
+
+// The distillation weight a in effect: the given one, else 0.5; 0 without a teacher.
+double distill_weight(const TrainOptions& options);
+// {teacher, teacher_sha256, distill_weight} for checkpoints' provenance and the report's config; an empty
+// object without a teacher.
+nlohmann::json distillation_json(const TrainOptions& options);
 
 // The report's blocks (docs/training.md): `config`, the effective settings (hyper-parameters after files
 // and flags; the caller adds what only it knows, e.g. threads), and `train`, the outcome.
