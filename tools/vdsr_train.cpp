@@ -29,7 +29,7 @@ extern "C" void on_sigterm(int) { g_stop.store(true); }
 struct Flags {
   train::TrainOptions o;
   cli::DeviceFlags device;
-  std::string clip_mode = "norm", lr_schedule = "step", engine = "auto", params_file, report;
+  std::string clip_mode = "norm", lr_schedule = "step", precision = "fp32", engine = "auto", params_file, report;
   std::vector<std::string> scales;
   int depth = 20, width = 64, start_epoch = 1;
   long long eval_patches = -1;
@@ -94,6 +94,11 @@ void add_run_flags(CLI::App& app, Flags& f) {
   app.add_option("--scales", f.scales, "scales the model is trained for (metadata; default: inherited or 2,3,4)");
   app.add_option("--channels-last", o.channels_last, "keep weights and batches in NHWC (true/false)")
       ->capture_default_str();
+  app.add_option("--precision", f.precision, "fp32, or bf16: the forward pass under bf16 autocast (fp32 master "
+                                             "weights, optimizer and loss) where the CPU has AVX512-BF16 or AMX, "
+                                             "or on CUDA; elsewhere a warning and fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--log-every", o.log_every, "steps between log lines")->capture_default_str();
   app.add_option("--report", f.report, "write a JSON report (schema vdsr-report/1, stage train)");
   app.add_option("--eval-patches", f.eval_patches, "instead of training: pooled PSNR of --pretrained (default: the "
@@ -128,6 +133,7 @@ void settle_options(const CLI::App& app, Flags& f) {
   if (app.count("--out") == 0 && !trial.dir.empty()) o.out = trial.dir / "checkpoints";
   o.clip_mode = parse_enum<train::ClipMode>(f.clip_mode);
   o.lr_schedule = parse_enum<train::LrSchedule>(f.lr_schedule);
+  o.precision = parse_precision(f.precision);
   if (app.count("--start-epoch") > 0) o.start_epoch = f.start_epoch;
   if (app.count("--distill-weight") > 0) o.distill_weight = f.distill_weight;
   if (f.depth < 2 || f.width < 1) throw Error("--depth must be >= 2 and --width >= 1");

@@ -22,6 +22,7 @@
 #include "vdsr/train/trainer.h"
 #include "vdsr/train/training_state.h"
 #include "vdsr/train/trial.h"
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 
@@ -359,6 +360,46 @@ TEST_F(TrainTest, DistillationBlendsInTheTeachersOutput) {
   EXPECT_FALSE(load_checkpoint(dir_ / "plain" / "latest.ckpt").meta["provenance"].contains("teacher"));
 }
 
+TEST(TrainPrecision, Bf16WhereTheDeviceHasIt) {
+  using train::training_precision;
+  std::string warning;
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx512_core_bf16", &warning), Precision::bf16);
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx512_core_amx", &warning), Precision::bf16);
+  EXPECT_EQ(training_precision(Precision::bf16, true, "avx2", &warning), Precision::bf16);  // CUDA
+  EXPECT_EQ(training_precision(Precision::fp32, false, "avx512_core_amx", &warning), Precision::fp32);
+  EXPECT_TRUE(warning.empty()) << warning;
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx512_core", &warning), Precision::fp32);
+  EXPECT_EQ(warning, "bf16 training needs AVX512-BF16 or AMX; this CPU's oneDNN ISA is avx512_core: training in fp32");
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx2"), Precision::fp32);
+}
+
+// With oneDNN held to AVX2, --precision bf16 warns and trains in fp32; the report says both.
+TEST_F(TrainTest, Bf16FallsBackToFp32WithoutBf16Instructions) {
+  const auto r = run_command("ONEDNN_MAX_CPU_ISA=AVX2 " +
+                             train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 2 "
+                                       "--precision bf16 --out " + (dir_ / "ck").string() + " --report " +
+                                       (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("bf16 training needs AVX512-BF16 or AMX; this CPU's oneDNN ISA is avx2: training in fp32"),
+            std::string::npos) << r.output;
+  const auto config = read_json(dir_ / "r.json")["config"];
+  EXPECT_EQ(config["precision"], "bf16");
+  EXPECT_EQ(config["effective_precision"], "fp32");
+  EXPECT_EQ(read_json(dir_ / "r.json")["train"]["global_step"], 2);
+}
+
+// On a CPU with bf16 (or none forced away), bf16 training runs and learns: the loss falls.
+TEST_F(TrainTest, Bf16TrainingRunsWhereTheCpuHasIt) {
+  train::TrainOptions o = tiny(dir_ / "bf16");
+  o.precision = Precision::bf16;
+  o.epochs = 2;
+  const train::TrainResult r = train::train(o);
+  if (r.precision != Precision::bf16) GTEST_SKIP() << "this CPU has no bf16 (oneDNN ISA " << onednn_isa() << ")";
+  ASSERT_EQ(r.epochs.size(), 2u);
+  EXPECT_TRUE(std::isfinite(r.epochs[1].loss));
+  EXPECT_LT(r.epochs[1].loss, r.epochs[0].loss);
+}
+
 TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
   std::ofstream(dir_ / "best.json") << R"({"lr": 0.05, "batchSize": 16, "momentum": 0.5, "weight_decay": 0.001})";
   const auto r = run_command(train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 1 "
@@ -372,6 +413,8 @@ TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
   EXPECT_DOUBLE_EQ(config["weight_decay"].get<double>(), 0.001);
   EXPECT_DOUBLE_EQ(config["clip"].get<double>(), 0.4);  // not in the file: the default
   EXPECT_EQ(config["lr_schedule"], "step");
+  EXPECT_EQ(config["precision"], "fp32");
+  EXPECT_EQ(config["effective_precision"], "fp32");
 }
 
 TEST_F(TrainTest, TrialProtocolReadsParamsAndWritesMetrics) {

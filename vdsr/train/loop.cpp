@@ -1,11 +1,15 @@
 #include "vdsr/train/loop.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <stdexcept>
+
+#include "vdsr/util/cpu.h"
 
 namespace vdsr::train {
 
@@ -53,6 +57,47 @@ void clip_grad_value(std::vector<at::Tensor>& params, double bound) {
   for (auto& p : params) p.mutable_grad().clamp_(-bound, bound);
 }
 
+Precision effective_precision(const TrainOptions& o) {
+  std::string warning;
+  const Precision p = training_precision(o.precision, o.device.cuda, o.device.cuda ? "" : onednn_isa(), &warning);
+  if (!warning.empty()) spdlog::warn("{}", warning);
+  return p;
+}
+
+// bf16 autocast on one device type while it lives: ops autocast lists (convolutions) run in bf16 on
+// bf16 copies of the fp32 weights, which the cache drops at the end so each step casts updated weights.
+class Bf16Autocast {
+ public:
+  Bf16Autocast(at::DeviceType type, bool on) : type_(type), on_(on) {
+    if (on_) enable(true);
+  }
+  ~Bf16Autocast() {
+    if (!on_) return;
+    enable(false);
+    at::autocast::clear_cache();
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  void enable(bool enabled) const {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, enabled);
+#else
+    if (type_ == at::kCUDA) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(enabled);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(enabled);
+    }
+#endif
+  }
+  at::DeviceType type_;
+  bool on_;
+};
+
 }  // namespace
 
 StepLog::StepLog(int log_every, long long steps_in_run)
@@ -82,7 +127,7 @@ Trainer::Trainer(const TrainOptions& o, const data::PatchFile& file, VDSR model,
                  long long max_steps)
     : o_(o), file_(file), max_steps_(max_steps), device_(o.device.cuda ? at::kCUDA : at::kCPU),
       format_(o.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous),
-      patch_(file.patch_size()), model_(std::move(model)), params_(prepared_weights(model_, device_, format_)),
+      patch_(file.patch_size()), precision_(effective_precision(o)), model_(std::move(model)), params_(prepared_weights(model_, device_, format_)),
       names_(model_->architecture().layer_names()), sgd_(params_, sgd_options(o.params)) {
   restore(from);
   if (!o.teacher.empty()) {
@@ -118,7 +163,12 @@ at::Tensor Trainer::step(const at::Tensor& input, const at::Tensor& label, doubl
 }
 
 at::Tensor Trainer::objective(const at::Tensor& input, const at::Tensor& label) {
-  const at::Tensor output = model_->forward(input);
+  at::Tensor output;
+  {
+    const Bf16Autocast autocast(device_.type(), precision_ == Precision::bf16);
+    output = model_->forward(input);
+  }
+  output = output.to(at::kFloat);  // the loss in fp32
   const at::Tensor loss = at::mse_loss(output, label, at::Reduction::Sum);
   if (!teacher_) return loss;
   const double a = distill_weight(o_);

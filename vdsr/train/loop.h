@@ -66,6 +66,7 @@ class Trainer {
   const std::vector<EpochRecord>& history() const { return s_.history; }
   std::vector<double> step_losses() const;
   VDSR& model() { return model_; }
+  Precision precision() const { return precision_; }  // the forward pass's
 
  private:
   void set_lr(double lr);
@@ -83,6 +84,7 @@ class Trainer {
   const at::Device device_;
   const at::MemoryFormat format_;
   const int patch_;
+  const Precision precision_;
   VDSR model_;
   std::vector<at::Tensor> params_;
   std::vector<std::string> names_;

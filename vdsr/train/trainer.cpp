@@ -13,6 +13,7 @@
 #include "vdsr/train/trial.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/files.h"
 
 namespace vdsr::train {
@@ -232,6 +233,7 @@ TrainResult train(const TrainOptions& o) {
   result.first_model = start.from;
   result.lr_horizon = start.state.lr_horizon;
   Trainer trainer(o, file, initial_model(o, start), start.state, result.max_steps);
+  result.precision = trainer.precision();
   auto psnr_now = [&]() -> std::optional<double> {
     if (!validator) return std::nullopt;
     return validator->psnr_of(trainer.model(), o.device);
@@ -287,8 +289,16 @@ nlohmann::json config_json(const TrainOptions& o, const TrainResult& r) {
                  {"max_patches", o.max_patches}, {"step_budget", r.max_steps}, {"pretrained", o.pretrained.string()},
                  {"resume", o.resume.string()},  {"out", o.out.string()},      {"val", o.val},
                  {"val_scale", o.val_scale},     {"device", o.device.describe()}});
+  config.update({{"precision", precision_name(o.precision)}, {"effective_precision", precision_name(r.precision)}});
   config.update(distillation_json(o));
   return config;
+}
+
+Precision training_precision(Precision requested, bool cuda, const std::string& isa, std::string* warning) {
+  if (requested == Precision::fp32 || cuda) return requested;
+  if (isa.find("bf16") != std::string::npos || isa.find("amx") != std::string::npos) return Precision::bf16;
+  if (warning) *warning = "bf16 training needs AVX512-BF16 or AMX; this CPU's oneDNN ISA is " + isa + ": training in fp32";
+  return Precision::fp32;
 }
 
 double distill_weight(const TrainOptions& o) { return o.teacher.empty() ? 0.0 : o.distill_weight.value_or(0.5); }

@@ -67,6 +67,9 @@ struct TrainOptions {
   std::string val;                     // dataset for PSNR per epoch; empty: none
   int val_scale = 2;
   bool channels_last = true;
+  // bf16: the forward pass under bf16 autocast (weights, optimizer and loss stay fp32), where the device
+  // has bf16 (training_precision()); fp32 elsewhere.
+  Precision precision = Precision::fp32;
   int log_every = 100;                 // steps between log lines (the reference prints every 100)
   std::filesystem::path metrics;       // trial protocol JSON-lines file; empty: none
   const std::atomic<bool>* stop = nullptr;  // set asynchronously (SIGTERM): save and return
@@ -100,6 +103,7 @@ struct TrainResult {
   bool budget_reached = false;          // --max-steps / --max-patches
   long long max_steps = 0;              // the step budget in effect (from both), 0: none
   long long lr_horizon = 0;             // the cosine schedule's T (0 for the step schedule)
+  Precision precision = Precision::fp32;  // the one in effect (training_precision())
   std::optional<double> initial_psnr;  // validation PSNR of a pretrained or resumed model before training
   std::optional<double> final_psnr;
   long long global_step = 0;
@@ -107,6 +111,10 @@ struct TrainResult {
 };
 
 TrainResult train(const TrainOptions& options);
+
+// The precision training runs in: bf16 on CUDA, or on a CPU whose oneDNN ISA (vdsr::onednn_isa(), after
+// ONEDNN_MAX_CPU_ISA) has bf16 kernels (AVX512-BF16, AMX); else fp32, and `warning` says why.
+Precision training_precision(Precision requested, bool cuda, const std::string& isa, std::string* warning = nullptr);
 
 // The distillation weight a in effect: the given one, else 0.5; 0 without a teacher.
 double distill_weight(const TrainOptions& options);
