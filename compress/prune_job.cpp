@@ -47,6 +47,12 @@ train::TrainOptions read_finetune(Fields& f) {
   o.val = f.optional<std::string>("val", "");
   o.val_scale = f.optional<int>("val_scale", 2, Range::at_least(1));
   o.clip_mode = f.optional<train::ClipMode>("clip_mode", train::ClipMode::norm);
+  o.lr_schedule = f.optional<train::LrSchedule>("lr_schedule", train::LrSchedule::step);
+  o.teacher = f.optional<std::string>("teacher", "");
+  o.distill_weight = f.maybe<double>("distill_weight", Range::between(0, 1));
+  const auto precision = f.optional<std::string>("precision", "fp32");
+  if (precision != "fp32" && precision != "bf16") f.fail("precision", "expected fp32 or bf16, got '" + precision + "'");
+  o.precision = parse_precision(precision);
   f.finish();
   if (!fs::exists(o.data)) f.fail("data", o.data.string() + " does not exist (make it with vdsr-data)");
   return o;

@@ -29,10 +29,11 @@ extern "C" void on_sigterm(int) { g_stop.store(true); }
 struct Flags {
   train::TrainOptions o;
   cli::DeviceFlags device;
-  std::string clip_mode = "norm", engine = "auto", params_file, report;
+  std::string clip_mode = "norm", lr_schedule = "step", precision = "fp32", engine = "auto", params_file, report;
   std::vector<std::string> scales;
   int depth = 20, width = 64, start_epoch = 1;
   long long eval_patches = -1;
+  double distill_weight = 0.5;
 };
 
 // The reference train.py's flags and the hyper-parameters.
@@ -40,11 +41,18 @@ void add_training_flags(CLI::App& app, Flags& f) {
   train::TrainOptions& o = f.o;
   std::vector<std::string> clip_modes;
   for (const auto& [mode, name] : enum_names(train::ClipMode{})) clip_modes.push_back(name);
+  std::vector<std::string> schedules;
+  for (const auto& [schedule, name] : enum_names(train::LrSchedule{})) schedules.push_back(name);
   app.add_option("--data", o.data, "training patches: HDF5 with data/label [N,1,P,P] float32 (vdsr-data)");
   app.add_option("--batchSize", o.params.batch_size, "training batch size")->capture_default_str();
   app.add_option("--nEpochs", o.epochs, "number of epochs to train for")->capture_default_str();
   app.add_option("--lr", o.params.lr, "learning rate")->capture_default_str();
   app.add_option("--step", o.step, "divide the learning rate by 10 every n epochs")->capture_default_str();
+  app.add_option("--lr-schedule", f.lr_schedule, "step: lr x0.1 every --step epochs (the reference); cosine: "
+                                                 "lr * (1 + cos(pi t / T)) / 2 per step t over the run's T steps "
+                                                 "(--max-steps / --max-patches, else all epochs)")
+      ->check(CLI::IsMember(schedules))
+      ->capture_default_str();
   f.device.add_to(app, "train on the GPU");
   app.add_option("--resume", o.resume, "continue a run from its checkpoint (weights, momentum, epoch, step)");
   app.add_option("--start-epoch", f.start_epoch, "epoch to start at (default 1, or the resumed checkpoint's)");
@@ -57,6 +65,11 @@ void add_training_flags(CLI::App& app, Flags& f) {
   app.add_option("--weight-decay,--wd", o.params.weight_decay, "weight decay")->capture_default_str();
   app.add_option("--pretrained", o.pretrained, "start from this model (checkpoint or PyTorch state dict; a pruned "
                                                "model keeps its widths)");
+  app.add_option("--teacher", o.teacher, "distil from this model (checkpoint or PyTorch state dict, e.g. the unpruned "
+                                         "original): the loss blends MSE to the labels with MSE to its output");
+  app.add_option("--distill-weight", f.distill_weight, "weight a of the teacher term in [0, 1]: loss = (1 - a) MSE(label) "
+                                                       "+ a MSE(teacher); needs --teacher")
+      ->capture_default_str();
   app.add_option("--params", f.params_file, "JSON parameters (lr, momentum, batchSize, clip, weight_decay), e.g. the "
                                             "tuner's best.json; explicit flags win");
 }
@@ -80,6 +93,11 @@ void add_run_flags(CLI::App& app, Flags& f) {
   app.add_option("--width", f.width, "channels of a model trained from scratch")->capture_default_str();
   app.add_option("--scales", f.scales, "scales the model is trained for (metadata; default: inherited or 2,3,4)");
   app.add_option("--channels-last", o.channels_last, "keep weights and batches in NHWC (true/false)")
+      ->capture_default_str();
+  app.add_option("--precision", f.precision, "fp32, or bf16: the forward pass under bf16 autocast (fp32 master "
+                                             "weights, optimizer and loss) where the CPU has AVX512-BF16 or AMX, "
+                                             "or on CUDA; elsewhere a warning and fp32")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
   app.add_option("--log-every", o.log_every, "steps between log lines")->capture_default_str();
   app.add_option("--report", f.report, "write a JSON report (schema vdsr-report/1, stage train)");
@@ -114,7 +132,10 @@ void settle_options(const CLI::App& app, Flags& f) {
   o.metrics = trial.metrics;
   if (app.count("--out") == 0 && !trial.dir.empty()) o.out = trial.dir / "checkpoints";
   o.clip_mode = parse_enum<train::ClipMode>(f.clip_mode);
+  o.lr_schedule = parse_enum<train::LrSchedule>(f.lr_schedule);
+  o.precision = parse_precision(f.precision);
   if (app.count("--start-epoch") > 0) o.start_epoch = f.start_epoch;
+  if (app.count("--distill-weight") > 0) o.distill_weight = f.distill_weight;
   if (f.depth < 2 || f.width < 1) throw Error("--depth must be >= 2 and --width >= 1");
   o.architecture = Architecture::uniform(f.depth, f.width);
   if (!f.scales.empty()) o.scales = cli::parse_int_list(f.scales, "--scales", 2, 8);

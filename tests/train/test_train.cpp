@@ -2,11 +2,14 @@
 // parameter precedence, and clear errors for bad input; the training state and the metrics lines alone.
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <random>
 #include <tuple>
 
@@ -19,7 +22,9 @@
 #include "vdsr/train/trainer.h"
 #include "vdsr/train/training_state.h"
 #include "vdsr/train/trial.h"
+#include "vdsr/util/cpu.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/files.h"
 
 using namespace vdsr;
 using test::run_command;
@@ -112,6 +117,36 @@ std::vector<nlohmann::json> read_lines(const fs::path& path) {
   return lines;
 }
 
+// Requests a stop, as SIGTERM would, once a log line contains `needle` (e.g. "step 4/"): a run interrupted
+// at an exact step without a step budget, which would fix a cosine schedule's horizon.
+class StopOnLogLine : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  StopOnLogLine(std::string needle, std::atomic<bool>& stop) : needle_(std::move(needle)), stop_(stop) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (std::string(msg.payload.data(), msg.payload.size()).find(needle_) != std::string::npos) stop_.store(true);
+  }
+  void flush_() override {}
+
+ private:
+  std::string needle_;
+  std::atomic<bool>& stop_;
+};
+
+// Runs `o` until a log line contains `needle`, then stops as on SIGTERM.
+train::TrainResult train_until_log_line(train::TrainOptions o, const std::string& needle) {
+  std::atomic<bool> stop{false};
+  auto sink = std::make_shared<StopOnLogLine>(needle, stop);
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.push_back(sink);
+  o.stop = &stop;
+  o.log_every = 1;
+  train::TrainResult r = train::train(o);
+  sinks.pop_back();
+  return r;
+}
+
 double max_abs_diff(const Checkpoint& a, const Checkpoint& b) {
   double m = 0;
   for (std::size_t i = 0; i < a.weights.size(); ++i) {
@@ -181,6 +216,64 @@ TEST_F(TrainTest, ResumedRunMatchesUninterruptedRun) {
   EXPECT_DOUBLE_EQ(whole.epochs[2].lr, 0.01 * 0.1);
 }
 
+TEST(TrainLrPlan, CosineFallsFromTheLrToZeroOverTheHorizon) {
+  const train::LrPlan cosine{train::LrSchedule::cosine, 0.1, 10, 100};
+  EXPECT_DOUBLE_EQ(cosine.at(1, 0), 0.1);
+  EXPECT_NEAR(cosine.at(1, 50), 0.05, 1e-15);
+  EXPECT_LT(cosine.at(1, 99), 0.1 * 1e-3);
+  EXPECT_GT(cosine.at(1, 99), 0.0);
+  EXPECT_NEAR(cosine.at(1, 100), 0.0, 1e-18);
+  EXPECT_NEAR(cosine.at(1, 150), 0.0, 1e-18);  // past the horizon: stays at 0
+  EXPECT_GT(cosine.at(1, 30), cosine.at(1, 31));
+  const train::LrPlan step{train::LrSchedule::step, 0.1, 2, 0};
+  EXPECT_DOUBLE_EQ(step.at(2, 500), 0.1);
+  EXPECT_DOUBLE_EQ(step.at(3, 0), 0.1 * 0.1);
+  EXPECT_EQ(parse_enum<train::LrSchedule>("cosine"), train::LrSchedule::cosine);
+}
+
+// A cosine run stopped inside epoch 1 (its horizon then fixed at all 18 steps), resumed with a step budget
+// that stops it inside epoch 2, and resumed again to the end: the same steps, lrs and weights as one run.
+TEST_F(TrainTest, ResumedCosineRunMatchesUninterruptedRun) {
+  train::TrainOptions base = tiny(dir_ / "whole");
+  base.lr_schedule = train::LrSchedule::cosine;
+  const train::TrainResult whole = train::train(base);
+  ASSERT_EQ(whole.step_losses.size(), 18u);
+  EXPECT_EQ(whole.lr_horizon, 18);
+  const train::LrPlan plan{train::LrSchedule::cosine, 0.01, 2, 18};
+  EXPECT_DOUBLE_EQ(whole.epochs[0].lr, plan.at(1, 5));  // an epoch's lr: its last step's
+  EXPECT_DOUBLE_EQ(whole.epochs[2].lr, plan.at(3, 17));
+  EXPECT_LT(whole.epochs[2].lr, 0.01 * 0.01);
+
+  base.out = dir_ / "parts";
+  const train::TrainResult first = train_until_log_line(base, "epoch 1 step 4/6");
+  ASSERT_TRUE(first.stopped);
+  EXPECT_EQ(first.global_step, 4);
+  std::vector<double> losses = first.step_losses;
+  for (long long budget : {10LL, 0LL}) {
+    train::TrainOptions o = base;
+    o.max_steps = budget;
+    o.resume = dir_ / "parts" / "latest.ckpt";
+    const train::TrainResult part = train::train(o);
+    EXPECT_EQ(part.lr_horizon, 18);
+    losses.insert(losses.end(), part.step_losses.begin(), part.step_losses.end());
+    if (budget == 0) {
+      ASSERT_EQ(part.epochs.size(), 3u);
+      for (std::size_t e = 0; e < 3; ++e) EXPECT_DOUBLE_EQ(part.epochs[e].lr, whole.epochs[e].lr) << "epoch " << e + 1;
+    }
+  }
+  ASSERT_EQ(losses.size(), whole.step_losses.size());
+  for (std::size_t i = 0; i < losses.size(); ++i) {
+    EXPECT_NEAR(losses[i], whole.step_losses[i], 1e-6 * std::max(1.0, std::abs(whole.step_losses[i]))) << "step " << i;
+  }
+  EXPECT_LT(max_abs_diff(load_checkpoint(dir_ / "whole" / "latest.ckpt"), load_checkpoint(dir_ / "parts" / "latest.ckpt")),
+            1e-6);
+  // The schedule travels with the checkpoint: resuming it as a step-schedule run is an error.
+  train::TrainOptions step = base;
+  step.lr_schedule = train::LrSchedule::step;
+  step.resume = dir_ / "parts" / "latest.ckpt";
+  EXPECT_THROW(train::train(step), Error);
+}
+
 // --max-patches: the same patch budget costs the same patches whatever the batch size (whole batches,
 // the last one rounded up), and the tighter of a step and a patch budget wins.
 TEST_F(TrainTest, PatchBudgetBecomesStepsPerBatchSize) {
@@ -237,6 +330,76 @@ TEST_F(TrainTest, ClipModesBoundTheUpdate) {
   EXPECT_GT(free_norm, 10 * norm_norm);
 }
 
+// The teacher term: weight 0 leaves every step's loss exactly as without a teacher; weight 1 with the
+// student's own starting weights as teacher makes the first loss ~0 (the teacher runs in bf16 where the
+// CPU has it), far below the label loss; the teacher is recorded in the checkpoint.
+TEST_F(TrainTest, DistillationBlendsInTheTeachersOutput) {
+  torch::manual_seed(1);
+  VDSR model(Architecture::uniform(4, 8));
+  save_checkpoint(dir_ / "start.ckpt", checkpoint_from_model(model));
+  auto run = [&](std::optional<double> weight, const std::string& name) {
+    train::TrainOptions o = tiny(dir_ / name);
+    o.pretrained = dir_ / "start.ckpt";
+    o.max_steps = 3;
+    if (weight) o.teacher = dir_ / "start.ckpt";
+    o.distill_weight = weight;
+    return train::train(o);
+  };
+  const train::TrainResult plain = run(std::nullopt, "plain");
+  const train::TrainResult zero = run(0.0, "zero");
+  const train::TrainResult one = run(1.0, "one");
+  ASSERT_EQ(plain.step_losses.size(), 3u);
+  EXPECT_EQ(zero.step_losses, plain.step_losses);
+  std::printf("first step: label loss %.6g, teacher loss %.6g\n", plain.step_losses[0], one.step_losses[0]);
+  EXPECT_LT(one.step_losses[0], 1e-3 * plain.step_losses[0]);
+  EXPECT_GT(one.step_losses[1], 0.0);  // after a step the student has moved away from the teacher
+  const auto provenance = load_checkpoint(dir_ / "one" / "latest.ckpt").meta["provenance"];
+  EXPECT_EQ(provenance["teacher"], (dir_ / "start.ckpt").string());
+  EXPECT_EQ(provenance["teacher_sha256"], sha256_file(dir_ / "start.ckpt"));
+  EXPECT_EQ(provenance["distill_weight"], 1.0);
+  EXPECT_FALSE(load_checkpoint(dir_ / "plain" / "latest.ckpt").meta["provenance"].contains("teacher"));
+}
+
+TEST(TrainPrecision, Bf16WhereTheDeviceHasIt) {
+  using train::training_precision;
+  std::string warning;
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx512_core_bf16", &warning), Precision::bf16);
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx512_core_amx", &warning), Precision::bf16);
+  EXPECT_EQ(training_precision(Precision::bf16, true, "avx2", &warning), Precision::bf16);  // CUDA
+  EXPECT_EQ(training_precision(Precision::fp32, false, "avx512_core_amx", &warning), Precision::fp32);
+  EXPECT_TRUE(warning.empty()) << warning;
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx512_core", &warning), Precision::fp32);
+  EXPECT_EQ(warning, "bf16 training needs AVX512-BF16 or AMX; this CPU's oneDNN ISA is avx512_core: training in fp32");
+  EXPECT_EQ(training_precision(Precision::bf16, false, "avx2"), Precision::fp32);
+}
+
+// With oneDNN held to AVX2, --precision bf16 warns and trains in fp32; the report says both.
+TEST_F(TrainTest, Bf16FallsBackToFp32WithoutBf16Instructions) {
+  const auto r = run_command("ONEDNN_MAX_CPU_ISA=AVX2 " +
+                             train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 2 "
+                                       "--precision bf16 --out " + (dir_ / "ck").string() + " --report " +
+                                       (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("bf16 training needs AVX512-BF16 or AMX; this CPU's oneDNN ISA is avx2: training in fp32"),
+            std::string::npos) << r.output;
+  const auto config = read_json(dir_ / "r.json")["config"];
+  EXPECT_EQ(config["precision"], "bf16");
+  EXPECT_EQ(config["effective_precision"], "fp32");
+  EXPECT_EQ(read_json(dir_ / "r.json")["train"]["global_step"], 2);
+}
+
+// On a CPU with bf16 (or none forced away), bf16 training runs and learns: the loss falls.
+TEST_F(TrainTest, Bf16TrainingRunsWhereTheCpuHasIt) {
+  train::TrainOptions o = tiny(dir_ / "bf16");
+  o.precision = Precision::bf16;
+  o.epochs = 2;
+  const train::TrainResult r = train::train(o);
+  if (r.precision != Precision::bf16) GTEST_SKIP() << "this CPU has no bf16 (oneDNN ISA " << onednn_isa() << ")";
+  ASSERT_EQ(r.epochs.size(), 2u);
+  EXPECT_TRUE(std::isfinite(r.epochs[1].loss));
+  EXPECT_LT(r.epochs[1].loss, r.epochs[0].loss);
+}
+
 TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
   std::ofstream(dir_ / "best.json") << R"({"lr": 0.05, "batchSize": 16, "momentum": 0.5, "weight_decay": 0.001})";
   const auto r = run_command(train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 1 "
@@ -249,6 +412,9 @@ TEST_F(TrainTest, ParamsFileFillsWhatFlagsDoNotSet) {
   EXPECT_DOUBLE_EQ(config["momentum"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(config["weight_decay"].get<double>(), 0.001);
   EXPECT_DOUBLE_EQ(config["clip"].get<double>(), 0.4);  // not in the file: the default
+  EXPECT_EQ(config["lr_schedule"], "step");
+  EXPECT_EQ(config["precision"], "fp32");
+  EXPECT_EQ(config["effective_precision"], "fp32");
 }
 
 TEST_F(TrainTest, TrialProtocolReadsParamsAndWritesMetrics) {
@@ -333,6 +499,10 @@ TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
                "VDSR_TRIAL_PARAMS=" + (dir_ / "unknown.json").string() + " ");
   expect_error(data + " --pretrained " + (dir_ / "missing.pt").string(), "missing.pt");
   expect_error(data + " --resume " + (dir_ / "missing.ckpt").string(), "missing.ckpt");
+  expect_error(data + " --distill-weight 0.3", "--distill-weight needs --teacher");
+  expect_error(data + " --teacher " + (dir_ / "teacher.pt").string(), "teacher.pt");
+  expect_error(data + " --teacher " + (dir_ / "unknown.json").string() + " --distill-weight 1.5",
+               "--distill-weight must be in [0, 1]");
   if (!torch::cuda::is_available()) expect_error(data + " --cuda", "No GPU found");
 }
 

@@ -1,11 +1,15 @@
 #include "vdsr/train/loop.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <stdexcept>
+
+#include "vdsr/util/cpu.h"
 
 namespace vdsr::train {
 
@@ -53,6 +57,47 @@ void clip_grad_value(std::vector<at::Tensor>& params, double bound) {
   for (auto& p : params) p.mutable_grad().clamp_(-bound, bound);
 }
 
+Precision effective_precision(const TrainOptions& o) {
+  std::string warning;
+  const Precision p = training_precision(o.precision, o.device.cuda, o.device.cuda ? "" : onednn_isa(), &warning);
+  if (!warning.empty()) spdlog::warn("{}", warning);
+  return p;
+}
+
+// bf16 autocast on one device type while it lives: ops autocast lists (convolutions) run in bf16 on
+// bf16 copies of the fp32 weights, which the cache drops at the end so each step casts updated weights.
+class Bf16Autocast {
+ public:
+  Bf16Autocast(at::DeviceType type, bool on) : type_(type), on_(on) {
+    if (on_) enable(true);
+  }
+  ~Bf16Autocast() {
+    if (!on_) return;
+    enable(false);
+    at::autocast::clear_cache();
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  void enable(bool enabled) const {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, enabled);
+#else
+    if (type_ == at::kCUDA) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(enabled);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(enabled);
+    }
+#endif
+  }
+  at::DeviceType type_;
+  bool on_;
+};
+
 }  // namespace
 
 StepLog::StepLog(int log_every, long long steps_in_run)
@@ -82,9 +127,15 @@ Trainer::Trainer(const TrainOptions& o, const data::PatchFile& file, VDSR model,
                  long long max_steps)
     : o_(o), file_(file), max_steps_(max_steps), device_(o.device.cuda ? at::kCUDA : at::kCPU),
       format_(o.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous),
-      patch_(file.patch_size()), model_(std::move(model)), params_(prepared_weights(model_, device_, format_)),
+      patch_(file.patch_size()), precision_(effective_precision(o)), model_(std::move(model)), params_(prepared_weights(model_, device_, format_)),
       names_(model_->architecture().layer_names()), sgd_(params_, sgd_options(o.params)) {
   restore(from);
+  if (!o.teacher.empty()) {
+    teacher_.emplace(o.teacher, device_);
+    spdlog::info("distilling from {} (teacher in {}), weight {}", o.teacher.string(),
+                 precision_name(teacher_->precision()), distill_weight(o));
+  }
+  lr_ = {s_.lr_schedule, o.params.lr, o.step, s_.lr_horizon};
 }
 
 // Momentum and generator always; the partial epoch's counters only when continuing inside an epoch.
@@ -104,11 +155,24 @@ void Trainer::restore(const TrainingState& from) {
 
 at::Tensor Trainer::step(const at::Tensor& input, const at::Tensor& label, double lr) {
   sgd_.zero_grad();
-  const at::Tensor loss = at::mse_loss(model_->forward(input), label, at::Reduction::Sum);
+  const at::Tensor loss = objective(input, label);
   loss.backward();
   clip_gradients(lr);
   sgd_.step();
   return loss;
+}
+
+at::Tensor Trainer::objective(const at::Tensor& input, const at::Tensor& label) {
+  at::Tensor output;
+  {
+    const Bf16Autocast autocast(device_.type(), precision_ == Precision::bf16);
+    output = model_->forward(input);
+  }
+  output = output.to(at::kFloat);  // the loss in fp32
+  const at::Tensor loss = at::mse_loss(output, label, at::Reduction::Sum);
+  if (!teacher_) return loss;
+  const double a = distill_weight(o_);
+  return (1 - a) * loss + a * at::mse_loss(output, (*teacher_)(input), at::Reduction::Sum);
 }
 
 void Trainer::clip_gradients(double lr) {
@@ -121,8 +185,6 @@ void Trainer::clip_gradients(double lr) {
 }
 
 EpochEnd Trainer::run_epoch(StepLog& log) {
-  const double lr = lr_of(s_.epoch);
-  set_lr(lr);
   data::BatchStream stream(file_, stream_options(s_, o_.params.batch_size));
   batches_ = stream.batches_per_epoch();
   const auto started = Clock::now();
@@ -130,6 +192,8 @@ EpochEnd Trainer::run_epoch(StepLog& log) {
   while (s_.batch < batches_) {
     end = cut_short();
     if (end != EpochEnd::complete) break;
+    const double lr = lr_.at(s_.epoch, s_.global_step);
+    set_lr(lr);
     const at::Tensor loss = train_batch(stream, lr);
     if (log.due(s_.batch)) show_step(log, loss, lr, s_.epoch_seconds + seconds_since(started));
   }
@@ -173,7 +237,7 @@ at::Tensor Trainer::on_device(std::vector<float>& patches) const {
 EpochRecord Trainer::record() const {
   EpochRecord r;
   r.epoch = s_.epoch;
-  r.lr = lr_of(s_.epoch);
+  r.lr = lr_.at(s_.epoch, s_.epoch_steps > 0 ? s_.global_step - 1 : s_.global_step);  // the last step's
   r.steps = s_.epoch_steps;
   const double pixels = double(s_.epoch_patches) * patch_ * patch_;
   r.loss = s_.epoch_patches > 0 ? s_.loss_sum.item<double>() / pixels : 0.0;
@@ -219,8 +283,12 @@ std::vector<double> Trainer::step_losses() const {
   return losses;
 }
 
-// The reference's adjust_learning_rate: x0.1 every `step` epochs.
-double Trainer::lr_of(int epoch) const { return o_.params.lr * std::pow(0.1, (epoch - 1) / o_.step); }
+// step: the reference's adjust_learning_rate; cosine: half a cosine from the base lr to 0 over the horizon.
+double LrPlan::at(int epoch, long long t) const {
+  if (schedule == LrSchedule::step) return base * std::pow(0.1, (epoch - 1) / step_epochs);
+  const double progress = horizon > 0 ? std::min(1.0, static_cast<double>(t) / static_cast<double>(horizon)) : 0.0;
+  return base * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
 
 void Trainer::set_lr(double lr) {
   for (auto& group : sgd_.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);

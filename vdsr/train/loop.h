@@ -6,10 +6,12 @@
 #include <torch/optim/sgd.h>
 
 #include <chrono>
+#include <optional>
 #include <vector>
 
 #include "vdsr/data/patch_file.h"
 #include "vdsr/model.h"
+#include "vdsr/train/teacher.h"
 #include "vdsr/train/training_state.h"
 #include "vdsr/util/progress.h"
 
@@ -43,8 +45,8 @@ class Trainer {
   Trainer(const TrainOptions& options, const data::PatchFile& file, VDSR model, TrainingState from,
           long long max_steps);
 
-  // One SGD step as the reference: zero_grad, summed MSE, backward, clipping, update. Returns the loss
-  // (on the device).
+  // One SGD step as the reference: zero_grad, summed MSE (with a teacher, blended with the MSE to its
+  // output), backward, clipping, update. Returns the loss (on the device).
   at::Tensor step(const at::Tensor& input, const at::Tensor& label, double lr);
   // Steps through the current epoch from its current batch until it ends, the step budget is spent or a
   // stop is requested.
@@ -64,10 +66,11 @@ class Trainer {
   const std::vector<EpochRecord>& history() const { return s_.history; }
   std::vector<double> step_losses() const;
   VDSR& model() { return model_; }
+  Precision precision() const { return precision_; }  // the forward pass's
 
  private:
-  double lr_of(int epoch) const;
   void set_lr(double lr);
+  at::Tensor objective(const at::Tensor& input, const at::Tensor& label);
   EpochEnd cut_short() const;
   at::Tensor train_batch(data::BatchStream& stream, double lr);
   void show_step(StepLog& log, const at::Tensor& loss, double lr, double epoch_seconds) const;
@@ -81,11 +84,14 @@ class Trainer {
   const at::Device device_;
   const at::MemoryFormat format_;
   const int patch_;
+  const Precision precision_;
   VDSR model_;
   std::vector<at::Tensor> params_;
   std::vector<std::string> names_;
   torch::optim::SGD sgd_;
+  std::optional<Teacher> teacher_;
   TrainingState s_;        // position and counters; loss_sum lives on the device
+  LrPlan lr_;
   long long batches_ = 0;  // in the current epoch
   data::Batch batch_;
   std::vector<at::Tensor> step_losses_;

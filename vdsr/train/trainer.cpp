@@ -13,6 +13,8 @@
 #include "vdsr/train/trial.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/cpu.h"
+#include "vdsr/util/files.h"
 
 namespace vdsr::train {
 
@@ -29,6 +31,10 @@ void check(const TrainOptions& o) {
   if (o.max_patches < 0) throw Error("--max-patches must be >= 0, got " + std::to_string(o.max_patches));
   if (o.start_epoch && *o.start_epoch < 1) throw Error("--start-epoch must be at least 1");
   if (!o.resume.empty() && !o.pretrained.empty()) throw Error("use either --resume or --pretrained, not both");
+  if (o.distill_weight && o.teacher.empty()) throw Error("--distill-weight needs --teacher (the model to distill from)");
+  if (o.distill_weight && !(*o.distill_weight >= 0 && *o.distill_weight <= 1)) {
+    throw Error("--distill-weight must be in [0, 1], got " + std::to_string(*o.distill_weight));
+  }
 }
 
 // One step budget from both limits; a patch budget counts whole batches (the last one may overshoot).
@@ -77,7 +83,21 @@ void resume_from(const TrainOptions& o, Start& s) {
   if (s.state.seed != o.seed) spdlog::info("resuming with the checkpoint's seed {} (data order)", s.state.seed);
 }
 
-Start starting_point(const TrainOptions& o) {
+// The lr schedule the run follows: a fresh run's cosine horizon is its step budget, else the steps of all
+// its epochs; a resumed run keeps its checkpoint's schedule and horizon.
+void fix_schedule(const TrainOptions& o, const data::PatchFile& file, long long budget, TrainingState& s) {
+  if (!o.resume.empty() && s.lr_schedule != o.lr_schedule) {
+    throw Error(o.resume.string() + ": a run with the " + name_of(s.lr_schedule) +
+                " lr schedule; resume it with --lr-schedule " + name_of(s.lr_schedule));
+  }
+  if (!o.resume.empty() && s.lr_horizon > 0) return;
+  const long long per_epoch = (file.size() + o.params.batch_size - 1) / o.params.batch_size;
+  const long long all_epochs = std::max(0, o.epochs - s.epoch + 1) * per_epoch - s.batch + s.global_step;
+  s.lr_schedule = o.lr_schedule;
+  s.lr_horizon = o.lr_schedule == LrSchedule::cosine ? (budget > 0 ? budget : all_epochs) : 0;
+}
+
+Start starting_point(const TrainOptions& o, const data::PatchFile& file, long long budget) {
   Start s;
   s.state.seed = o.seed;
   if (!o.resume.empty()) resume_from(o, s);
@@ -94,6 +114,7 @@ Start starting_point(const TrainOptions& o) {
     s.state.epoch = *o.start_epoch;
     s.state.batch = 0;
   }
+  fix_schedule(o, file, budget, s.state);
   return s;
 }
 
@@ -103,12 +124,18 @@ VDSR initial_model(const TrainOptions& o, const Start& start) {
   return start.source ? model_from_checkpoint(*start.source) : VDSR(o.architecture);
 }
 
+nlohmann::json provenance(const TrainOptions& o, const Start& start) {
+  nlohmann::json p = {{"tool", "vdsr-train"}, {"data", o.data.string()}, {"from", start.from.string()}};
+  p.update(distillation_json(o));
+  return p;
+}
+
 // Writes the run's checkpoints into the options' folder (none without one) and remembers the last.
 class CheckpointWriter {
  public:
   CheckpointWriter(const TrainOptions& o, const Start& start)
       : o_(o), meta_({{"scales", start.scales},
-                      {"provenance", {{"tool", "vdsr-train"}, {"data", o.data.string()}, {"from", start.from.string()}}}}) {}
+                      {"provenance", provenance(o, start)}}) {}
 
   // model_epoch_N.ckpt for the epoch just finished, and latest.ckpt.
   void after_epoch(Trainer& trainer, int finished) {
@@ -136,13 +163,18 @@ class CheckpointWriter {
   const nlohmann::json meta_;
 };
 
+std::string schedule_text(const TrainOptions& o, long long horizon) {
+  if (o.lr_schedule == LrSchedule::step) return fmt::format("x0.1 every {} epochs", o.step);
+  return fmt::format("cosine to 0 over {} steps", horizon);
+}
+
 void announce(const TrainOptions& o, const Start& start, Trainer& trainer, const data::PatchFile& file) {
   const int patch = file.patch_size();
-  spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} (x0.1 every {}), "
+  spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} ({}), "
                "momentum {}, weight decay {}, clip {} ({}), {} steps in this run",
                start.source ? start.from.string() : "from scratch", trainer.model()->architecture().params(),
                o.device.describe(), file.size(), patch, patch, o.params.batch_size, trainer.epoch(), o.epochs,
-               o.params.lr, o.step, o.params.momentum, o.params.weight_decay, o.params.clip,
+               o.params.lr, schedule_text(o, start.state.lr_horizon), o.params.momentum, o.params.weight_decay, o.params.clip,
                o.clip_mode == ClipMode::norm ? "gradient norm" : "adjustable", trainer.steps_left(o.epochs));
 }
 
@@ -197,9 +229,11 @@ TrainResult train(const TrainOptions& o) {
   const data::PatchFile file(o.data);
   std::optional<Validator> validator;
   if (!o.val.empty()) validator.emplace(o.val, o.val_scale);
-  const Start start = starting_point(o);
+  const Start start = starting_point(o, file, result.max_steps);
   result.first_model = start.from;
+  result.lr_horizon = start.state.lr_horizon;
   Trainer trainer(o, file, initial_model(o, start), start.state, result.max_steps);
+  result.precision = trainer.precision();
   auto psnr_now = [&]() -> std::optional<double> {
     if (!validator) return std::nullopt;
     return validator->psnr_of(trainer.model(), o.device);
@@ -250,11 +284,28 @@ void from_json(const nlohmann::json& j, EpochRecord& r) {
 nlohmann::json config_json(const TrainOptions& o, const TrainResult& r) {
   nlohmann::json config = o.params;
   config.update({{"data", o.data.string()},     {"nEpochs", o.epochs},       {"step", o.step},
-                 {"clip_mode", o.clip_mode},     {"seed", o.seed},            {"max_steps", o.max_steps},
+                 {"clip_mode", o.clip_mode},     {"lr_schedule", o.lr_schedule}, {"lr_horizon", r.lr_horizon},
+                 {"seed", o.seed},            {"max_steps", o.max_steps},
                  {"max_patches", o.max_patches}, {"step_budget", r.max_steps}, {"pretrained", o.pretrained.string()},
                  {"resume", o.resume.string()},  {"out", o.out.string()},      {"val", o.val},
                  {"val_scale", o.val_scale},     {"device", o.device.describe()}});
+  config.update({{"precision", precision_name(o.precision)}, {"effective_precision", precision_name(r.precision)}});
+  config.update(distillation_json(o));
   return config;
+}
+
+Precision training_precision(Precision requested, bool cuda, const std::string& isa, std::string* warning) {
+  if (requested == Precision::fp32 || cuda) return requested;
+  if (isa.find("bf16") != std::string::npos || isa.find("amx") != std::string::npos) return Precision::bf16;
+  if (warning) *warning = "bf16 training needs AVX512-BF16 or AMX; this CPU's oneDNN ISA is " + isa + ": training in fp32";
+  return Precision::fp32;
+}
+
+double distill_weight(const TrainOptions& o) { return o.teacher.empty() ? 0.0 : o.distill_weight.value_or(0.5); }
+
+nlohmann::json distillation_json(const TrainOptions& o) {
+  if (o.teacher.empty()) return nlohmann::json::object();
+  return {{"teacher", o.teacher.string()}, {"teacher_sha256", sha256_file(o.teacher)}, {"distill_weight", distill_weight(o)}};
 }
 
 nlohmann::json train_json(const TrainResult& r) {

@@ -27,12 +27,28 @@ namespace vdsr::train {
 enum class ClipMode { norm, adjustable };
 VDSR_ENUM_NAMES(ClipMode, {{ClipMode::norm, "norm"}, {ClipMode::adjustable, "adjustable"}})
 
+// step: the reference's lr x0.1 every `step` epochs; cosine: lr * (1 + cos(pi * t / T)) / 2 at optimizer
+// step t, over the run's horizon of T steps (fixed when the run starts; a resumed run keeps it).
+enum class LrSchedule { step, cosine };
+VDSR_ENUM_NAMES(LrSchedule, {{LrSchedule::step, "step"}, {LrSchedule::cosine, "cosine"}})
+
+// The learning rate of every step of a run.
+struct LrPlan {
+  LrSchedule schedule = LrSchedule::step;
+  double base = 0.1;
+  int step_epochs = 10;      // step: the decay period
+  long long horizon = 0;     // cosine: T
+  // The lr of global step t (0-based) in epoch `epoch` (1-based).
+  double at(int epoch, long long t) const;
+};
+
 struct TrainOptions {
   std::filesystem::path data;          // HDF5 with data/label [N,1,P,P]
   HyperParams params;
   ClipMode clip_mode = ClipMode::norm;
   int epochs = 50;                     // last epoch (1-based, inclusive)
   int step = 10;                       // lr decay period in epochs
+  LrSchedule lr_schedule = LrSchedule::step;
   std::optional<int> start_epoch;      // overrides the epoch to start at (default 1, or the resumed one)
   std::uint64_t seed = 1;              // initialisation and data order
   long long max_steps = 0;             // total optimizer steps of the run, counted from its start; 0: no limit
@@ -43,11 +59,17 @@ struct TrainOptions {
   std::filesystem::path out;           // checkpoint folder; empty: no checkpoints
   std::filesystem::path resume;        // a checkpoint written by this trainer
   std::filesystem::path pretrained;    // any checkpoint or PyTorch state dict; its architecture is kept
+  // Distillation: the loss is (1 - a) * MSE(output, label) + a * MSE(output, teacher(input)), both summed.
+  std::filesystem::path teacher;       // any checkpoint or PyTorch state dict; empty: no distillation
+  std::optional<double> distill_weight;  // a in [0, 1]; 0.5 when not given (only with a teacher)
   Architecture architecture = Architecture::reference();  // from-scratch architecture
   std::vector<int> scales;             // metadata stored in checkpoints; empty: inherited or {2, 3, 4}
   std::string val;                     // dataset for PSNR per epoch; empty: none
   int val_scale = 2;
   bool channels_last = true;
+  // bf16: the forward pass under bf16 autocast (weights, optimizer and loss stay fp32), where the device
+  // has bf16 (training_precision()); fp32 elsewhere.
+  Precision precision = Precision::fp32;
   int log_every = 100;                 // steps between log lines (the reference prints every 100)
   std::filesystem::path metrics;       // trial protocol JSON-lines file; empty: none
   const std::atomic<bool>* stop = nullptr;  // set asynchronously (SIGTERM): save and return
@@ -80,6 +102,8 @@ struct TrainResult {
   bool stopped = false;                 // stop request
   bool budget_reached = false;          // --max-steps / --max-patches
   long long max_steps = 0;              // the step budget in effect (from both), 0: none
+  long long lr_horizon = 0;             // the cosine schedule's T (0 for the step schedule)
+  Precision precision = Precision::fp32;  // the one in effect (training_precision())
   std::optional<double> initial_psnr;  // validation PSNR of a pretrained or resumed model before training
   std::optional<double> final_psnr;
   long long global_step = 0;
@@ -87,6 +111,16 @@ struct TrainResult {
 };
 
 TrainResult train(const TrainOptions& options);
+
+// The precision training runs in: bf16 on CUDA, or on a CPU whose oneDNN ISA (vdsr::onednn_isa(), after
+// ONEDNN_MAX_CPU_ISA) has bf16 kernels (AVX512-BF16, AMX); else fp32, and `warning` says why.
+Precision training_precision(Precision requested, bool cuda, const std::string& isa, std::string* warning = nullptr);
+
+// The distillation weight a in effect: the given one, else 0.5; 0 without a teacher.
+double distill_weight(const TrainOptions& options);
+// {teacher, teacher_sha256, distill_weight} for checkpoints' provenance and the report's config; an empty
+// object without a teacher.
+nlohmann::json distillation_json(const TrainOptions& options);
 
 // The report's blocks (docs/training.md): `config`, the effective settings (hyper-parameters after files
 // and flags; the caller adds what only it knows, e.g. threads), and `train`, the outcome.

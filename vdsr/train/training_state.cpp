@@ -24,6 +24,8 @@ nlohmann::json position_json(const TrainingState& s) {
           {"epoch_seconds", s.epoch_seconds},
           {"params", s.params},
           {"clip_mode", s.clip_mode},
+          {"lr_schedule", s.lr_schedule},
+          {"lr_horizon", s.lr_horizon},
           {"history", s.history}};
 }
 
@@ -37,6 +39,8 @@ void read_position(Fields& f, TrainingState& s) {
   s.epoch_steps = f.optional<long long>("epoch_steps", 0, Range::at_least(0));
   s.epoch_patches = f.optional<long long>("epoch_patches", 0, Range::at_least(0));
   s.epoch_seconds = f.optional<double>("epoch_seconds", 0.0, Range::at_least(0));
+  s.lr_schedule = f.optional<LrSchedule>("lr_schedule", LrSchedule::step);  // older checkpoints: step
+  s.lr_horizon = f.optional<long long>("lr_horizon", 0, Range::at_least(0));
   for (const auto& record : f.raw("history")) s.history.push_back(record.get<EpochRecord>());
 }
 

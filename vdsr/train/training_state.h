@@ -27,6 +27,10 @@ struct TrainingState {
   int batch_size = 0;
   HyperParams params;
   ClipMode clip_mode = ClipMode::norm;
+  // The lr schedule and, for cosine, its horizon: fixed at the run's start, so a resumed run continues
+  // on the same curve.
+  LrSchedule lr_schedule = LrSchedule::step;
+  long long lr_horizon = 0;
   // The partial epoch so far (all zero at an epoch's start).
   long long epoch_steps = 0;
   long long epoch_patches = 0;

@@ -1,6 +1,8 @@
 """The reference PyTorch VDSR training loop (twtygqyy/pytorch-vdsr train.py: model, He init, SGD with
 momentum and weight decay, MSELoss summed, clip_grad_norm_, DataLoader over an h5py dataset), timed for
-a few steps. Prints one JSON line: {"runtime": "python", "patches_per_s": ..., "steps": ..., "batch": ...}."""
+a few steps; --width narrows the 64 channels (a pruned model), --bf16 runs the forward pass under CPU bf16
+autocast (the loss in fp32). Prints one JSON line: {"runtime": "python", "precision": ..., "width": ...,
+"patches_per_s": ..., "steps": ..., "batch": ...}."""
 import argparse
 import json
 import math
@@ -27,9 +29,9 @@ class DatasetFromHdf5(data.Dataset):
 
 
 class ConvReLUBlock(nn.Module):
-    def __init__(self):
+    def __init__(self, width):
         super().__init__()
-        self.conv = nn.Conv2d(64, 64, 3, 1, 1, bias=False)
+        self.conv = nn.Conv2d(width, width, 3, 1, 1, bias=False)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
@@ -37,11 +39,11 @@ class ConvReLUBlock(nn.Module):
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, width=64):
         super().__init__()
-        self.residual_layer = nn.Sequential(*[ConvReLUBlock() for _ in range(18)])
-        self.input = nn.Conv2d(1, 64, 3, 1, 1, bias=False)
-        self.output = nn.Conv2d(64, 1, 3, 1, 1, bias=False)
+        self.residual_layer = nn.Sequential(*[ConvReLUBlock(width) for _ in range(18)])
+        self.input = nn.Conv2d(1, width, 3, 1, 1, bias=False)
+        self.output = nn.Conv2d(width, 1, 3, 1, 1, bias=False)
         self.relu = nn.ReLU(inplace=True)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -62,18 +64,22 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=1, help="DataLoader workers (the reference's --threads, default 1)")
+    p.add_argument("--width", type=int, default=64, help="channels of the 18 body layers")
+    p.add_argument("--bf16", action="store_true", help="forward pass under torch.autocast('cpu', bfloat16)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     loader = data.DataLoader(DatasetFromHdf5(a.data), batch_size=a.batch, shuffle=True, num_workers=a.workers)
-    model = Net()
+    model = Net(a.width)
     criterion = nn.MSELoss(reduction="sum")
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
     model.train()
     patches = 0
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
-        loss = criterion(model(x), y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            out = model(x)
+        loss = criterion(out.float(), y)
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 0.4)
@@ -82,7 +88,8 @@ def main():
         if step == a.steps:
             break
     seconds = time.perf_counter() - start
-    print(json.dumps({"runtime": "python", "patches_per_s": patches / seconds, "steps": a.steps, "batch": a.batch,
+    print(json.dumps({"runtime": "python", "precision": "bf16" if a.bf16 else "fp32", "width": a.width,
+                      "patches_per_s": patches / seconds, "steps": a.steps, "batch": a.batch,
                       "threads": a.threads, "torch": torch.__version__}))
 
 
