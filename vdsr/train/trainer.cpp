@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 
 #include "vdsr/checkpoint.h"
@@ -13,6 +14,7 @@
 #include "vdsr/train/trial.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/files.h"
 
 namespace vdsr::train {
 
@@ -136,6 +138,36 @@ class CheckpointWriter {
   const nlohmann::json meta_;
 };
 
+// Model selection by validation: <out>/best.ckpt is a copy of the checkpoint with the highest validation
+// PSNR so far and <out>/best.json says where it came from, so a resumed run keeps competing with it.
+class BestCheckpoint {
+ public:
+  explicit BestCheckpoint(const TrainOptions& o) : dir_(o.out) {
+    if (!o.resume.empty() && fs::exists(dir_ / "best.json")) record_ = nlohmann::json::parse(read_text(dir_ / "best.json"));
+  }
+
+  // Keeps `checkpoint`, the model after `step` (in `epoch`), when its `psnr` beats the best so far.
+  void offer(const std::optional<double>& psnr, const fs::path& checkpoint, int epoch, long long step) {
+    if (dir_.empty() || !psnr || !std::isfinite(*psnr) || checkpoint.empty()) return;
+    if (!record_.is_null() && *psnr <= record_["psnr"].get<double>()) return;
+    write_atomically(dir_ / "best.ckpt", [&](const fs::path& temp) {
+      fs::copy_file(checkpoint, temp, fs::copy_options::overwrite_existing);
+    });
+    record_ = {{"checkpoint", (dir_ / "best.ckpt").string()}, {"psnr", *psnr}, {"epoch", epoch}, {"step", step}};
+    write_file_atomically(dir_ / "best.json", record_.dump(2) + "\n");
+  }
+  const nlohmann::json& record() const { return record_; }  // null before any validated checkpoint
+
+ private:
+  static std::string read_text(const fs::path& path) {
+    const std::vector<char> bytes = read_file(path);
+    return std::string(bytes.begin(), bytes.end());
+  }
+
+  fs::path dir_;
+  nlohmann::json record_;
+};
+
 void announce(const TrainOptions& o, const Start& start, Trainer& trainer, const data::PatchFile& file) {
   const int patch = file.patch_size();
   spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} (x0.1 every {}), "
@@ -210,6 +242,7 @@ TrainResult train(const TrainOptions& o) {
   announce(o, start, trainer, file);
   StepLog log(o.log_every, trainer.steps_left(o.epochs));
   CheckpointWriter checkpoints(o, start);
+  BestCheckpoint best(o);
   const TrialMetrics metrics(o.metrics);
   EpochEnd end = EpochEnd::complete;
   while (trainer.epoch() <= o.epochs) {
@@ -221,10 +254,15 @@ TrainResult train(const TrainOptions& o) {
     metrics.intermediate(r);
     trainer.next_epoch(r);  // a checkpoint records the next position: the start of the following epoch
     checkpoints.after_epoch(trainer, r.epoch);
+    best.offer(r.psnr, checkpoints.last, r.epoch, trainer.global_step());
   }
   if (end != EpochEnd::complete) checkpoints.latest(trainer);
   collect(trainer, end, checkpoints, result);
-  if (!result.stopped) finish(result, metrics, psnr_now, trainer.model());
+  if (!result.stopped) {
+    finish(result, metrics, psnr_now, trainer.model());
+    if (!result.epochs.empty()) best.offer(result.final_psnr, checkpoints.last, result.epochs.back().epoch, result.global_step);
+  }
+  result.best = best.record();
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return result;
 }
@@ -265,6 +303,7 @@ nlohmann::json train_json(const TrainResult& r) {
           {"initial_psnr", optional(r.initial_psnr)},
           {"final_psnr", optional(r.final_psnr)},
           {"checkpoint", r.last_checkpoint.string()},
+          {"best", r.best},
           {"seconds", r.seconds}};
 }
 
