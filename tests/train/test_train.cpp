@@ -303,7 +303,8 @@ TEST_F(TrainTest, KeepsTheCheckpointBestOnValidation) {
   EXPECT_EQ(best["epoch"], best_epoch) << train.dump();
   EXPECT_EQ(best["step"], 3 * best_epoch);  // 48 patches at batch 16: 3 steps per epoch
   EXPECT_DOUBLE_EQ(best["psnr"].get<double>(), best_psnr);
-  EXPECT_EQ(read_json(out / "best.json"), best);
+  EXPECT_EQ(best["checkpoint"], (out / "best.ckpt").string());
+  EXPECT_EQ(read_json(out / "best.json"), nlohmann::json({{"psnr", best["psnr"]}, {"epoch", best_epoch}, {"step", best["step"]}}));
   const std::string epoch_file = "model_epoch_" + std::to_string(best_epoch) + ".ckpt";
   EXPECT_EQ(sha256_file(out / "best.ckpt"), sha256_file(out / epoch_file));
 }

@@ -139,7 +139,8 @@ class CheckpointWriter {
 };
 
 // Model selection by validation: <out>/best.ckpt is a copy of the checkpoint with the highest validation
-// PSNR so far and <out>/best.json says where it came from, so a resumed run keeps competing with it.
+// PSNR so far and <out>/best.json ({psnr, epoch, step}) says where it came from, so a resumed run keeps
+// competing with it.
 class BestCheckpoint {
  public:
   explicit BestCheckpoint(const TrainOptions& o) : dir_(o.out) {
@@ -153,10 +154,16 @@ class BestCheckpoint {
     write_atomically(dir_ / "best.ckpt", [&](const fs::path& temp) {
       fs::copy_file(checkpoint, temp, fs::copy_options::overwrite_existing);
     });
-    record_ = {{"checkpoint", (dir_ / "best.ckpt").string()}, {"psnr", *psnr}, {"epoch", epoch}, {"step", step}};
+    record_ = {{"psnr", *psnr}, {"epoch", epoch}, {"step", step}};
     write_file_atomically(dir_ / "best.json", record_.dump(2) + "\n");
   }
-  const nlohmann::json& record() const { return record_; }  // null before any validated checkpoint
+  // {checkpoint, psnr, epoch, step}; null before any validated checkpoint.
+  nlohmann::json report() const {
+    if (record_.is_null()) return record_;
+    nlohmann::json out = record_;
+    out["checkpoint"] = (dir_ / "best.ckpt").string();
+    return out;
+  }
 
  private:
   static std::string read_text(const fs::path& path) {
@@ -262,7 +269,7 @@ TrainResult train(const TrainOptions& o) {
     finish(result, metrics, psnr_now, trainer.model());
     if (!result.epochs.empty()) best.offer(result.final_psnr, checkpoints.last, result.epochs.back().epoch, result.global_step);
   }
-  result.best = best.record();
+  result.best = best.report();
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return result;
 }
