@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vdsr/util/error.h"
+#include "vdsr_version.h"  // generated at build time (report/version.cmake)
 
 namespace vdsr::exporter {
 

@@ -21,6 +21,17 @@ nlohmann::json create(const std::string& stage, const std::string& tool);
 // {path, bytes, sha256} of an existing file.
 nlohmann::json file_entry(const std::filesystem::path& path);
 
+// The folders a report's paths are written relative to: the working directory (the repository root
+// when the pipeline runs a tool) and the assets folder ($VDSR_ASSETS), both absolute.
+struct PathRoots {
+  std::string root, assets;
+  static PathRoots current();
+};
+// `text` with every absolute path under roots.assets written as ${assets}/... and every one under
+// roots.root as relative to it ("." for the root itself), so that a report reads the same on any machine.
+// Paths elsewhere are kept. report::write applies it to every string of a report.
+std::string portable_path(const std::string& text, const PathRoots& roots = PathRoots::current());
+
 // Writes the report as indented JSON, atomically (a temp file renamed into place), after validate():
 // a CLI cannot write a report that readers would refuse.
 void write(const std::filesystem::path& path, const nlohmann::json& report);

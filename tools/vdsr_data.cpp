@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
       report["data"] = {{"patches", result.patches},
                         {"images", result.images},
                         {"images_used", result.images_used},
+                        {"used_images", result.used_names},
                         {"shape", {result.patches, 1, options.patch_size, options.patch_size}},
                         {"buckets", result.buckets},
                         {"seconds", result.seconds}};

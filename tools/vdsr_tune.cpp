@@ -76,8 +76,8 @@ int conclude(const fs::path& dir, RunEnd end, const std::string& report_path) {
   const OptimizeMode mode = experiment_mode(config);
   std::cout << results_table(trials, mode) << std::flush;
   const json report = make_report(config, trials);
-  write_file_atomically(dir / "report.json", report.dump(2) + "\n");
-  if (!report_path.empty()) write_file_atomically(report_path, report.dump(2) + "\n");
+  report::write(dir / "report.json", report);
+  if (!report_path.empty()) report::write(report_path, report);
   if (end == RunEnd::Interrupted) return 130;
   std::optional<TrialRecord> best = best_trial(trials, mode);
   if (!best) {

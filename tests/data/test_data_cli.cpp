@@ -129,3 +129,49 @@ TEST(DataCli, H5pyReadsTheFile) {
   EXPECT_NE(text.find("label float32 " + shape), std::string::npos) << text;
   EXPECT_NE(text.find("patch_size 41 scales [2]"), std::string::npos) << text;
 }
+
+namespace {
+
+PatchCounts patches_in(const fs::path& h5) {
+  data::PatchFile file(h5);
+  const int per = file.patch_size() * file.patch_size();
+  std::vector<float> input(static_cast<std::size_t>(per) * file.size()), label(input.size());
+  file.read(0, file.size(), input.data(), label.data());
+  return count_patches(input, label, per);
+}
+
+}  // namespace
+
+// The pipeline's split stage (scripts/stages/split_images.sh) then vdsr-data on its train part: the
+// held-out images are absent from the report's list of used images, and not one of their patches is in
+// the file, while every patch of the training images is.
+TEST(DataCli, HeldOutImagesNeverBecomePatches) {
+  CliFixture s;
+  write_image(s.images / "held1.png", synthetic_image(64, 72, 7));
+  write_image(s.images / "held2.png", synthetic_image(56, 80, 8));
+  const std::string split = std::string(VDSR_TEST_SOURCE_DIR) + "/scripts/stages/split_images.sh";
+  ASSERT_EQ(run_command("sh " + split + " held1.png,held2.png " + s.images.string() + " " + (s.out / "split").string(),
+                        s.temp.path() / "log.txt"),
+            0)
+      << s.log();
+  const std::string flags = " --patch-size 20 --stride 10 --scales 2 --flips none --rotations 0 --downsizes 1";
+  const fs::path train = s.out / "train.h5", report = s.out / "report.json";
+  ASSERT_EQ(s.run("--images " + (s.out / "split" / "train").string() + " --out " + train.string() + flags +
+                  " --report " + report.string()), 0) << s.log();
+  std::ifstream in(report);
+  const nlohmann::json used = nlohmann::json::parse(in)["data"]["used_images"];
+  EXPECT_EQ(used, nlohmann::json({"one.png", "two.bmp"}));
+
+  // The held-out images' own patches, with the same settings: all in a file made from every image (so
+  // the check below would see a leak), none in the training file.
+  const fs::path held_file = s.out / "held.h5", all_file = s.out / "all.h5";
+  ASSERT_EQ(s.run("--images " + (s.out / "split" / "val").string() + " --out " + held_file.string() + flags), 0) << s.log();
+  ASSERT_EQ(s.run("--images " + s.images.string() + " --out " + all_file.string() + flags), 0) << s.log();
+  const PatchCounts file = patches_in(train), held = patches_in(held_file), all = patches_in(all_file);
+  ASSERT_FALSE(held.empty());
+  ASSERT_FALSE(file.empty());
+  for (const auto& [patch, n] : held) {
+    EXPECT_EQ(all.count(patch), 1u);
+    EXPECT_EQ(file.count(patch), 0u) << "a patch of a held-out image was used for training";
+  }
+}

@@ -2,7 +2,9 @@
 // their runs), plus a dry run of the real configs/pipeline.json.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -100,6 +102,12 @@ TEST_F(PipelineTest, FirstRunRunsEveryStageAndARerunSkipsThemAll) {
   ASSERT_EQ(report["pipeline"]["stages"].size(), 3u);
   EXPECT_EQ(report["pipeline"]["stages"][1]["status"], "done");
   EXPECT_FALSE(report["pipeline"]["stages"][1]["commands"].empty());
+  // Paths under the working directory are relative, those under the assets ${assets}/...
+  EXPECT_EQ(vdsr::test::read_text(exp() / "report.json").find(root_.string()), std::string::npos);
+  EXPECT_EQ(report["config"]["vars"]["root"], ".");
+  EXPECT_EQ(report["config"]["vars"]["exp"], "experiments/stub");
+  EXPECT_EQ(report["config"]["vars"]["assets"], "${assets}");
+  EXPECT_EQ(report["config"]["config"], "pipeline.json");
 
   r = pipeline("");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -242,4 +250,104 @@ TEST_F(PipelineTest, RealConfigPlansEveryStage) {
   for (const char* stage : {"split", "data", "bootstrap", "eval", "prune", "tune", "train", "export", "report"})
     EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
   EXPECT_NE(r.output.find("--no-eval"), std::string::npos) << "no Set5 to evaluate the pruned model on";
+}
+
+namespace {
+
+// The commands of each stage in a dry run's output ("[i/n] stage: would run" then indented commands).
+std::map<std::string, std::string> planned_commands(const std::string& output) {
+  std::map<std::string, std::string> commands;
+  std::istringstream lines(output);
+  std::string current;
+  for (std::string line; std::getline(lines, line);) {
+    const size_t tag = line.find("] "), would = line.find(": would ");
+    if (tag != std::string::npos && would != std::string::npos) {
+      current = line.substr(tag + 2, would - tag - 2);
+    } else if (!current.empty() && line.rfind("  ", 0) == 0) {
+      commands[current] += line + "\n";
+    }
+  }
+  return commands;
+}
+
+}  // namespace
+
+// Model selection never sees the test sets: the validation images of the real config are split off the
+// training images, patches come from the rest, the fine-tune validates on them, and Set5/Set14 appear
+// only in the stages that make the final table.
+TEST_F(PipelineTest, RealConfigHoldsValidationImagesOutAndTestSetsForTheTable) {
+  VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
+  const fs::path config = fs::path(VDSR_TEST_SOURCE_DIR) / "configs" / "pipeline.json";
+  const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
+                             " " + tool("vdsr-pipeline") + " --dry-run --config " + config.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto commands = planned_commands(r.output);
+  const std::string split = (root_ / "experiments" / "pipeline" / "split").string();
+  const nlohmann::json json = nlohmann::json::parse(vdsr::test::read_text(config));
+  std::istringstream names(json["vars"]["val_images"].get<std::string>());
+  int held_out = 0;
+  for (std::string name; std::getline(names, name, ',');) {
+    EXPECT_NE(commands["split"].find(name), std::string::npos) << name;
+    ++held_out;
+  }
+  EXPECT_GE(held_out, 5);
+  EXPECT_NE(commands["data"].find("--images " + split + "/train "), std::string::npos) << commands["data"];
+  EXPECT_NE(commands["train"].find("--val " + split + "/val "), std::string::npos) << commands["train"];
+  // The trials validate on ${val} in every profile (the tune stage's trial command is in write_json).
+  EXPECT_NE(json["vars"]["trial_val"].get<std::string>().find("--val ${val}"), std::string::npos);
+  for (const auto& [profile, vars] : json["profiles"].items()) {
+    EXPECT_FALSE(vars.contains("val") || vars.contains("trial_val")) << profile;
+  }
+  for (const char* stage : {"split", "data", "tune", "prune"}) {
+    EXPECT_EQ(commands[stage].find("Set5"), std::string::npos) << stage << ": " << commands[stage];
+    EXPECT_EQ(commands[stage].find("Set14"), std::string::npos) << stage << ": " << commands[stage];
+  }
+}
+
+namespace {
+
+// Every string in `value` that starts with "/" (an absolute path), with where it is.
+void absolute_strings(const nlohmann::json& value, const std::string& where, std::vector<std::string>& found) {
+  if (value.is_string() && value.get<std::string>().rfind('/', 0) == 0) found.push_back(where + ": " + value.get<std::string>());
+  if (value.is_object())
+    for (const auto& [key, item] : value.items()) absolute_strings(item, where + "." + key, found);
+  if (value.is_array())
+    for (size_t i = 0; i < value.size(); ++i) absolute_strings(value[i], where + "[" + std::to_string(i) + "]", found);
+}
+
+}  // namespace
+
+// The whole study with the quick profile (2-3 minutes on 2 cores, so only when VDSR_TEST_PIPELINE_QUICK=1):
+// it finishes, its reports hold no absolute path (nor the machine's root anywhere), and the data report's
+// images exclude every validation image.
+TEST(PipelineQuick, RunsWithPortableReportsAndHeldOutValidationImages) {
+  if (!std::getenv("VDSR_TEST_PIPELINE_QUICK")) GTEST_SKIP() << "set VDSR_TEST_PIPELINE_QUICK=1 to run the quick study";
+  VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "train291");
+  const fs::path source = VDSR_TEST_SOURCE_DIR;
+  const std::string name = "test-quick-" + std::to_string(getpid());
+  const fs::path exp = source / "experiments" / name;
+  const auto r = run_command("cd " + source.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
+                             " " + tool("vdsr-pipeline") + " --quick --name " + name + " --threads 2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::vector<std::string> found;
+  int reports = 0;
+  for (const auto& e : fs::recursive_directory_iterator(exp)) {
+    const std::string file = e.path().filename().string();
+    const bool report = file == "report.json" || e.path().parent_path().filename() == "eval" ||
+                        e.path().parent_path().filename() == "bench" || file.rfind("eval_", 0) == 0;
+    if (!report || e.path().extension() != ".json") continue;
+    ++reports;
+    const std::string text = vdsr::test::read_text(e.path());
+    const auto relative = fs::relative(e.path(), exp).string();
+    if (text.find(source.string()) != std::string::npos) found.push_back(relative + ": holds " + source.string());
+    absolute_strings(nlohmann::json::parse(text), relative, found);
+  }
+  EXPECT_GE(reports, 9);
+  EXPECT_TRUE(found.empty()) << ::testing::PrintToString(found);
+  const auto config = nlohmann::json::parse(vdsr::test::read_text(source / "configs" / "pipeline.json"));
+  const std::string held = "," + config["vars"]["val_images"].get<std::string>() + ",";
+  const auto used = nlohmann::json::parse(vdsr::test::read_text(exp / "data" / "report.json"))["data"]["used_images"];
+  ASSERT_FALSE(used.empty());
+  for (const auto& image : used) EXPECT_EQ(held.find("," + image.get<std::string>() + ","), std::string::npos) << image;
+  fs::remove_all(exp);
 }

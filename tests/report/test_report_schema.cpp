@@ -185,3 +185,34 @@ TEST_F(ReportFiles, WriteValidatesFirstAndLeavesNothingBehind) {
   report::write(dir_ / "ok.json", fresh);
   EXPECT_EQ(report::read(dir_ / "ok.json"), fresh);
 }
+
+// Reports read the same on any machine: paths under the working directory become relative, paths under
+// the assets ${assets}/..., wherever they stand in a string; look-alike names and other paths are kept.
+TEST(ReportPaths, PortablePathRewritesOnlyWholeLeadingParts) {
+  const report::PathRoots roots{"/work/repo", "/data/assets"};
+  auto portable = [&](const std::string& text) { return report::portable_path(text, roots); };
+  EXPECT_EQ(portable("/work/repo/experiments/x/train.h5"), "experiments/x/train.h5");
+  EXPECT_EQ(portable("/work/repo"), ".");
+  EXPECT_EQ(portable("/data/assets/Set5"), "${assets}/Set5");
+  EXPECT_EQ(portable("/data/assets"), "${assets}");
+  EXPECT_EQ(portable("/work/repo/build/bin/vdsr-eval --dataset /data/assets/Set14 --report /work/repo/e.json"),
+            "build/bin/vdsr-eval --dataset ${assets}/Set14 --report e.json");
+  EXPECT_EQ(portable("a.json+/work/repo/b.json"), "a.json+b.json");
+  EXPECT_EQ(portable("/work/repo2/x"), "/work/repo2/x");
+  EXPECT_EQ(portable("/other/work/repo/x"), "/other/work/repo/x");
+  EXPECT_EQ(portable("/tmp/x.ckpt"), "/tmp/x.ckpt");
+  EXPECT_EQ(report::portable_path("/x", report::PathRoots{"/", ""}), "/x");
+}
+
+TEST(ReportPaths, WriteMakesEveryStringPortable) {
+  const fs::path dir = test::scratch_dir("vdsr_report_paths");
+  const report::PathRoots roots = report::PathRoots::current();
+  json r = report::create("eval", "vdsr-eval");
+  r["model"] = {{"path", roots.root + "/m.ckpt"}};
+  r["config"] = {{"datasets", {roots.assets + "/Set5", "/elsewhere/Set14"}}};
+  report::write(dir / "r.json", r);
+  const json back = json::parse(test::read_text(dir / "r.json"));
+  EXPECT_EQ(back["model"]["path"], "m.ckpt");
+  EXPECT_EQ(back["config"]["datasets"], json({"${assets}/Set5", "/elsewhere/Set14"}));
+  fs::remove_all(dir);
+}

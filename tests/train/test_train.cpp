@@ -439,7 +439,7 @@ TEST_F(TrainTest, TrialProtocolReadsParamsAndWritesMetrics) {
   for (const auto& line : lines) {
     const auto& v = line["value"];
     EXPECT_TRUE(std::isfinite(v["default"].get<double>())) << line;
-    EXPECT_EQ(v["default"], v["loss"]);
+    EXPECT_EQ(v["default"], v["psnr"]);  // with --val the tuner maximizes the held-out PSNR
     EXPECT_GT(v["psnr"].get<double>(), 5.0) << line;
   }
   EXPECT_EQ(lines[2]["value"], lines[1]["value"]);
@@ -448,6 +448,30 @@ TEST_F(TrainTest, TrialProtocolReadsParamsAndWritesMetrics) {
   EXPECT_DOUBLE_EQ(config["clip"].get<double>(), 0.3);
   EXPECT_TRUE(fs::exists(trial / "checkpoints" / "model_epoch_1.ckpt"));
   EXPECT_TRUE(fs::exists(trial / "checkpoints" / "latest.ckpt"));
+}
+
+// Model selection: best.ckpt is the epoch checkpoint with the highest validation PSNR, and the report
+// and best.json say which epoch and step it came from.
+TEST_F(TrainTest, KeepsTheCheckpointBestOnValidation) {
+  const fs::path out = dir_ / "ck";
+  const auto r = run_command(train_cmd("--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --nEpochs 4 "
+                                       "--batchSize 16 --val " + (root_ / "val").string() + " --out " +
+                                       out.string() + " --report " + (dir_ / "r.json").string()));
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto train = read_json(dir_ / "r.json")["train"];
+  int best_epoch = 0;
+  double best_psnr = -1e9;
+  for (const auto& e : train["epochs"]) {
+    if (e["psnr"].get<double>() > best_psnr) best_psnr = e["psnr"].get<double>(), best_epoch = e["epoch"].get<int>();
+  }
+  const auto& best = train["best"];
+  EXPECT_EQ(best["epoch"], best_epoch) << train.dump();
+  EXPECT_EQ(best["step"], 3 * best_epoch);  // 48 patches at batch 16: 3 steps per epoch
+  EXPECT_DOUBLE_EQ(best["psnr"].get<double>(), best_psnr);
+  EXPECT_EQ(best["checkpoint"], (out / "best.ckpt").string());
+  EXPECT_EQ(read_json(out / "best.json"), nlohmann::json({{"psnr", best["psnr"]}, {"epoch", best_epoch}, {"step", best["step"]}}));
+  const std::string epoch_file = "model_epoch_" + std::to_string(best_epoch) + ".ckpt";
+  EXPECT_EQ(sha256_file(out / "best.ckpt"), sha256_file(out / epoch_file));
 }
 
 TEST_F(TrainTest, SigtermSavesAndStops) {
@@ -567,7 +591,7 @@ TEST(TrainTrialMetrics, AppendsTheProtocolsLines) {
   const auto lines = read_lines(path);
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0], nlohmann::json::parse(
-                          R"({"type": "intermediate", "step": 2, "value": {"default": 0.25, "loss": 0.25, "psnr": 31.0}})"));
+                          R"({"type": "intermediate", "step": 2, "value": {"default": 31.0, "loss": 0.25, "psnr": 31.0}})"));
   EXPECT_EQ(lines[1], nlohmann::json::parse(R"({"type": "final", "value": {"default": 0.125, "loss": 0.125}})"));
   fs::remove(path);
   train::TrialMetrics(fs::path()).final_result(1.0, std::nullopt);  // not a trial: writes nothing, throws nothing

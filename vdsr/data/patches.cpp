@@ -371,6 +371,7 @@ GenerateResult generate(const GenerateOptions& o) {
   result.patches = count;
   result.images = static_cast<int>(files.size());
   result.images_used = images_used;
+  for (int i = 0; i < images_used; ++i) result.used_names.push_back(files[static_cast<std::size_t>(i)].filename().string());
   result.buckets = static_cast<int>(buckets);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -38,6 +38,7 @@ struct GenerateResult {
   long long patches = 0;
   int images = 0;       // in the folder
   int images_used = 0;  // fewer when --limit stopped early
+  std::vector<std::string> used_names;  // the file names of the images the patches came from, in order
   int buckets = 0;
   double seconds = 0.0;
 };

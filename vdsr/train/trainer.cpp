@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cmath>
 #include <functional>
 
 #include "vdsr/checkpoint.h"
@@ -168,6 +169,43 @@ std::string schedule_text(const TrainOptions& o, long long horizon) {
   return fmt::format("cosine to 0 over {} steps", horizon);
 }
 
+// Model selection by validation: <out>/best.ckpt is a copy of the checkpoint with the highest validation
+// PSNR so far and <out>/best.json ({psnr, epoch, step}) says where it came from, so a resumed run keeps
+// competing with it.
+class BestCheckpoint {
+ public:
+  explicit BestCheckpoint(const TrainOptions& o) : dir_(o.out) {
+    if (!o.resume.empty() && fs::exists(dir_ / "best.json")) record_ = nlohmann::json::parse(read_text(dir_ / "best.json"));
+  }
+
+  // Keeps `checkpoint`, the model after `step` (in `epoch`), when its `psnr` beats the best so far.
+  void offer(const std::optional<double>& psnr, const fs::path& checkpoint, int epoch, long long step) {
+    if (dir_.empty() || !psnr || !std::isfinite(*psnr) || checkpoint.empty()) return;
+    if (!record_.is_null() && *psnr <= record_["psnr"].get<double>()) return;
+    write_atomically(dir_ / "best.ckpt", [&](const fs::path& temp) {
+      fs::copy_file(checkpoint, temp, fs::copy_options::overwrite_existing);
+    });
+    record_ = {{"psnr", *psnr}, {"epoch", epoch}, {"step", step}};
+    write_file_atomically(dir_ / "best.json", record_.dump(2) + "\n");
+  }
+  // {checkpoint, psnr, epoch, step}; null before any validated checkpoint.
+  nlohmann::json report() const {
+    if (record_.is_null()) return record_;
+    nlohmann::json out = record_;
+    out["checkpoint"] = (dir_ / "best.ckpt").string();
+    return out;
+  }
+
+ private:
+  static std::string read_text(const fs::path& path) {
+    const std::vector<char> bytes = read_file(path);
+    return std::string(bytes.begin(), bytes.end());
+  }
+
+  fs::path dir_;
+  nlohmann::json record_;
+};
+
 void announce(const TrainOptions& o, const Start& start, Trainer& trainer, const data::PatchFile& file) {
   const int patch = file.patch_size();
   spdlog::info("training {} ({} params) on {}: {} patches of {}x{}, batch {}, epochs {}..{}, lr {} ({}), "
@@ -244,6 +282,7 @@ TrainResult train(const TrainOptions& o) {
   announce(o, start, trainer, file);
   StepLog log(o.log_every, trainer.steps_left(o.epochs));
   CheckpointWriter checkpoints(o, start);
+  BestCheckpoint best(o);
   const TrialMetrics metrics(o.metrics);
   EpochEnd end = EpochEnd::complete;
   while (trainer.epoch() <= o.epochs) {
@@ -255,10 +294,15 @@ TrainResult train(const TrainOptions& o) {
     metrics.intermediate(r);
     trainer.next_epoch(r);  // a checkpoint records the next position: the start of the following epoch
     checkpoints.after_epoch(trainer, r.epoch);
+    best.offer(r.psnr, checkpoints.last, r.epoch, trainer.global_step());
   }
   if (end != EpochEnd::complete) checkpoints.latest(trainer);
   collect(trainer, end, checkpoints, result);
-  if (!result.stopped) finish(result, metrics, psnr_now, trainer.model());
+  if (!result.stopped) {
+    finish(result, metrics, psnr_now, trainer.model());
+    if (!result.epochs.empty()) best.offer(result.final_psnr, checkpoints.last, result.epochs.back().epoch, result.global_step);
+  }
+  result.best = best.report();
   result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return result;
 }
@@ -316,6 +360,7 @@ nlohmann::json train_json(const TrainResult& r) {
           {"initial_psnr", optional(r.initial_psnr)},
           {"final_psnr", optional(r.final_psnr)},
           {"checkpoint", r.last_checkpoint.string()},
+          {"best", r.best},
           {"seconds", r.seconds}};
 }
 

@@ -108,6 +108,8 @@ struct TrainResult {
   std::optional<double> final_psnr;
   long long global_step = 0;
   double seconds = 0;                   // this run's wall time
+  // With --val and --out: {checkpoint: <out>/best.ckpt, psnr, epoch, step} of the best validated model.
+  nlohmann::json best;
 };
 
 TrainResult train(const TrainOptions& options);

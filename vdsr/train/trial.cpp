@@ -20,7 +20,7 @@ TrialEnvironment TrialEnvironment::from_env() {
 }
 
 nlohmann::json metric_value(double loss, const std::optional<double>& psnr) {
-  nlohmann::json v = {{"default", loss}, {"loss", loss}};
+  nlohmann::json v = {{"default", psnr ? *psnr : loss}, {"loss", loss}};
   if (psnr) v["psnr"] = *psnr;
   return v;
 }

@@ -33,7 +33,8 @@ class TrialMetrics {
   std::filesystem::path path_;
 };
 
-// {"default": loss, "loss": loss, "psnr": psnr (when known)}: the tuner minimizes the training loss.
+// {"default": psnr, "loss": loss, "psnr": psnr} with validation (the tuner maximizes the held-out PSNR);
+// {"default": loss, "loss": loss} without (the tuner minimizes the training loss).
 nlohmann::json metric_value(double loss, const std::optional<double>& psnr);
 
 }  // namespace vdsr::train
