@@ -1,10 +1,12 @@
 #pragma once
-// Runs a built CLI (from VDSR_TEST_BIN_DIR) in a shell and captures its exit code and output.
+// Runs a built CLI (from vdsr::test::bin_dir()) in a shell and captures its exit code and output.
 #include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
 #include <string>
+
+#include "tests/test_paths.h"
 
 namespace vdsr::test {
 
@@ -24,6 +26,6 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
-inline std::string tool(const std::string& name) { return std::string(VDSR_TEST_BIN_DIR) + "/" + name; }
+inline std::string tool(const std::string& name) { return std::string(vdsr::test::bin_dir()) + "/" + name; }
 
 }  // namespace vdsr::test

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "tests/test_paths.h"
 #include "test_assets.h"
 #include "test_util.h"
 #include "vdsr/checkpoint.h"
@@ -185,7 +186,7 @@ TEST(Checkpoint, ImportPthScriptConvertsTheLegacyWholeModelFile) {
   const fs::path dir = temp_dir("ck_legacy");
   // Our reader refuses the legacy format and points to the script.
   EXPECT_NE(error_of([&] { load_checkpoint(legacy); }).find("scripts/import_pth.py"), std::string::npos);
-  const std::string cmd = std::string(kPython) + " " + VDSR_TEST_SOURCE_DIR + "/scripts/import_pth.py '" +
+  const std::string cmd = std::string(kPython) + " " + vdsr::test::source_dir() + "/scripts/import_pth.py '" +
                           legacy.string() + "' '" + (dir / "converted.pt").string() + "'";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const Checkpoint converted = load_checkpoint(dir / "converted.pt");

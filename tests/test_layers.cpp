@@ -9,6 +9,8 @@
 #include <set>
 #include <string>
 
+#include "tests/test_paths.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -44,7 +46,7 @@ std::string layer_of(const std::string& folder) {
 }
 
 TEST(Layers, NoFolderIncludesOneAboveIt) {
-  const fs::path root = VDSR_TEST_SOURCE_DIR;
+  const fs::path root = vdsr::test::source_dir();
   const std::regex include(R"(^\s*#\s*include\s+"([^"]+)\")");
   int files = 0;
   std::string violations;

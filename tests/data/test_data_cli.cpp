@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/test_paths.h"
 #include "data_test_util.h"
 #include "tests/test_assets.h"
 #include "vdsr/data/patch_file.h"
@@ -14,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kTool = std::string(VDSR_TEST_BIN_DIR) + "/vdsr-data";
+const std::string kTool = std::string(vdsr::test::bin_dir()) + "/vdsr-data";
 
 std::vector<std::string> entries(const fs::path& folder) {
   std::vector<std::string> names;
@@ -149,7 +150,7 @@ TEST(DataCli, HeldOutImagesNeverBecomePatches) {
   CliFixture s;
   write_image(s.images / "held1.png", synthetic_image(64, 72, 7));
   write_image(s.images / "held2.png", synthetic_image(56, 80, 8));
-  const std::string split = std::string(VDSR_TEST_SOURCE_DIR) + "/scripts/stages/split_images.sh";
+  const std::string split = std::string(vdsr::test::source_dir()) + "/scripts/stages/split_images.sh";
   ASSERT_EQ(run_command("sh " + split + " held1.png,held2.png " + s.images.string() + " " + (s.out / "split").string(),
                         s.temp.path() / "log.txt"),
             0)

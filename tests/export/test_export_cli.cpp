@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/test_paths.h"
 #include "tests/cli_runner.h"
 #include "tests/tool_test.h"
 #include "tests/test_assets.h"
@@ -136,7 +137,7 @@ TEST_F(ExportCli, OnnxruntimeAgreesWithLibTorch) {
     if (test::running_in_ci()) FAIL() << "node is required under CI=true";
     GTEST_SKIP() << "node is not installed";
   }
-  const fs::path scripts = fs::path(VDSR_TEST_SOURCE_DIR) / "scripts";
+  const fs::path scripts = fs::path(vdsr::test::source_dir()) / "scripts";
   if (!fs::exists(scripts / "node_modules" / "onnxruntime-node")) {
     // .npmrc beside package.json skips onnxruntime-node's download step; the registry package has the CPU build.
     const auto npm = run_command("cd '" + scripts.string() + "' && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)");

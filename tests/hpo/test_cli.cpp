@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/test_paths.h"
 #include "hpo/store.h"
 #include "tests/test_util.h"
 
@@ -24,7 +25,7 @@ extern char** environ;
 
 namespace {
 
-const std::string kTune = std::string(VDSR_TEST_BIN_DIR) + "/vdsr-tune";
+const std::string kTune = std::string(vdsr::test::bin_dir()) + "/vdsr-tune";
 
 // The trial: reads its parameters, reports three intermediate results and a final one. The first
 // argument picks a misbehaviour by trial id, so tests know which trial fails how.

@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "tests/test_paths.h"
 #include "hpo/search_space.h"
 #include "vdsr/util/error.h"
 
@@ -231,7 +232,7 @@ TEST(SearchSpaceValidation, EachRuleHasAPreciseError) {
 }
 
 TEST(SearchSpaceFiles, ShippedSeedSpaceParses) {
-  SearchSpace s = SearchSpace::load(std::string(VDSR_TEST_SOURCE_DIR) + "/configs/search_space.json");
+  SearchSpace s = SearchSpace::load(std::string(vdsr::test::source_dir()) + "/configs/search_space.json");
   std::set<std::string> names;
   for (const auto& d : s.dims()) names.insert(d.name);
   EXPECT_EQ(names, (std::set<std::string>{"lr", "momentum", "batchSize", "clip", "weight_decay"}));

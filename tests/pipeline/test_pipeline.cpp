@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "tests/test_paths.h"
 #include "tests/cli_runner.h"
 #include "tests/test_assets.h"
 #include "tests/test_util.h"
@@ -234,7 +235,7 @@ TEST_F(PipelineTest, BadConfigsAndDryRunsRunNothing) {
 // The real config parses, resolves every variable, and plans its stages in both modes and profiles.
 TEST_F(PipelineTest, RealConfigPlansEveryStage) {
   VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
-  const std::string config = std::string(VDSR_TEST_SOURCE_DIR) + "/configs/pipeline.json";
+  const std::string config = std::string(vdsr::test::source_dir()) + "/configs/pipeline.json";
   for (const char* profile : {"", "--quick"}) {
     const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
                                " " + tool("vdsr-pipeline") + " --dry-run --config " + config + " " + profile);
@@ -277,7 +278,7 @@ std::map<std::string, std::string> planned_commands(const std::string& output) {
 // only in the stages that make the final table.
 TEST_F(PipelineTest, RealConfigHoldsValidationImagesOutAndTestSetsForTheTable) {
   VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
-  const fs::path config = fs::path(VDSR_TEST_SOURCE_DIR) / "configs" / "pipeline.json";
+  const fs::path config = fs::path(vdsr::test::source_dir()) / "configs" / "pipeline.json";
   const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
                              " " + tool("vdsr-pipeline") + " --dry-run --config " + config.string());
   ASSERT_EQ(r.code, 0) << r.output;
@@ -323,7 +324,7 @@ void absolute_strings(const nlohmann::json& value, const std::string& where, std
 TEST(PipelineQuick, RunsWithPortableReportsAndHeldOutValidationImages) {
   if (!std::getenv("VDSR_TEST_PIPELINE_QUICK")) GTEST_SKIP() << "set VDSR_TEST_PIPELINE_QUICK=1 to run the quick study";
   VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "train291");
-  const fs::path source = VDSR_TEST_SOURCE_DIR;
+  const fs::path source = vdsr::test::source_dir();
   const std::string name = "test-quick-" + std::to_string(getpid());
   const fs::path exp = source / "experiments" / name;
   const auto r = run_command("cd " + source.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
