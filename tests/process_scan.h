@@ -37,6 +37,22 @@ inline std::vector<pid_t> live_group_members(pid_t pgid) {
   return out;
 }
 
+// The live processes with `arg` as one of their arguments, from /proc/*/cmdline.
+inline std::vector<pid_t> processes_with_argument(const std::string& arg) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+    const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (('\0' + s).find('\0' + arg + '\0') != std::string::npos) out.push_back(pid);  // empty for zombies
+  }
+  closedir(d);
+  return out;
+}
+
 // Polls `done` for up to `seconds`; returns its last answer.
 inline bool eventually(const std::function<bool()>& done, double seconds = 10) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
