@@ -14,12 +14,19 @@ namespace vdsr::hpo {
 
 namespace {
 
+// An SQLite failure, with its result code.
+struct SqliteError : std::runtime_error {
+  SqliteError(const std::string& what, sqlite3* db)
+      : std::runtime_error(what + sqlite3_errmsg(db)), code(sqlite3_errcode(db)), message(sqlite3_errmsg(db)) {}
+  int code;
+  std::string message;
+};
+
 // A prepared statement that finalizes itself; errors carry SQLite's message.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) throw SqliteError("sqlite prepare: ", db);
   }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt& bind(int i, const std::string& v) {
@@ -48,7 +55,7 @@ class Stmt {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    throw SqliteError("sqlite step: ", db_);
   }
   bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
   std::string text(int c) const {
@@ -111,16 +118,20 @@ void check_database(sqlite3* db, const fs::path& file) {
   try {
     Stmt check(db, "PRAGMA quick_check");
     const std::string verdict = check.step() ? check.text(0) : "no answer";
-    if (verdict != "ok") throw Error(where + "the experiment database is damaged (" + verdict + ")");
+    if (verdict != "ok") throw Error(where + "the experiment database is damaged (SQLite: " + verdict + ")");
     Stmt tables(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
                     "name IN ('experiment', 'trials', 'metrics')");
-    Stmt row(db, "SELECT COUNT(*) FROM experiment WHERE id = 1");
-    if (!tables.step() || tables.integer(0) != 3 || !row.step() || row.integer(0) != 1)
-      throw Error(where + "not an experiment database (no experiment record)");
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(where + "not a readable experiment database (" + e.what() + ")");
+    bool ok = tables.step() && tables.integer(0) == 3;
+    if (ok) {
+      Stmt row(db, "SELECT COUNT(*) FROM experiment WHERE id = 1");
+      ok = row.step() && row.integer(0) == 1;
+    }
+    if (!ok) throw Error(where + "not an experiment database (no experiment record)");
+  } catch (const SqliteError& e) {
+    const std::string what = e.code == SQLITE_NOTADB     ? "not an experiment database"
+                             : e.code == SQLITE_CORRUPT ? "the experiment database is damaged"
+                                                        : "cannot read the experiment database";
+    throw Error(where + what + " (SQLite: " + e.message + ")");
   }
 }
 

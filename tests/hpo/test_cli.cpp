@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -431,6 +432,35 @@ TEST_F(TuneCli, ResumeEndsLeftoverTrialGroupsButNeverAReusedPid) {
   auto c = count_status(Store::open(dir_ / "run").trials());
   EXPECT_EQ(c[TrialState::kInterrupted], 2);
   EXPECT_EQ(c[TrialState::kRunning], 0);
+}
+
+// Runs one SQL statement on the experiment database; returns the first column of each row.
+static std::vector<std::string> sql(const fs::path& db_file, const std::string& statement) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+  std::vector<std::string> rows;
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, statement.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(st, 0);
+    rows.push_back(t ? reinterpret_cast<const char*>(t) : "NULL");
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
+}
+
+TEST_F(TuneCli, AStoreFromBeforeProcessGroupsWereRecordedIsUpgradedOnResume) {
+  write_config(config("", 1, 1));
+  ASSERT_EQ(tune("--config exp.json --dir run").rc, 0);
+  const fs::path db = dir_ / "run" / Store::kFileName;
+  EXPECT_EQ(sql(db, "SELECT pgid IS NOT NULL AND pid_start > 0 FROM trials"), std::vector<std::string>{"1"});
+  sql(db, "ALTER TABLE trials DROP COLUMN pgid");
+  sql(db, "ALTER TABLE trials DROP COLUMN pid_start");
+  ASSERT_EQ(tune("--export run").rc, 0);
+  Result r = tune("--resume run --trials 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(sql(db, "SELECT pgid IS NOT NULL FROM trials ORDER BY id"), (std::vector<std::string>{"0", "1"}));
 }
 
 TEST_F(TuneCli, ADamagedOrEmptyDatabaseIsAClearErrorAndStaysAsItWas) {
