@@ -112,7 +112,6 @@ std::string file_uri(const fs::path& file, const std::string& query) {
 }
 
 // Checks, reading only, that the file is an intact experiment database; throws vdsr::Error naming it.
-// An empty file is refused before SQLite sees it: SQLite would take it for a new, empty database.
 void check_database(sqlite3* db, const fs::path& file) {
   const std::string where = file.string() + ": ";
   try {
@@ -145,6 +144,8 @@ void upgrade_schema(sqlite3* db) {
   Stmt(db, "ALTER TABLE trials ADD COLUMN pid_start INTEGER").step();
 }
 
+// The store file of `dir`. An empty file is refused before SQLite sees it: SQLite would take it for a
+// new, empty database.
 fs::path existing_store(const fs::path& dir) {
   const fs::path file = dir / Store::kFileName;
   std::error_code ec;
@@ -180,9 +181,8 @@ Store Store::create(const fs::path& dir, const json& config) {
     for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(tmp.string() + suffix, ec);
   };
   remove_tmp();
-  try {
+  try {  // in rollback-journal mode, where every commit is in the file itself
     Store s(open_db(tmp.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, file));
-    s.exec("PRAGMA journal_mode=WAL;");
     s.exec(kSchema);
     Stmt(s.db_, "INSERT INTO experiment(id, config, created) VALUES (1, ?, ?)")
         .bind(1, config.dump())
@@ -192,13 +192,13 @@ Store Store::create(const fs::path& dir, const json& config) {
     remove_tmp();
     throw;
   }
-  // Closed, so its -wal file has been copied into it and removed: the one file is the whole store.
   fs::rename(tmp, file, ec);
   if (ec) {
     remove_tmp();
     throw Error(file.string() + ": cannot create the experiment database (" + ec.message() + ")");
   }
   Store s(open_db(file.string(), SQLITE_OPEN_READWRITE, file));
+  s.exec("PRAGMA journal_mode=WAL;");
   s.exec("PRAGMA synchronous=NORMAL;");
   return s;
 }
