@@ -139,6 +139,7 @@ class Scheduler {
 
   // Feeds finished trials back to the tuner and assessor; queues interrupted ones for a rerun.
   void replay() {
+    end_leftover_processes();
     store_.mark_interrupted(now_seconds());
     std::vector<TrialRecord> trials = store_.trials();
     std::set<int> rerun;
@@ -166,6 +167,16 @@ class Scheduler {
       }
     }
     if (!reruns_.empty()) spdlog::info("{} interrupted trial(s) will run again", reruns_.size());
+  }
+
+  // A trial still RUNNING in the store was left by a tuner that died. Its supervisor normally ends the
+  // trial's process group with it; should the group still live (the supervisor was killed too), end it
+  // now, provided its leader is still the process recorded, not a later one that got the same pid.
+  void end_leftover_processes() {
+    for (const TrialProcess& p : store_.running_processes())
+      if (kill_group_if_started_at(p.pgid, p.start_time))
+        spdlog::warn("trial {}: ended its process group {}, left running by a tuner that stopped", p.trial_id,
+                     p.pgid);
   }
 
   static std::vector<double> values_of(const TrialRecord& t) {
@@ -208,6 +219,7 @@ class Scheduler {
     r.started = now_seconds();
     store_.add_trial(id, params, r.started, rerun_of);
     r.pid = spawn(r);
+    if (const auto start = process_start_time(r.pid)) store_.set_trial_process(id, {id, r.pid, *start});
     status_.clear();
     spdlog::info("trial {} started{}: {}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
                  params.dump());

@@ -1,8 +1,11 @@
 #include "hpo/store.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <map>
 
 #include "vdsr/util/error.h"
@@ -11,12 +14,19 @@ namespace vdsr::hpo {
 
 namespace {
 
+// An SQLite failure, with its result code.
+struct SqliteError : std::runtime_error {
+  SqliteError(const std::string& what, sqlite3* db)
+      : std::runtime_error(what + sqlite3_errmsg(db)), code(sqlite3_errcode(db)), message(sqlite3_errmsg(db)) {}
+  int code;
+  std::string message;
+};
+
 // A prepared statement that finalizes itself; errors carry SQLite's message.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-      throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) throw SqliteError("sqlite prepare: ", db);
   }
   ~Stmt() { sqlite3_finalize(s_); }
   Stmt& bind(int i, const std::string& v) {
@@ -31,6 +41,10 @@ class Stmt {
     sqlite3_bind_int(s_, i, v);
     return *this;
   }
+  Stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
   template <class T>
   Stmt& bind(int i, const std::optional<T>& v) {
     if (v) return bind(i, *v);
@@ -41,7 +55,7 @@ class Stmt {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw std::runtime_error(std::string("sqlite step: ") + sqlite3_errmsg(db_));
+    throw SqliteError("sqlite step: ", db_);
   }
   bool null(int c) const { return sqlite3_column_type(s_, c) == SQLITE_NULL; }
   std::string text(int c) const {
@@ -50,6 +64,7 @@ class Stmt {
   }
   double real(int c) const { return sqlite3_column_double(s_, c); }
   int integer(int c) const { return sqlite3_column_int(s_, c); }
+  std::int64_t integer64(int c) const { return sqlite3_column_int64(s_, c); }
 
  private:
   sqlite3* db_;
@@ -62,21 +77,82 @@ CREATE TABLE IF NOT EXISTS experiment(
   elapsed REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS trials(
   id INTEGER PRIMARY KEY, params TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL,
-  ended REAL, final REAL, final_json TEXT, exit_code INTEGER, message TEXT, rerun_of INTEGER);
+  ended REAL, final REAL, final_json TEXT, exit_code INTEGER, message TEXT, rerun_of INTEGER,
+  pgid INTEGER, pid_start INTEGER);
 CREATE TABLE IF NOT EXISTS metrics(
   trial_id INTEGER NOT NULL REFERENCES trials(id), seq INTEGER NOT NULL, type TEXT NOT NULL,
   step INTEGER NOT NULL, value REAL NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (trial_id, seq));
 )";
 
-sqlite3* open_db(const fs::path& file) {
+sqlite3* open_db(const std::string& name, int flags, const fs::path& file) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(name.c_str(), &db, flags, nullptr) != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    throw Error("cannot open experiment store '" + file.string() + "': " + msg);
+    throw Error(file.string() + ": cannot open the experiment database (" + msg + ")");
   }
   sqlite3_busy_timeout(db, 5000);
   return db;
+}
+
+// A file URI for SQLite: everything but unreserved characters and '/' percent-encoded.
+std::string file_uri(const fs::path& file, const std::string& query) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (unsigned char ch : file.string()) {
+    if (std::isalnum(ch) || ch == '/' || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      uri += static_cast<char>(ch);
+    } else {
+      uri += '%';
+      uri += hex[ch >> 4];
+      uri += hex[ch & 15];
+    }
+  }
+  return uri + "?" + query;
+}
+
+// Checks, reading only, that the file is an intact experiment database; throws vdsr::Error naming it.
+void check_database(sqlite3* db, const fs::path& file) {
+  const std::string where = file.string() + ": ";
+  try {
+    Stmt check(db, "PRAGMA quick_check");
+    const std::string verdict = check.step() ? check.text(0) : "no answer";
+    if (verdict != "ok") throw Error(where + "the experiment database is damaged (SQLite: " + verdict + ")");
+    Stmt tables(db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND "
+                    "name IN ('experiment', 'trials', 'metrics')");
+    bool ok = tables.step() && tables.integer(0) == 3;
+    if (ok) {
+      Stmt row(db, "SELECT COUNT(*) FROM experiment WHERE id = 1");
+      ok = row.step() && row.integer(0) == 1;
+    }
+    if (!ok) throw Error(where + "not an experiment database (no experiment record)");
+  } catch (const SqliteError& e) {
+    const std::string what = e.code == SQLITE_NOTADB     ? "not an experiment database"
+                             : e.code == SQLITE_CORRUPT ? "the experiment database is damaged"
+                                                        : "cannot read the experiment database";
+    throw Error(where + what + " (SQLite: " + e.message + ")");
+  }
+}
+
+// Adds the columns later versions need to a store created by an earlier one.
+void upgrade_schema(sqlite3* db) {
+  bool has_pgid = false;
+  Stmt cols(db, "PRAGMA table_info(trials)");
+  while (cols.step()) has_pgid = has_pgid || cols.text(1) == "pgid";
+  if (has_pgid) return;
+  Stmt(db, "ALTER TABLE trials ADD COLUMN pgid INTEGER").step();
+  Stmt(db, "ALTER TABLE trials ADD COLUMN pid_start INTEGER").step();
+}
+
+// The store file of `dir`. An empty file is refused before SQLite sees it: SQLite would take it for a
+// new, empty database.
+fs::path existing_store(const fs::path& dir) {
+  const fs::path file = dir / Store::kFileName;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) throw Error("'" + dir.string() + "' holds no experiment (no " + Store::kFileName + ")");
+  if (fs::is_regular_file(file, ec) && fs::file_size(file, ec) == 0 && !ec)
+    throw Error(file.string() + ": empty file, not an experiment database");
+  return file;
 }
 
 }  // namespace
@@ -98,24 +174,55 @@ Store Store::create(const fs::path& dir, const json& config) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create experiment folder '" + dir.string() + "': " + ec.message());
-  Store s(open_db(file));
+  // Built under another name and renamed when complete, so that no reader (nor a --resume after a crash
+  // here) ever finds an empty or half-made store.
+  const fs::path tmp = dir / (std::string(".") + kFileName + "." + std::to_string(getpid()) + ".new");
+  const auto remove_tmp = [&] {
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(tmp.string() + suffix, ec);
+  };
+  remove_tmp();
+  try {  // in rollback-journal mode, where every commit is in the file itself
+    Store s(open_db(tmp.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, file));
+    s.exec(kSchema);
+    Stmt(s.db_, "INSERT INTO experiment(id, config, created) VALUES (1, ?, ?)")
+        .bind(1, config.dump())
+        .bind(2, now_seconds())
+        .step();
+  } catch (...) {
+    remove_tmp();
+    throw;
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) {
+    remove_tmp();
+    throw Error(file.string() + ": cannot create the experiment database (" + ec.message() + ")");
+  }
+  Store s(open_db(file.string(), SQLITE_OPEN_READWRITE, file));
   s.exec("PRAGMA journal_mode=WAL;");
   s.exec("PRAGMA synchronous=NORMAL;");
-  s.exec(kSchema);
-  Stmt(s.db_, "INSERT INTO experiment(id, config, created) VALUES (1, ?, ?)")
-      .bind(1, config.dump())
-      .bind(2, now_seconds())
-      .step();
   return s;
 }
 
 Store Store::open(const fs::path& dir) {
+  open_read_only(dir);  // checks the file first, without creating -wal and -shm files beside a bad one
   const fs::path file = dir / kFileName;
-  if (!fs::exists(file)) throw Error("'" + dir.string() + "' holds no experiment (no " + kFileName + ")");
-  Store s(open_db(file));
-  s.exec("PRAGMA journal_mode=WAL;");
+  Store s(open_db(file.string(), SQLITE_OPEN_READWRITE, file));
   s.exec("PRAGMA synchronous=NORMAL;");
-  s.exec(kSchema);
+  upgrade_schema(s.db_);
+  return s;
+}
+
+Store Store::open_read_only(const fs::path& dir) {
+  const fs::path file = existing_store(dir);
+  // Without a -wal file every committed trial is in the database file itself, and "immutable" reads it
+  // with no lock and no -shm file to create (a read-only folder allows neither). A -wal file holds
+  // commits not yet copied back (a tuner runs, or was killed): read it the usual way, read-only.
+  const fs::path wal = file.string() + "-wal";
+  std::error_code ec;
+  const bool immutable = !fs::exists(wal, ec);
+  Store s(open_db(immutable ? file_uri(fs::absolute(file), "immutable=1") : file.string(),
+                  SQLITE_OPEN_READONLY | (immutable ? SQLITE_OPEN_URI : 0), file));
+  check_database(s.db_, file);
   return s;
 }
 
@@ -199,6 +306,24 @@ int Store::mark_interrupted(double now) {
       .bind(3, name_of(TrialState::kRunning))
       .step();
   return sqlite3_changes(db_);
+}
+
+void Store::set_trial_process(int id, const TrialProcess& p) {
+  Stmt(db_, "UPDATE trials SET pgid = ?, pid_start = ? WHERE id = ?")
+      .bind(1, p.pgid)
+      .bind(2, static_cast<std::int64_t>(p.start_time))
+      .bind(3, id)
+      .step();
+}
+
+std::vector<TrialProcess> Store::running_processes() const {
+  std::vector<TrialProcess> out;
+  Stmt st(db_, "SELECT id, pgid, pid_start FROM trials WHERE status = ? AND pgid IS NOT NULL AND "
+               "pid_start IS NOT NULL ORDER BY id");
+  st.bind(1, name_of(TrialState::kRunning));
+  while (st.step())
+    out.push_back({st.integer(0), st.integer(1), static_cast<std::uint64_t>(st.integer64(2))});
+  return out;
 }
 
 std::vector<TrialRecord> Store::trials() const {

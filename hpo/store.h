@@ -2,6 +2,7 @@
 // The experiment store: the effective config, every trial (parameters, status, times, final result) and
 // every reported metric, kept so that an experiment survives a crash and can be resumed, exported and
 // reported from its folder alone.
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -52,6 +53,13 @@ struct TrialRecord {
   bool counts_as_done() const;  // SUCCEEDED, FAILED or EARLY_STOPPED
 };
 
+// The process group a trial runs in, and its leader's start time (which tells a reused id apart).
+struct TrialProcess {
+  int trial_id = 0;
+  int pgid = 0;
+  std::uint64_t start_time = 0;  // clock ticks after boot, as in /proc/<pid>/stat
+};
+
 // Where an experiment keeps its config, trials and metrics, as Optuna's BaseStorage. What the scheduler,
 // the results and a resumed run rely on:
 // - config() is the effective config last set (create or set_config);
@@ -86,8 +94,12 @@ class Store final : public TrialStorage {
   static constexpr const char* kFileName = "experiment.db";
   // Creates a new store; throws vdsr::Error when `dir` already holds one.
   static Store create(const fs::path& dir, const json& config);
-  // Opens an existing store; throws vdsr::Error when `dir` holds none.
+  // Opens an existing store to continue it; never creates one. Throws vdsr::Error naming the file when
+  // `dir` holds none, or a file that is empty, damaged or not an experiment database.
   static Store open(const fs::path& dir);
+  // Opens an existing store only to read it, as open() checks it; writes nothing, so it works in a
+  // read-only folder. The writing calls then fail.
+  static Store open_read_only(const fs::path& dir);
 
   Store(Store&& other) noexcept;
   Store& operator=(Store&&) = delete;
@@ -104,6 +116,11 @@ class Store final : public TrialStorage {
   void add_metric(int trial_id, const Metric& m) override;
   int mark_interrupted(double now) override;
   std::vector<TrialRecord> trials() const override;
+
+  // Records the process group a RUNNING trial runs in, for a later run to end it if the tuner dies.
+  void set_trial_process(int id, const TrialProcess& p);
+  // The recorded process groups of the trials still RUNNING (left so by a tuner that stopped).
+  std::vector<TrialProcess> running_processes() const;
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

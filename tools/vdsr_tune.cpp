@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", vdsr::report::version());
   return cli::run(app, argc, argv, [&] {
     if (!export_dir.empty()) {
-      Store store = Store::open(export_dir);
+      const Store store = Store::open_read_only(export_dir);
       const std::vector<TrialRecord> t = store.trials();
       const std::string text = format == "json" ? export_json(t).dump(2) + "\n" : export_csv(t);
       if (out_path.empty())

@@ -1,8 +1,10 @@
 // End-to-end tests of vdsr-tune with small Python trial commands: runs, failures, bad input, timeouts,
-// export, report, and resume after the tuner is killed.
+// export, report, resume after the tuner is killed (no trial process outlives it), and damaged or
+// read-only experiment databases.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,15 +12,21 @@
 
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "tests/test_paths.h"
 #include "hpo/store.h"
+#include "tests/process_scan.h"
 #include "tests/test_util.h"
+#include "vdsr/util/process.h"
 
 using namespace vdsr::hpo;
+using vdsr::test::eventually;
+using vdsr::test::live_group_members;
 namespace fs = std::filesystem;
 
 extern char** environ;
@@ -63,6 +71,9 @@ class TuneCli : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::ofstream(dir_ / "trial.py") << kTrialPy;
+    // Until the file `release` exists, a trial sleeps in a child and in a grandchild, then runs trial.py.
+    std::ofstream(dir_ / "sleepy.sh") << "if [ ! -e release ]; then sleep 300 & sh -c 'sleep 300 & wait' & wait; fi\n"
+                                         "exec /usr/bin/python3 trial.py\n";
   }
 
   json config(const std::string& mode, int trials, int concurrency) const {
@@ -332,4 +343,177 @@ TEST_F(TuneCli, CtrlCMarksRunningTrialsInterrupted) {
   EXPECT_EQ(c[TrialState::kRunning], 0);
   EXPECT_GE(c[TrialState::kInterrupted], 1);
   EXPECT_NE(vdsr::test::read_text(dir_ / "spawn_err.txt").find("--resume"), std::string::npos);
+}
+
+TEST_F(TuneCli, KillNineLeavesNoTrialProcessAndResumeRecordsNothingTwice) {
+  json j = config("", 2, 2);
+  j["trialCommand"] = "sh sleepy.sh";
+  write_config(j);
+  const fs::path run = dir_ / "run";
+  pid_t pid = spawn_tune({"--config", (dir_ / "exp.json").string(), "--dir", run.string()});
+  // Both trials run, each group with its supervisor, the shells and both sleeps.
+  std::vector<TrialProcess> groups;
+  ASSERT_TRUE(eventually([&] {
+    if (!fs::exists(run / Store::kFileName)) return false;
+    groups = Store::open(run).running_processes();
+    if (groups.size() != 2) return false;
+    for (const auto& g : groups)
+      if (live_group_members(g.pgid).size() < 5) return false;
+    return true;
+  })) << "the trials did not start";
+  for (const auto& g : groups) EXPECT_EQ(vdsr::process_start_time(g.pgid), g.start_time);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  int ws = 0;
+  waitpid(pid, &ws, 0);
+  for (const auto& g : groups) {
+    EXPECT_TRUE(eventually([&] { return live_group_members(g.pgid).empty(); }, 5))
+        << live_group_members(g.pgid).size() << " process(es) of trial " << g.trial_id << " outlived the tuner";
+    kill(-g.pgid, SIGKILL);  // whatever a failure left behind
+  }
+
+  // The experiment, as the tuner left it, still exports (its newest commits are in the -wal file).
+  Result ex = tune("--export run --format json");
+  ASSERT_EQ(ex.rc, 0) << ex.err;
+  EXPECT_EQ(json::parse(ex.out).size(), 2u);
+
+  std::ofstream(dir_ / "release").close();
+  Result r = tune("--resume run");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err.find("ended its process group"), std::string::npos) << "nothing was left to end: " << r.err;
+  Store store = Store::open(run);
+  EXPECT_TRUE(store.running_processes().empty());
+  const auto trials = store.trials();
+  auto c = count_status(trials);
+  EXPECT_EQ(c[TrialState::kInterrupted], 2);
+  EXPECT_EQ(c[TrialState::kSucceeded], 2);
+  EXPECT_EQ(trials.size(), 4u);
+  for (const auto& t : trials) {
+    if (t.status != TrialState::kInterrupted) continue;
+    int reruns = 0;
+    for (const auto& u : trials) reruns += u.rerun_of == t.id ? 1 : 0;
+    EXPECT_EQ(reruns, 1) << "interrupted trial " << t.id;
+  }
+  Result all = tune("--export run --format json");
+  ASSERT_EQ(all.rc, 0) << all.err;
+  std::set<std::string> ids;
+  for (const auto& t : json::parse(all.out)) EXPECT_TRUE(ids.insert(t["trialJobId"].get<std::string>()).second);
+  EXPECT_EQ(ids.size(), 4u);
+}
+
+TEST_F(TuneCli, ResumeEndsLeftoverTrialGroupsButNeverAReusedPid) {
+  write_config(config("", 1, 1));
+  ASSERT_EQ(tune("--config exp.json --dir run").rc, 0);
+  // Two trials a dead tuner left RUNNING, with live groups: one as recorded, one whose recorded start time
+  // differs (as when its pid has since been given to an unrelated process).
+  vdsr::ShellCommand sleeper;
+  sleeper.command = "sleep 300 & wait";
+  sleeper.environment = vdsr::current_environment();
+  const pid_t left = vdsr::spawn_shell(sleeper), other = vdsr::spawn_shell(sleeper);
+  const auto left_start = vdsr::process_start_time(left), other_start = vdsr::process_start_time(other);
+  ASSERT_TRUE(left_start && other_start);
+  {
+    Store store = Store::open(dir_ / "run");
+    store.add_trial(2, {{"x", 0.5}}, now_seconds(), std::nullopt);
+    store.set_trial_process(2, {2, left, *left_start});
+    store.add_trial(3, {{"x", 0.6}}, now_seconds(), std::nullopt);
+    store.set_trial_process(3, {3, other, *other_start + 1});
+  }
+  Result r = tune("--resume run");  // the budget of one trial is spent: nothing new runs
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("trial 2: ended its process group " + std::to_string(left)), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("trial 3: ended"), std::string::npos) << r.err;
+  int ws = 0;
+  ASSERT_EQ(waitpid(left, &ws, 0), left);
+  EXPECT_TRUE(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+  EXPECT_TRUE(eventually([&] { return live_group_members(left).empty(); }, 5));
+  EXPECT_EQ(waitpid(other, &ws, WNOHANG), 0) << "the group with another start time was hit";
+  vdsr::signal_group(other, SIGKILL);
+  waitpid(other, &ws, 0);
+  auto c = count_status(Store::open(dir_ / "run").trials());
+  EXPECT_EQ(c[TrialState::kInterrupted], 2);
+  EXPECT_EQ(c[TrialState::kRunning], 0);
+}
+
+// Runs one SQL statement on the experiment database; returns the first column of each row.
+static std::vector<std::string> sql(const fs::path& db_file, const std::string& statement) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(db_file.c_str(), &db), SQLITE_OK);
+  std::vector<std::string> rows;
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, statement.c_str(), -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(st, 0);
+    rows.push_back(t ? reinterpret_cast<const char*>(t) : "NULL");
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return rows;
+}
+
+TEST_F(TuneCli, AStoreFromBeforeProcessGroupsWereRecordedIsUpgradedOnResume) {
+  write_config(config("", 1, 1));
+  ASSERT_EQ(tune("--config exp.json --dir run").rc, 0);
+  const fs::path db = dir_ / "run" / Store::kFileName;
+  EXPECT_EQ(sql(db, "SELECT pgid IS NOT NULL AND pid_start > 0 FROM trials"), std::vector<std::string>{"1"});
+  sql(db, "ALTER TABLE trials DROP COLUMN pgid");
+  sql(db, "ALTER TABLE trials DROP COLUMN pid_start");
+  ASSERT_EQ(tune("--export run").rc, 0);
+  Result r = tune("--resume run --trials 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(sql(db, "SELECT pgid IS NOT NULL FROM trials ORDER BY id"), (std::vector<std::string>{"0", "1"}));
+}
+
+TEST_F(TuneCli, ADamagedOrEmptyDatabaseIsAClearErrorAndStaysAsItWas) {
+  write_config(config("", 3, 1));
+  ASSERT_EQ(tune("--config exp.json --dir run").rc, 0);
+  const fs::path db = dir_ / "run" / Store::kFileName;
+  const std::string good = vdsr::test::read_text(db);
+  ASSERT_GT(good.size(), 8192u);
+  ASSERT_FALSE(fs::exists(db.string() + "-wal"));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"garbage", std::string(5000, '\x5a')},
+      {"truncated", good.substr(0, good.size() / 2)},
+      {"empty", ""}};
+  for (const auto& [name, bytes] : cases) {
+    SCOPED_TRACE(name);
+    std::ofstream(db, std::ios::binary | std::ios::trunc) << bytes;
+    for (const char* args : {"--resume run", "--export run --format json"}) {
+      Result r = tune(args);
+      expect_usage_error(r, {"run/experiment.db: "});
+      EXPECT_EQ(r.err.find("\n"), r.err.size() - 1) << "one line: " << r.err;
+      EXPECT_EQ(vdsr::test::read_text(db), bytes) << args << " changed the file";
+      EXPECT_FALSE(fs::exists(db.string() + "-wal") || fs::exists(db.string() + "-shm")) << args;
+    }
+  }
+}
+
+TEST_F(TuneCli, ExportWorksOnAReadOnlyFolderAndWritesNothingThere) {
+  write_config(config("", 3, 1));
+  ASSERT_EQ(tune("--config exp.json --dir run").rc, 0);
+  const fs::path run = dir_ / "run", db = run / Store::kFileName;
+  Result before = tune("--export run --format csv");
+  ASSERT_EQ(before.rc, 0) << before.err;
+  const auto listing = [&] {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(run)) names.insert(e.path().filename().string());
+    return names;
+  };
+  const std::set<std::string> files = listing();
+  const std::string bytes = vdsr::test::read_text(db);
+  fs::permissions(db, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(run, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                           fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+  if (geteuid() == 0)
+    std::cout << "running as root, where permissions do not stop writes: checking instead that the export "
+                 "creates no file (no -wal, -shm or -journal) and changes nothing\n";
+  Result csv = tune("--export run --format csv");
+  Result js = tune("--export run --format json");
+  EXPECT_EQ(listing(), files);
+  EXPECT_EQ(vdsr::test::read_text(db), bytes);
+  fs::permissions(run, fs::perms::owner_all, fs::perm_options::add);
+  fs::permissions(db, fs::perms::owner_write, fs::perm_options::add);
+  ASSERT_EQ(csv.rc, 0) << csv.err;
+  EXPECT_EQ(csv.out, before.out);
+  ASSERT_EQ(js.rc, 0) << js.err;
+  EXPECT_EQ(json::parse(js.out).size(), 3u);
 }

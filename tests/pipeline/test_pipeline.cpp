@@ -2,6 +2,9 @@
 // their runs), plus a dry run of the real configs/pipeline.json.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -11,6 +14,7 @@
 
 #include "tests/test_paths.h"
 #include "tests/cli_runner.h"
+#include "tests/process_scan.h"
 #include "tests/test_assets.h"
 #include "tests/test_util.h"
 
@@ -198,6 +202,22 @@ TEST_F(PipelineTest, AStopSignalInterruptsTheStageAndTheNextRunContinues) {
   write(root_ / "pipeline.json", quick);
   ASSERT_EQ(pipeline("").code, 0);
   EXPECT_EQ(runs(), "c");
+}
+
+TEST_F(PipelineTest, KillNineLeavesNoStageProcess) {
+  // The stage's sleep has a duration no other process uses, to find it in /proc.
+  const std::string marker = std::to_string(300 + getpid() % 1000) + ".25";
+  std::string config = kStubConfig;
+  config.replace(config.find("${sleep}"), 8, marker);
+  write(root_ / "pipeline.json", config);
+  const auto r = run_command("cd " + root_.string() + " && (VDSR_ASSETS=" + (root_ / "assets").string() + " " +
+                             tool("vdsr-pipeline") + " --config pipeline.json --bin /opt/tools & p=$!; "
+                             "while ! grep -q c log 2>/dev/null; do sleep 0.1; done; sleep 0.3; kill -KILL $p; "
+                             "wait $p; echo exit=$?)");
+  EXPECT_NE(r.output.find("exit=137"), std::string::npos) << r.output;
+  EXPECT_TRUE(vdsr::test::eventually([&] { return vdsr::test::processes_with_argument(marker).empty(); }, 5))
+      << "the stage's sleep outlived vdsr-pipeline";
+  for (pid_t p : vdsr::test::processes_with_argument(marker)) kill(p, SIGKILL);  // what a failure left
 }
 
 TEST_F(PipelineTest, MissingAssetsExitWith2AndNameWhatIsNeeded) {
