@@ -46,7 +46,7 @@ TEST(MetricLine, DepthAndSizeAreBoundedBeforeParsing) {
 }
 
 TEST(MetricLine, InvalidUtf8IsAnErrorInValidUtf8) {
-  for (const std::string line : {std::string("{\"type\": \"final\", \"value\": 1, \"x\": \"\xff\xfe\"}"),
+  for (const std::string& line : {std::string("{\"type\": \"final\", \"value\": 1, \"x\": \"\xff\xfe\"}"),
                                  std::string("\xc3\x28 not json"), std::string("{\"type\": \"fin\xe9\"}")}) {
     const std::string msg = error_of([&] { parse_metric_line(line); });
     EXPECT_NE(msg.find("not valid JSON"), std::string::npos) << msg;
