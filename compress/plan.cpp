@@ -8,6 +8,7 @@
 
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::compress {
 
@@ -146,6 +147,24 @@ void read_target(Fields& f, ConfigEntry& e) {
   }
 }
 
+// NNI 3.0's target_names: which parts of each selected module are compressed. A filter pruner removes
+// output filters of "weight" (with "bias" aligned to it, as NNI does; VDSR's convolutions have none).
+// Activations (_input_*, _output_*) would need calibration data and an activation metric: not supported.
+void check_targets(Fields& f, bool exclude) {
+  const auto targets = f.maybe<std::vector<std::string>>("target_names");
+  if (!targets) return;
+  for (const std::string& t : *targets) {
+    if (t == "weight" || t == "bias") continue;
+    if (t.rfind("_input_", 0) == 0 || t.rfind("_output_", 0) == 0) {
+      f.fail("target_names", "'" + t + "' is an activation; vdsr-prune prunes weights only (give [\"weight\"])");
+    }
+    f.fail("target_names", "'" + t + "' is not a part of a Conv2d here (expected weight or bias)");
+  }
+  if (!exclude && std::find(targets->begin(), targets->end(), "weight") == targets->end()) {
+    f.fail("target_names", "must include \"weight\": the filters a pruner removes are the weight's");
+  }
+}
+
 ConfigEntry parse_entry(const json& dict, int index, const std::string& where) {
   ConfigEntry e;
   e.index = index;
@@ -155,10 +174,11 @@ ConfigEntry parse_entry(const json& dict, int index, const std::string& where) {
   // Keys of NNI 2.x and their NNI 3.0 spellings; an unknown key is the first error, as in NNI.
   f.allow({"sparsity", "sparsity_per_layer", "total_sparsity", "max_sparsity_per_layer", "op_types", "op_names",
            "op_partial_names", "exclude", "sparse_ratio", "max_sparse_ratio", "min_sparse_ratio", "op_names_re",
-           "exclude_op_names", "exclude_op_types", "exclude_op_names_re", "global_group_id"});
+           "exclude_op_names", "exclude_op_types", "exclude_op_names_re", "global_group_id", "target_names"});
   f.finish();
   e.exclude = f.optional<bool>("exclude", false);
   e.selector = read_selector(f);
+  check_targets(f, e.exclude);
   read_target(f, e);
   return e;
 }
@@ -170,26 +190,63 @@ bool type_matches(const std::string& wanted, const LayerInfo& layer) {
   return wanted == layer.type || (wanted == "default" && (layer.type == "Conv2d" || layer.type == "Linear"));
 }
 bool name_is(const std::string& name, const LayerInfo& layer) { return layer.name == name; }
-bool name_contains(const std::string& part, const LayerInfo& layer) {
-  return layer.name.find(part) != std::string::npos;
-}
-bool name_matches(const std::string& pattern, const LayerInfo& layer) {
-  return std::regex_match(layer.name, std::regex(pattern));
-}
 
 bool any_matches(const std::vector<std::string>& values, const LayerInfo& layer,
                  bool (*matches)(const std::string&, const LayerInfo&)) {
   return std::any_of(values.begin(), values.end(), [&](const std::string& v) { return matches(v, layer); });
 }
 
-bool excluded(const Selector& s, const LayerInfo& layer) {
-  return any_matches(s.exclude_names, layer, name_is) || any_matches(s.exclude_types, layer, type_matches) ||
-         any_matches(s.exclude_names_re, layer, name_matches);
+// Each pattern compiled once per dict, not once per layer.
+std::vector<std::regex> compile(const std::vector<std::string>& patterns) {
+  return {patterns.begin(), patterns.end()};
 }
 
-void append(std::vector<std::string>& to, const std::vector<std::string>& more) {
-  to.insert(to.end(), more.begin(), more.end());
+bool any_regex_matches(const std::vector<std::regex>& patterns, const LayerInfo& layer) {
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::regex& r) { return std::regex_match(layer.name, r); });
 }
+
+// Warnings that repeat (one per dict of a generated config_list) become one line per kind: how many,
+// and the first few.
+class WarningTally {
+ public:
+  void add(const std::string& kind, std::string text) {
+    auto [it, added] = index_.emplace(kind, kinds_.size());
+    if (added) kinds_.push_back({kind, 0, {}});
+    Kind& k = kinds_[it->second];
+    ++k.count;
+    if (k.examples.size() < kExamples) k.examples.push_back(std::move(text));
+  }
+  // `suffix` of a kind is appended once to its line (e.g. the list of layers).
+  std::vector<std::string> lines(const std::map<std::string, std::string>& suffix) const {
+    std::vector<std::string> out;
+    for (const Kind& k : kinds_) {
+      const auto s = suffix.find(k.kind);
+      const std::string end = s == suffix.end() ? "" : s->second;
+      if (k.count == 1) {
+        out.push_back(k.examples[0] + end);
+        continue;
+      }
+      std::string line = std::to_string(k.count) + " times: " + k.kind + end + "; e.g. ";
+      for (size_t i = 0; i < k.examples.size(); ++i) line += (i ? "; " : "") + k.examples[i];
+      if (k.count > static_cast<long long>(k.examples.size())) line += "; ...";
+      out.push_back(line);
+    }
+    return out;
+  }
+
+ private:
+  static constexpr size_t kExamples = 3;
+  struct Kind {
+    std::string kind;
+    long long count;
+    std::vector<std::string> examples;
+  };
+  std::vector<Kind> kinds_;
+  std::map<std::string, size_t> index_;
+};
+
+const char* const kNoMatch = "a selector entry matches no layer";
+const char* const kIgnoredSparsity = "an exclude dict's sparsity is ignored";
 
 std::string layer_names(const std::vector<LayerInfo>& layers) {
   std::string names;
@@ -256,28 +313,29 @@ std::vector<ConfigEntry> parse_config_list(const json& config_list, const std::s
 
 Selection select_layers(const ConfigEntry& entry, const std::vector<LayerInfo>& layers) {
   const Selector& s = entry.selector;
+  const std::vector<std::regex> names_re = compile(s.names_re), exclude_re = compile(s.exclude_names_re);
   Selection out;
   std::set<int> named;
-  auto unite = [&](const char* key, const std::vector<std::string>& values,
-                   bool (*matches)(const std::string&, const LayerInfo&)) {
-    for (const auto& value : values) {
+  auto unite = [&](const char* key, const std::vector<std::string>& values, const auto& matches) {
+    for (size_t v = 0; v < values.size(); ++v) {
       bool found = false;
       for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
-        if (matches(value, layers[l])) named.insert(l), found = true;
+        if (matches(v, layers[l])) named.insert(l), found = true;
       }
-      if (!found) {
-        out.warnings.push_back(entry.where + "." + key + " entry '" + value + "' matches no layer (layers: " +
-                               layer_names(layers) + ")");
-      }
+      if (!found) out.warnings.push_back(entry.where + "." + key + " entry '" + values[v] + "' matches no layer");
     }
   };
-  unite("op_names", s.names, name_is);
-  unite("op_partial_names", s.partial_names, name_contains);
-  unite("op_names_re", s.names_re, name_matches);
+  unite("op_names", s.names, [&](size_t v, const LayerInfo& l) { return l.name == s.names[v]; });
+  unite("op_partial_names", s.partial_names,
+        [&](size_t v, const LayerInfo& l) { return l.name.find(s.partial_names[v]) != std::string::npos; });
+  unite("op_names_re", s.names_re, [&](size_t v, const LayerInfo& l) { return std::regex_match(l.name, names_re[v]); });
   for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
     const bool by_name = !s.by_name || named.count(l);
     const bool by_type = !s.types || any_matches(*s.types, layers[l], type_matches);
-    if (by_name && by_type && !excluded(s, layers[l])) out.layers.insert(l);
+    const bool excluded = any_matches(s.exclude_names, layers[l], name_is) ||
+                          any_matches(s.exclude_types, layers[l], type_matches) ||
+                          any_regex_matches(exclude_re, layers[l]);
+    if (by_name && by_type && !excluded) out.layers.insert(l);
   }
   return out;
 }
@@ -325,11 +383,14 @@ Plan make_plan(const json& config_list, const std::vector<LayerInfo>& layers, co
   const std::vector<ConfigEntry> entries = parse_config_list(config_list, where);
   Plan plan;
   std::vector<Selection> selections;
+  WarningTally warnings;
   for (const ConfigEntry& e : entries) {
     selections.push_back(select_layers(e, layers));
-    append(plan.warnings, selections.back().warnings);  // its names that match nothing, then its own
-    append(plan.warnings, e.warnings);
+    for (auto& w : selections.back().warnings) warnings.add(kNoMatch, std::move(w));  // its names, then its own
+    selections.back().warnings.clear();
+    for (const auto& w : e.warnings) warnings.add(kIgnoredSparsity, w);
   }
+  plan.warnings = warnings.lines({{kNoMatch, " (layers: " + layer_names(layers) + ")"}});
   Grouping grouping = resolve_groups(entries);
   plan.layers = last_match_wins(layers, entries, selections, grouping, options);
   plan.groups = std::move(grouping.groups);
@@ -337,6 +398,11 @@ Plan make_plan(const json& config_list, const std::vector<LayerInfo>& layers, co
                                [&](const LayerPlan& lp) { return lp.dict >= 0 && !entries[lp.dict].exclude; });
   if (!any) throw Error(where + ": config_list selects no layer (layers: " + layer_names(layers) + ")");
   return plan;
+}
+
+Plan make_plan_from_text(std::string_view config_list, const std::vector<LayerInfo>& layers,
+                         const PlanOptions& options, const std::string& where) {
+  return make_plan(parse_json(config_list, where), layers, options, where);
 }
 
 json Plan::to_json() const {

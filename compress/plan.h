@@ -12,6 +12,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vdsr/util/enum_names.h"
@@ -88,6 +89,9 @@ int balanced_removal(int remove, int n, int round_to);
 // model's layers. Throws vdsr::Error naming the entry index and key for every invalid entry.
 Plan make_plan(const nlohmann::json& config_list, const std::vector<LayerInfo>& layers, const PlanOptions& options,
                const std::string& where);
+// The same from the text of a config_list (vdsr/util/json_io.h limits).
+Plan make_plan_from_text(std::string_view config_list, const std::vector<LayerInfo>& layers,
+                         const PlanOptions& options, const std::string& where);
 
 // ---- the passes of make_plan ----
 

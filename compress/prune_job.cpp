@@ -13,6 +13,7 @@
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::compress {
 
@@ -20,16 +21,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-json read_json_file(const fs::path& path) {
-  if (!fs::exists(path)) throw Error(path.string() + ": cannot open the pruning config");
-  const std::vector<char> bytes = read_file(path);
-  try {
-    return json::parse(bytes.begin(), bytes.end());
-  } catch (const json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
-}
 
 // The fine-tuning run, over vdsr-prune's defaults (a small learning rate: the weights are trained already).
 train::TrainOptions read_finetune(Fields& f) {
@@ -171,14 +162,21 @@ std::string default_output(const json& config_list, Pruner pruner) {
 }  // namespace
 
 PruneSettings read_prune_settings(const fs::path& path) {
-  const json j = read_json_file(path);
+  return prune_settings_from_json(read_json_file(path), path.string());
+}
+
+PruneSettings parse_prune_settings(std::string_view text, const std::string& where) {
+  return prune_settings_from_json(parse_json(text, where), where);
+}
+
+PruneSettings prune_settings_from_json(const json& j, const std::string& where) {
   PruneSettings s;
   if (j.is_array()) {  // a bare NNI config_list
     s.config_list = j;
     return s;
   }
-  if (!j.is_object()) throw Error(path.string() + ": expected a config_list array or an object with \"config_list\"");
-  Fields f(j, path.string());
+  if (!j.is_object()) throw Error(where + ": expected a config_list array or an object with \"config_list\"");
+  Fields f(j, where);
   if (!f.has("config_list")) f.fail("config_list", "missing (expected a JSON array)");
   s.config_list = f.raw("config_list");
   s.pruner = f.optional<std::string>("pruner", s.pruner);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compress/pruner.h"
@@ -38,6 +39,10 @@ struct PruneSettings {
 // reconstruction {data, patches, samples, ridge, seed}, eval {dataset, scales}, finetune {data, steps | epochs,
 // the hyper-parameters, ...}}.
 PruneSettings read_prune_settings(const std::filesystem::path& path);
+// The same from the config's text (vdsr/util/json_io.h limits) or its parsed JSON; `where` names it in errors.
+// The config_list itself is checked by make_plan (compress/plan.h), against the model's layers.
+PruneSettings parse_prune_settings(std::string_view text, const std::string& where);
+PruneSettings prune_settings_from_json(const nlohmann::json& j, const std::string& where);
 
 // --sparsity: the sparsity keys of every entry that is not an exclude entry set to `sparsity` (in [0, 1)).
 void override_sparsity(nlohmann::json& config_list, double sparsity);

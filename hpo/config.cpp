@@ -11,6 +11,7 @@
 #include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::hpo {
 
@@ -121,16 +122,12 @@ ExperimentConfig parse_config(const json& j, const std::string& where, const fs:
   return c;
 }
 
+ExperimentConfig parse_config_text(std::string_view text, const std::string& where, const fs::path& base_dir) {
+  return parse_config(parse_json(text, where), where, base_dir);
+}
+
 ExperimentConfig load_config(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read experiment config '" + path.string() + "'");
-  json j;
-  try {
-    in >> j;
-  } catch (const json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-  return parse_config(j, path.string(), fs::absolute(path).parent_path());
+  return parse_config(read_json_file(path), path.string(), fs::absolute(path).parent_path());
 }
 
 json ExperimentConfig::to_json() const {

@@ -5,6 +5,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "hpo/search_space.h"
 
@@ -32,6 +33,8 @@ struct ExperimentConfig {
 // Parses and validates; `where` names the file; relative paths resolve against `base_dir`.
 ExperimentConfig parse_config(const json& j, const std::string& where, const fs::path& base_dir);
 ExperimentConfig load_config(const fs::path& path);
+// The same from the file's text (vdsr/util/json_io.h limits); `where` names it in errors.
+ExperimentConfig parse_config_text(std::string_view text, const std::string& where, const fs::path& base_dir);
 
 // "1h", "30m", "45s", "2d", "1.5h" or a number of seconds; must be > 0.
 double parse_duration(const json& v, const std::string& where);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 #include "vdsr/util/process.h"
 #include "vdsr/util/status_line.h"
 
@@ -66,12 +68,9 @@ std::string describe_wait(int wstatus) {
 }  // namespace
 
 Metric parse_metric_line(const std::string& line) {
-  json j;
-  try {
-    j = json::parse(line);
-  } catch (const json::exception&) {
-    throw Error("not valid JSON: " + line.substr(0, 200));
-  }
+  if (line.size() > kMaxMetricLineBytes)
+    throw Error("longer than " + std::to_string(kMaxMetricLineBytes) + " bytes (the limit for one line)");
+  const json j = parse_json(line, "'" + printable(line, 100) + "'", {kMaxMetricLineBytes, kMaxMetricDepth});
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string())
     throw Error("expected an object with a \"type\": " + enum_choices<MetricType>());
   Metric m;
@@ -83,7 +82,10 @@ Metric parse_metric_line(const std::string& line) {
   if (!std::isfinite(m.value)) throw Error("value is not a finite number");
   if (j.contains("step")) {
     if (!j["step"].is_number_integer()) throw Error("\"step\" must be an integer, got " + j["step"].dump());
-    m.step = j["step"].get<int>();
+    const long long step = j["step"].get<long long>();
+    if (step < 0 || step > std::numeric_limits<int>::max())
+      throw Error("\"step\" must be an integer >= 0, got " + j["step"].dump());
+    m.step = static_cast<int>(step);
   }
   return m;
 }
@@ -241,21 +243,38 @@ class Scheduler {
     return spawn_shell(c);
   }
 
+  // Reads what the trial appended, in bounded blocks, so that a trial writing without end costs neither
+  // memory nor (once it has broken the protocol, which fails it) time.
   void read_metrics(Running& r) {
+    if (!r.protocol_error.empty()) return;
     std::ifstream in(r.dir / kMetricsFile, std::ios::binary);
     if (!in) return;
     in.seekg(r.metrics_offset);
-    std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    r.metrics_offset += static_cast<std::streamoff>(chunk.size());
-    r.partial_line += chunk;
-    size_t nl;
-    while ((nl = r.partial_line.find('\n')) != std::string::npos) {
-      std::string line = r.partial_line.substr(0, nl);
-      r.partial_line.erase(0, nl + 1);
+    std::string block(64 * 1024, '\0');
+    while (r.protocol_error.empty() && in.read(block.data(), static_cast<std::streamsize>(block.size())).gcount() > 0) {
+      const auto got = in.gcount();
+      r.metrics_offset += got;
+      r.partial_line.append(block.data(), static_cast<size_t>(got));
+      take_lines(r);
+    }
+  }
+
+  // Handles the complete lines read so far; a bad line fails the trial, and nothing after it is read.
+  void take_lines(Running& r) {
+    size_t start = 0, nl;
+    while (r.protocol_error.empty() && (nl = r.partial_line.find('\n', start)) != std::string::npos) {
+      const std::string line = r.partial_line.substr(start, nl - start);
+      start = nl + 1;
       ++r.line_no;
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       handle_line(r, line);
     }
+    r.partial_line.erase(0, start);
+    if (r.protocol_error.empty() && r.partial_line.size() > kMaxMetricLineBytes) {
+      ++r.line_no;
+      handle_line(r, r.partial_line);  // too long already: fails without waiting for the line's end
+    }
+    if (!r.protocol_error.empty()) r.partial_line.clear();
   }
 
   void handle_line(Running& r, const std::string& line) {
@@ -309,7 +328,7 @@ class Scheduler {
     // The shell is gone; make sure nothing it started keeps running in the group.
     kill(-r.pid, SIGKILL);
     read_metrics(r);
-    if (!r.partial_line.empty()) {
+    if (!r.partial_line.empty() && r.protocol_error.empty()) {
       ++r.line_no;
       handle_line(r, r.partial_line);  // a last line without newline still counts
       r.partial_line.clear();

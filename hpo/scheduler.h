@@ -3,6 +3,7 @@
 // time) under the protocol in docs/trial-protocol.md, records everything in the store, applies
 // Medianstop and the time limits, and resumes an interrupted experiment from its store.
 #include <atomic>
+#include <cstddef>
 #include <filesystem>
 #include <string>
 
@@ -10,7 +11,13 @@
 
 namespace vdsr::hpo {
 
-// One line of a trial's metrics file. Throws vdsr::Error describing the problem.
+// What one line of a trial's metrics file may hold (docs/trial-protocol.md): the value is stored and
+// exported, so it is bounded before anything keeps it.
+constexpr std::size_t kMaxMetricLineBytes = 4096;
+constexpr int kMaxMetricDepth = 8;
+
+// One line of a trial's metrics file (any bytes). Throws vdsr::Error describing the problem; the message
+// is valid UTF-8 whatever the line holds.
 Metric parse_metric_line(const std::string& line);
 
 struct RunOptions {

@@ -10,6 +10,7 @@
 
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::hpo {
 
@@ -125,16 +126,10 @@ std::vector<double> Dim::grid_values(int continuous_points) const {
   return out;
 }
 
-SearchSpace SearchSpace::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error("cannot read search space file '" + path + "'");
-  json j;
-  try {
-    in >> j;
-  } catch (const json::exception& e) {
-    throw Error(path + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
-  return parse(j, path);
+SearchSpace SearchSpace::load(const std::string& path) { return parse(read_json_file(path), path); }
+
+SearchSpace SearchSpace::parse_text(std::string_view text, const std::string& where) {
+  return parse(parse_json(text, where), where);
 }
 
 SearchSpace SearchSpace::parse(const json& space, const std::string& where) {

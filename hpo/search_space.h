@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -73,6 +74,8 @@ class SearchSpace {
   // `where` names the source (file path) for error messages.
   static SearchSpace parse(const json& space, const std::string& where);
   static SearchSpace load(const std::string& path);
+  // The same from a file's text (vdsr/util/json_io.h limits).
+  static SearchSpace parse_text(std::string_view text, const std::string& where);
 
   const std::vector<Dim>& dims() const { return dims_; }
   const std::vector<int>& roots() const { return roots_; }

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "vdsr/util/error.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::hpo {
 
@@ -185,7 +186,7 @@ Store Store::create(const fs::path& dir, const json& config) {
     Store s(open_db(tmp.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, file));
     s.exec(kSchema);
     Stmt(s.db_, "INSERT INTO experiment(id, config, created) VALUES (1, ?, ?)")
-        .bind(1, config.dump())
+        .bind(1, dump_json(config))
         .bind(2, now_seconds())
         .step();
   } catch (...) {
@@ -244,11 +245,11 @@ void Store::exec(const std::string& sql) const {
 json Store::config() const {
   Stmt st(db_, "SELECT config FROM experiment WHERE id = 1");
   if (!st.step()) throw Error("experiment store has no experiment row");
-  return json::parse(st.text(0));
+  return parse_json(st.text(0), std::string(kFileName) + ": the stored config");
 }
 
 void Store::set_config(const json& config) {
-  Stmt(db_, "UPDATE experiment SET config = ? WHERE id = 1").bind(1, config.dump()).step();
+  Stmt(db_, "UPDATE experiment SET config = ? WHERE id = 1").bind(1, dump_json(config)).step();
 }
 
 double Store::elapsed() const {
@@ -263,7 +264,7 @@ void Store::set_elapsed(double seconds) {
 void Store::add_trial(int id, const json& params, double started, std::optional<int> rerun_of) {
   Stmt(db_, "INSERT INTO trials(id, params, status, started, rerun_of) VALUES (?, ?, ?, ?, ?)")
       .bind(1, id)
-      .bind(2, params.dump())
+      .bind(2, dump_json(params))
       .bind(3, name_of(TrialState::kRunning))
       .bind(4, started)
       .bind(5, rerun_of)
@@ -278,7 +279,7 @@ void Store::finish_trial(int id, TrialState st, double ended, std::optional<doub
       .bind(1, name_of(st))
       .bind(2, ended)
       .bind(3, final)
-      .bind(4, final_payload.is_null() ? std::optional<std::string>() : final_payload.dump())
+      .bind(4, final_payload.is_null() ? std::optional<std::string>() : dump_json(final_payload))
       .bind(5, exit_code)
       .bind(6, message)
       .bind(7, id)
@@ -294,7 +295,7 @@ void Store::add_metric(int trial_id, const Metric& m) {
       .bind(3, name_of(m.type))
       .bind(4, m.step)
       .bind(5, m.value)
-      .bind(6, m.payload.dump())
+      .bind(6, dump_json(m.payload))
       .step();
 }
 
@@ -336,12 +337,13 @@ std::vector<TrialRecord> Store::trials() const {
     while (st.step()) {
       TrialRecord t;
       t.id = st.integer(0);
-      t.params = json::parse(st.text(1));
+      const std::string row = std::string(kFileName) + ": trial " + std::to_string(t.id);
+      t.params = parse_json(st.text(1), row + " params");
       t.status = parse_enum<TrialState>(st.text(2));
       t.started = st.real(3);
       t.ended = st.null(4) ? 0 : st.real(4);
       if (!st.null(5)) t.final = st.real(5);
-      if (!st.null(6)) t.final_payload = json::parse(st.text(6));
+      if (!st.null(6)) t.final_payload = parse_json(st.text(6), row + " final value");
       if (!st.null(7)) t.exit_code = st.integer(7);
       t.message = st.text(8);
       if (!st.null(9)) t.rerun_of = st.integer(9);
@@ -355,7 +357,8 @@ std::vector<TrialRecord> Store::trials() const {
     auto it = index.find(st.integer(0));
     if (it == index.end()) continue;
     out[it->second].intermediate.push_back(
-        Metric{parse_enum<MetricType>(st.text(1)), st.integer(2), st.real(3), json::parse(st.text(4))});
+        Metric{parse_enum<MetricType>(st.text(1)), st.integer(2), st.real(3),
+               parse_json(st.text(4), std::string(kFileName) + ": a metric of trial " + std::to_string(st.integer(0)))});
   }
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::pipeline {
 
@@ -14,11 +15,7 @@ using json = nlohmann::json;
 
 nlohmann::json parse_file(const std::filesystem::path& path) {
   if (!std::filesystem::is_regular_file(path)) throw Error(path.string() + ": no such file (--config)");
-  try {
-    return json::parse(std::ifstream(path));
-  } catch (const json::parse_error& e) {
-    throw Error(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
+  return read_json_file(path);
 }
 
 // Variables are free-form: any name, a string, a number or a boolean each.
@@ -142,8 +139,13 @@ void check_stage_names(const Fields& f, const std::vector<StageSpec>& stages) {
 
 }  // namespace
 
-Config read_config(const std::filesystem::path& path) {
-  const json j = parse_file(path);
+Config read_config(const std::filesystem::path& path) { return parse_config(parse_file(path), path); }
+
+Config parse_config_text(std::string_view text, const std::filesystem::path& path) {
+  return parse_config(parse_json(text, path.string()), path);
+}
+
+Config parse_config(const nlohmann::json& j, const std::filesystem::path& path) {
   Fields f(j, path.string());
   Config c;
   c.path = path;

@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vdsr::pipeline {
@@ -60,5 +61,8 @@ struct Config {
 // Reads the config; throws vdsr::Error naming the file, the key and what was expected (an unknown key is an
 // error too: a typo must not be ignored).
 Config read_config(const std::filesystem::path& path);
+// The same from the config's text (vdsr/util/json_io.h limits) or its parsed JSON; `path` names it in errors.
+Config parse_config_text(std::string_view text, const std::filesystem::path& path);
+Config parse_config(const nlohmann::json& j, const std::filesystem::path& path);
 
 }  // namespace vdsr::pipeline

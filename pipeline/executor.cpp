@@ -15,6 +15,7 @@
 #include "report/report.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 #include "vdsr/util/process.h"
 
 namespace vdsr::pipeline {
@@ -47,15 +48,10 @@ std::string last_line(const fs::path& path) {
 }
 
 void write_derived_json(const WriteJson& w) {
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(std::ifstream(w.from));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(w.from + ": not valid JSON (" + std::string(e.what()) + ")");
-  }
+  nlohmann::json doc = read_json_file(w.from);
   for (const auto& [key, value] : w.set.items()) doc[key] = value;
   fs::create_directories(fs::path(w.path).parent_path());
-  write_file_atomically(w.path, doc.dump(2) + "\n");
+  write_file_atomically(w.path, dump_json(doc, 2) + "\n");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::pipeline {
 
@@ -78,7 +79,7 @@ std::string fingerprint(const Stage& stage, const std::vector<std::string>& inpu
                     {"outputs", stage.outputs},
                     {"clean", stage.clean},
                     {"write_json", write_json}};
-  const std::string text = all.dump();
+  const std::string text = dump_json(all);  // commands hold paths, which may be any bytes
   return sha256_hex(text.data(), text.size());
 }
 

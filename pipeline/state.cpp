@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::pipeline {
 
@@ -38,7 +39,7 @@ StageState state_of(const json& j) {
 StateFile::StateFile(std::filesystem::path path) : path_(std::move(path)) {
   if (!std::filesystem::exists(path_)) return;
   try {
-    const json j = json::parse(std::ifstream(path_));
+    const json j = read_json_file(path_);
     for (const auto& [name, stage] : j.at("stages").items()) stages_[name] = state_of(stage);
   } catch (const std::exception& e) {
     spdlog::warn("{}: unreadable ({}); every stage runs", path_.string(), e.what());
@@ -57,7 +58,7 @@ void StateFile::put(const std::string& stage, const StageState& state) {
   json all = {{"stages", json::object()}};
   for (const auto& [name, s] : stages_) all["stages"][name] = state_json(s);
   std::filesystem::create_directories(path_.parent_path());
-  write_file_atomically(path_, all.dump(2) + "\n");
+  write_file_atomically(path_, dump_json(all, 2) + "\n");
 }
 
 }  // namespace vdsr::pipeline

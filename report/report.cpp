@@ -7,6 +7,7 @@
 
 #include "vdsr/util/cpu.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 #include "vdsr_version.h"  // generated at build time (report/version.cmake)
 
 namespace vdsr::report {
@@ -85,7 +86,7 @@ std::string portable_path(const std::string& text, const PathRoots& roots) {
 void write(const std::filesystem::path& path, const nlohmann::json& report) {
   const json portable = portable_strings(report, PathRoots::current());
   validate(portable, path.string());
-  write_file_atomically(path, portable.dump(2) + "\n");
+  write_file_atomically(path, dump_json(portable, 2) + "\n");  // a path may be any bytes
 }
 
 namespace {

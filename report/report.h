@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vdsr::report {
@@ -52,5 +53,7 @@ void validate(const nlohmann::json& report, const std::string& where);
 // Reads and validates a report file; throws vdsr::Error "<file>: ..." for anything else (not JSON, not
 // an object, not a vdsr report, a newer schema, a bad key).
 nlohmann::json read(const std::filesystem::path& path);
+// The same from a report's text (vdsr/util/json_io.h limits); `where` names it in errors.
+nlohmann::json parse(std::string_view text, const std::string& where);
 
 }  // namespace vdsr::report

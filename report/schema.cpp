@@ -7,6 +7,7 @@
 
 #include "report/report.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::report {
 
@@ -184,7 +185,7 @@ bool matches(const json& v, Type t) {
 }
 
 std::string found(const json& v) {
-  std::string text = v.dump();
+  std::string text = dump_json(v);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return std::string(v.type_name()) + " " + text;
 }
@@ -265,19 +266,15 @@ void validate(const json& report, const std::string& where) {
   }
 }
 
-json read(const std::filesystem::path& path) {
-  const std::string where = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(where + ": cannot open file" + (std::filesystem::exists(path) ? "" : " (it does not exist)"));
-  std::stringstream text;
-  text << in.rdbuf();
-  json report;
-  try {
-    report = json::parse(text.str());
-  } catch (const json::parse_error& e) {
-    throw Error(where + ": not a report (not JSON: " + e.what() + ")");
-  }
+json parse(std::string_view text, const std::string& where) {
+  json report = parse_json(text, where);
   validate(report, where);
+  return report;
+}
+
+json read(const std::filesystem::path& path) {
+  json report = read_json_file(path);
+  validate(report, path.string());
   return report;
 }
 

@@ -5,6 +5,7 @@
 
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::runtime {
 
@@ -47,7 +48,7 @@ void save_io(const fs::path& dir, const std::vector<IoCase>& cases, const std::s
     }
     manifest["cases"].push_back(entry);
   }
-  write_file_atomically(dir / "io.json", manifest.dump(1) + "\n");
+  write_file_atomically(dir / "io.json", dump_json(manifest, 1) + "\n");
 }
 
 std::optional<fs::path> find_ort_script(std::string& why_not) {
@@ -75,7 +76,7 @@ OrtResult run_ort(const fs::path& script, const fs::path& model, const fs::path&
   const int status = std::system(cmd.c_str());
   if (status != 0) throw std::runtime_error("onnxruntime check failed (" + cmd + " exited with " + std::to_string(status) + ")");
   OrtResult r;
-  r.summary = nlohmann::json::parse(std::ifstream(dir / "onnxruntime.json"));
+  r.summary = read_json_file(dir / "onnxruntime.json");
   for (const auto& c : cases) {
     Batch b = c.input;
     b.data = read_f32(dir / (c.name + ".onnxruntime.f32"), c.input.data.size());

@@ -196,3 +196,16 @@ TEST(Checkpoint, ImportPthScriptConvertsTheLegacyWholeModelFile) {
     EXPECT_TRUE(torch::equal(converted.weights[i].second, expected.weights[i].second)) << expected.weights[i].first;
   }
 }
+
+TEST(Checkpoint, ALayerWithoutFiltersIsNamedItself) {
+  const fs::path dir = temp_dir("ck_no_filters");
+  NamedTensors w = tiny_weights(Architecture{{8, 8, 8}});
+  w[0].second = torch::zeros({0, 1, 3, 3});  // input.weight with 0 filters; residual_layer.0 unchanged
+  write_torch_state_dict(dir / "zero.pt", w);
+  std::string msg = error_of([&] { load_checkpoint(dir / "zero.pt"); });
+  EXPECT_NE(msg.find("tensor input.weight has no filters (shape [0, 1, 3, 3])"), std::string::npos) << msg;
+  w[1].second = torch::zeros({8, 0, 3, 3});  // and the next layer made to match it
+  write_torch_state_dict(dir / "zero_chained.pt", w);
+  msg = error_of([&] { load_checkpoint(dir / "zero_chained.pt"); });
+  EXPECT_NE(msg.find("tensor input.weight has no filters"), std::string::npos) << msg;
+}

@@ -11,6 +11,7 @@
 #include "hpo/tpe.h"
 #include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/json_io.h"
 
 using namespace vdsr::hpo;
 
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (mode == "run" && argc == 7) {
       const std::string f = argv[2];
-      const json tuner_cfg = json::parse(argv[3]);
+      const json tuner_cfg = vdsr::parse_json(argv[3], "the tuner config argument");
       const int trials = std::stoi(argv[4]), first = std::stoi(argv[5]), seeds = std::stoi(argv[6]);
       const SearchSpace space = SearchSpace::parse(space_of(f), f);
       for (int s = first; s < first + seeds; ++s) {

@@ -20,6 +20,7 @@
 #include "tools/cli/common.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 
 using namespace vdsr;
@@ -85,7 +86,7 @@ int conclude(const fs::path& dir, RunEnd end, const std::string& report_path) {
     return 1;
   }
   // best.json has the trial parameter file's format, so `vdsr-train --params best.json` takes it.
-  write_file_atomically(dir / "best.json", best->params.dump(2) + "\n");
+  write_file_atomically(dir / "best.json", dump_json(best->params, 2) + "\n");
   spdlog::info("best: trial {} with {} -> {}", best->id, *best->final, (dir / "best.json").string());
   return 0;
 }
@@ -128,7 +129,7 @@ int main(int argc, char** argv) {
     if (!export_dir.empty()) {
       const Store store = Store::open_read_only(export_dir);
       const std::vector<TrialRecord> t = store.trials();
-      const std::string text = format == "json" ? export_json(t).dump(2) + "\n" : export_csv(t);
+      const std::string text = format == "json" ? dump_json(export_json(t), 2) + "\n" : export_csv(t);
       if (out_path.empty())
         std::cout << text;
       else

@@ -11,6 +11,7 @@
 #include "vdsr/torch_file.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr {
 namespace {
@@ -81,6 +82,12 @@ Architecture architecture_from_weights(const NamedTensors& weights, const std::s
   const auto shapes = arch.weight_shapes();
   for (size_t i = 0; i < names.size(); ++i) {
     const at::Tensor& t = by_name[names[i]];
+    // Checked here, layer by layer: a layer without filters would otherwise show as the next one's
+    // mismatched input.
+    if (t.dim() > 0 && t.size(0) == 0) {
+      throw Error(where + ": tensor " + names[i] + " has no filters (shape " + shape_string(t.sizes()) +
+                  "); every layer needs at least one");
+    }
     if (t.sizes() != at::IntArrayRef(shapes[i])) {
       throw Error(where + ": tensor " + names[i] + " has shape " + shape_string(t.sizes()) + ", expected " +
                   shape_string(shapes[i]));
@@ -127,11 +134,7 @@ Checkpoint load_checkpoint(const std::filesystem::path& path) {
     throw Error(where + ": corrupted checkpoint (meta or weights missing)");
   }
   Checkpoint ck;
-  try {
-    ck.meta = nlohmann::json::parse(meta->text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(where + ": corrupted checkpoint metadata (" + e.what() + ")");
-  }
+  ck.meta = parse_json(meta->text, where + ": corrupted checkpoint metadata");
   NamedTensors found = tensors_of(weights, where, "weights");
   ck.architecture = architecture_from_weights(found, where);
   std::map<std::string, at::Tensor> by_name(found.begin(), found.end());
@@ -155,7 +158,7 @@ void save_checkpoint(const std::filesystem::path& path, const Checkpoint& ck) {
   meta["architecture"] = {{"depth", ck.architecture.depth()}, {"widths", ck.architecture.widths}};
   meta["weights_sha256"] = weights_sha256(ck.weights);
   root.insert("vdsr_checkpoint", static_cast<int64_t>(kCheckpointVersion));
-  root.insert("meta", meta.dump());
+  root.insert("meta", dump_json(meta));  // provenance holds paths, which may be any bytes
   root.insert("weights", weights);
   root.insert("state", state);
   const std::vector<char> bytes = torch::pickle_save(root);

@@ -161,6 +161,67 @@ TEST(Plan, WarnsAboutOpNamesThatMatchNothingAndListsLayers) {
   EXPECT_NE(p.warnings[0].find("input, residual_layer.0.conv"), std::string::npos);
 }
 
+TEST(Plan, RepeatedWarningsBecomeOneLinePerKindWithACount) {
+  // A generated config_list of thousands of dicts printed a warning per unmatched name (1.1 million).
+  json list = json::array();
+  for (int d = 0; d < 1000; ++d) {
+    list.push_back({{"sparsity", 0.5}, {"op_names", {"a" + std::to_string(d), "b" + std::to_string(d)}}});
+    list.push_back({{"exclude", true}, {"sparsity", 0.1}, {"op_names", {"output"}}});
+  }
+  list.push_back({{"sparsity", 0.5}, {"op_types", {"Conv2d"}}});
+  const Plan p = make_plan(list, vdsr_layers(), {}, "prune.json");
+  ASSERT_EQ(p.warnings.size(), 2u);
+  EXPECT_EQ(p.warnings[0].rfind("2000 times: a selector entry matches no layer (layers: input, residual_layer.0.conv", 0),
+            0u)
+      << p.warnings[0];
+  EXPECT_NE(p.warnings[0].find("e.g. prune.json: config_list[0].op_names entry 'a0' matches no layer; "
+                               "prune.json: config_list[0].op_names entry 'b0' matches no layer; "
+                               "prune.json: config_list[2].op_names entry 'a1' matches no layer; ..."),
+            std::string::npos)
+      << p.warnings[0];
+  EXPECT_EQ(p.warnings[1].rfind("1000 times: an exclude dict's sparsity is ignored; e.g. prune.json: config_list[1]", 0),
+            0u)
+      << p.warnings[1];
+  EXPECT_LT(p.warnings[0].size() + p.warnings[1].size(), 1000u);
+}
+
+TEST(Plan, FromTextIsBoundedAndNamesTheFile) {
+  const Plan p = make_plan_from_text(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])", vdsr_layers(), {}, "prune.json");
+  EXPECT_EQ(p.layers[0].remove, 8);
+  const std::string deep = "[{\"op_names\": " + std::string(100000, '[') + std::string(100000, ']') + "}]";
+  try {
+    make_plan_from_text(deep, vdsr_layers(), {}, "prune.json");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "prune.json: nested deeper than 64 levels of arrays and objects (the limit)");
+  }
+}
+
+TEST(Plan, Nni3TargetNamesSelectTheWeight) {
+  // NNI 3.0: target_names are the parts of each module compressed; filter pruning removes the weight's
+  // filters (and a bias aligned with them, which VDSR does not have).
+  const Plan p = plan_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "target_names": ["weight", "bias"]}])");
+  const Plan q = plan_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"]}])");
+  ASSERT_EQ(p.layers.size(), q.layers.size());
+  for (size_t l = 0; l < p.layers.size(); ++l) EXPECT_EQ(p.layers[l].remove, q.layers[l].remove);
+  EXPECT_NO_THROW(plan_of(R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}, {"exclude": true, "op_names": ["input"], "target_names": ["bias"]}])"));
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "target_names": ["weight", "_output_"]}])")
+                .find("config_list[0].target_names: '_output_' is an activation; vdsr-prune prunes weights only"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "target_names": ["_input_0"]}])")
+                .find("'_input_0' is an activation"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "target_names": ["running_mean"]}])")
+                .find("'running_mean' is not a part of a Conv2d here (expected weight or bias)"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "target_names": ["bias"]}])")
+                .find("target_names: must include \"weight\""),
+            std::string::npos);
+  EXPECT_NE(error_of(R"([{"sparse_ratio": 0.5, "op_types": ["Conv2d"], "target_names": "weight"}])")
+                .find("target_names: expected a list of strings"),
+            std::string::npos);
+}
+
 TEST(PlanErrors, NameTheEntryAndKey) {
   struct Case {
     const char* config;

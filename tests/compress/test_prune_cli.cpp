@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/cli_runner.h"
@@ -183,5 +184,35 @@ TEST_F(PruneCli, BadConfigsExitWithCode2AndWriteNothing) {
   const auto r = run_command(prune(warn, "--no-eval --out " + (dir_ / "warn").string()));
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("'conv9' matches no layer (layers: input, residual_layer.0.conv"), std::string::npos)
+      << r.output;
+}
+
+TEST_F(PruneCli, NumbersPastDoubleAndRepeatedWarningsAreHandled) {
+  // 1e309 was nlohmann's raw out_of_range.406 with exit 1.
+  const fs::path huge = write_config("huge.json", R"([{"sparsity": 1e309, "op_types": ["Conv2d"]}])");
+  auto r = run_command(prune(huge, "--no-eval --out " + (dir_ / "huge").string()));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("error: " + huge.string() + ": not valid JSON (number overflow parsing '1e309')"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "huge"));
+
+  // 500 dicts naming 4 layers that do not exist: one warning line with the count, not 2,000 lines.
+  json list = json::array();
+  for (int d = 0; d < 500; ++d) {
+    json names = json::array();
+    for (int n = 0; n < 4; ++n) names.push_back("conv" + std::to_string(d * 4 + n));
+    list.push_back({{"sparsity", 0.5}, {"op_names", names}});
+  }
+  list.push_back({{"sparsity", 0.5}, {"op_types", {"Conv2d"}}});
+  const fs::path many = write_config("many.json", list.dump());
+  r = run_command(prune(many, "--no-eval --out " + (dir_ / "many").string()));
+  EXPECT_EQ(r.code, 0) << r.output;
+  std::istringstream out(r.output);
+  int lines = 0;
+  for (std::string line; std::getline(out, line);) lines += line.find("matches no layer") != std::string::npos;
+  EXPECT_EQ(lines, 2) << r.output;  // the log's warning and the plan's
+  EXPECT_NE(r.output.find("2000 times: a selector entry matches no layer (layers: input, residual_layer.0.conv"),
+            std::string::npos)
       << r.output;
 }

@@ -176,3 +176,20 @@ TEST(DataCli, HeldOutImagesNeverBecomePatches) {
     EXPECT_EQ(file.count(patch), 0u) << "a patch of a held-out image was used for training";
   }
 }
+
+TEST(DataCli, PathsThatAreNotUtf8AreWrittenToTheReport) {
+  // Linux paths are bytes: "caf\xe9" (Latin-1) made the report writer throw type_error.316 after the
+  // work, leaving the .h5 behind without a report.
+  CliFixture s;
+  const fs::path folder = s.out / "caf\xe9";
+  fs::create_directories(folder);
+  const fs::path out = folder / "train.h5", report = folder / "report.json";
+  ASSERT_EQ(s.run("--images " + s.images.string() + " --out '" + out.string() + "' --patch-size 20 --stride 15" +
+                  " --scales 2 --report '" + report.string() + "'"),
+            0)
+      << s.log();
+  EXPECT_EQ(entries(folder), (std::vector<std::string>{"report.json", "train.h5"}));
+  std::ifstream in(report);
+  const nlohmann::json r = nlohmann::json::parse(in);  // valid UTF-8: the byte became U+FFFD
+  EXPECT_NE(r["config"]["out"].get<std::string>().find("caf\xef\xbf\xbd/train.h5"), std::string::npos) << r["config"];
+}

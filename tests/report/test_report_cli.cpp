@@ -85,7 +85,7 @@ TEST_F(ReportCli, ShowDiffAndTable) {
 
 TEST_F(ReportCli, NotAReport) {
   put("notes.txt", "just some text");
-  expect_bad_input("show " + path("notes.txt"), path("notes.txt") + ": not a report (not JSON");
+  expect_bad_input("show " + path("notes.txt"), path("notes.txt") + ": not valid JSON (");
   put("array.json", "[1, 2, 3]");
   expect_bad_input("diff " + path("eval.json") + " " + path("array.json"), "array.json: not a report (expected a JSON object");
   put("other.json", R"({"loss": 0.1})");
@@ -121,4 +121,22 @@ TEST_F(ReportCli, BadFlags) {
   const auto missing = run_command(cli("show " + path("eval.json") + " --out " + path("no/such/dir/x.md")));
   EXPECT_EQ(missing.code, 2) << missing.output;
   EXPECT_NE(missing.output.find("does not exist"), std::string::npos) << missing.output;
+}
+
+TEST_F(ReportCli, TooDeepOrOutOfRangeJsonIsBadInputNotACrash) {
+  // A report whose config is nested 100,000 deep crashed show, diff and table (stack overflow).
+  json r = vdsr::test::prune_report();
+  r["config"]["note"] = "@";
+  std::string text = r.dump();
+  text.replace(text.find("\"@\""), 3, std::string(100000, '[') + std::string(100000, ']'));
+  put("deep.json", text);
+  expect_bad_input("show " + path("deep.json"), "deep.json: nested deeper than 64 levels");
+  expect_bad_input("diff " + path("prune.json") + " " + path("deep.json"), "deep.json: nested deeper than 64 levels");
+  expect_bad_input("table " + path("deep.json"), "deep.json: nested deeper than 64 levels");
+
+  // A sparsity of 1e309 (past the largest double) was nlohmann's raw out_of_range.406, exit 1.
+  text = r.dump();
+  text.replace(text.find("\"@\""), 3, "1e309");
+  put("huge.json", text);
+  expect_bad_input("show " + path("huge.json"), "huge.json: not valid JSON (number overflow parsing '1e309')");
 }

@@ -160,7 +160,7 @@ TEST(ReportSchema, FixedKeyPathsNameThePathAndTheType) {
 TEST_F(ReportFiles, ReadNamesTheFile) {
   EXPECT_NE(read_problem(dir_ / "absent.json").find("absent.json: cannot open file (it does not exist)"), std::string::npos);
   const auto text = put("notes.txt", "hello, not json");
-  EXPECT_EQ(read_problem(text).rfind(text.string() + ": not a report (not JSON: ", 0), 0u) << read_problem(text);
+  EXPECT_EQ(read_problem(text).rfind(text.string() + ": not valid JSON (", 0), 0u) << read_problem(text);
   const auto array = put("array.json", "[1, 2]");
   EXPECT_EQ(read_problem(array), array.string() + ": not a report (expected a JSON object, found array)");
   const auto other = put("other.json", R"({"name": "not ours"})");

@@ -5,6 +5,7 @@
 #include "vdsr/util/error.h"
 #include "vdsr/util/fields.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::train {
 
@@ -41,13 +42,7 @@ std::vector<std::string> read_hyper_params(Fields& f, HyperParams& p) {
 }
 
 std::vector<std::string> read_params_file(const std::filesystem::path& path, HyperParams& params) {
-  const std::vector<char> bytes = read_file(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(bytes.begin(), bytes.end());
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = read_json_file(path);
   Fields f(j, path.string());
   auto read = read_hyper_params(f, params);
   f.finish();

@@ -16,6 +16,7 @@
 #include "vdsr/util/fields.h"
 #include "vdsr/util/cpu.h"
 #include "vdsr/util/files.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::train {
 
@@ -175,7 +176,10 @@ std::string schedule_text(const TrainOptions& o, long long horizon) {
 class BestCheckpoint {
  public:
   explicit BestCheckpoint(const TrainOptions& o) : dir_(o.out) {
-    if (!o.resume.empty() && fs::exists(dir_ / "best.json")) record_ = nlohmann::json::parse(read_text(dir_ / "best.json"));
+    if (o.resume.empty() || !fs::exists(dir_ / "best.json")) return;
+    record_ = read_json_file(dir_ / "best.json");
+    if (!record_.is_object() || !record_.contains("psnr") || !record_["psnr"].is_number())
+      throw Error((dir_ / "best.json").string() + ": expected an object with a numeric \"psnr\"");
   }
 
   // Keeps `checkpoint`, the model after `step` (in `epoch`), when its `psnr` beats the best so far.
@@ -186,7 +190,7 @@ class BestCheckpoint {
       fs::copy_file(checkpoint, temp, fs::copy_options::overwrite_existing);
     });
     record_ = {{"psnr", *psnr}, {"epoch", epoch}, {"step", step}};
-    write_file_atomically(dir_ / "best.json", record_.dump(2) + "\n");
+    write_file_atomically(dir_ / "best.json", dump_json(record_, 2) + "\n");
   }
   // {checkpoint, psnr, epoch, step}; null before any validated checkpoint.
   nlohmann::json report() const {
@@ -197,11 +201,6 @@ class BestCheckpoint {
   }
 
  private:
-  static std::string read_text(const fs::path& path) {
-    const std::vector<char> bytes = read_file(path);
-    return std::string(bytes.begin(), bytes.end());
-  }
-
   fs::path dir_;
   nlohmann::json record_;
 };

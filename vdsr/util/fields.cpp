@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "vdsr/util/json_io.h"
+
 namespace vdsr {
 
 namespace fields_detail {
@@ -12,6 +14,8 @@ std::string number_text(double v) {
   s << v;
   return s.str();
 }
+
+std::string shown(const nlohmann::json& v) { return printable(dump_json(v), 200); }
 
 }  // namespace fields_detail
 
@@ -50,7 +54,7 @@ Fields Fields::object(const std::string& key) {
   known_.insert(key);
   if (!has(key)) return Fields(empty, path(key));
   const nlohmann::json& v = object_.at(key);
-  if (!v.is_object()) fail(key, "expected a JSON object, got " + v.dump());
+  if (!v.is_object()) fail(key, "expected a JSON object, got " + fields_detail::shown(v));
   return Fields(v, path(key));
 }
 

@@ -50,6 +50,8 @@ template <class E>
 struct has_names<E, std::void_t<decltype(enum_names(std::declval<E>()))>> : std::true_type {};
 
 std::string number_text(double v);
+// A value as an error message quotes it: JSON, cut after 200 bytes.
+std::string shown(const nlohmann::json& v);
 
 // "an integer", "a list of strings", "one of l1, l2 or fpgm", ...
 template <class T>
@@ -138,16 +140,16 @@ class Fields {
     known_.insert(key);
     const nlohmann::json& v = object_.at(key);
     const std::string want = fields_detail::expected<T>() + (range ? " " + range->text() : "");
-    if (!fields_detail::holds<T>(v)) fail(key, "expected " + want + ", got " + v.dump());
+    if (!fields_detail::holds<T>(v)) fail(key, "expected " + want + ", got " + fields_detail::shown(v));
     T value = v.get<T>();
     if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
-      if (range && !range->contains(double(value))) fail(key, "expected " + want + ", got " + v.dump());
+      if (range && !range->contains(double(value))) fail(key, "expected " + want + ", got " + fields_detail::shown(v));
     }
     if constexpr (fields_detail::is_vector<T>::value) {
       if constexpr (std::is_arithmetic_v<typename T::value_type>) {
         if (range)
           for (const auto& x : value)
-            if (!range->contains(double(x))) fail(key, "expected " + want + ", got " + v.dump());
+            if (!range->contains(double(x))) fail(key, "expected " + want + ", got " + fields_detail::shown(v));
       }
     }
     return value;
