@@ -122,6 +122,7 @@ ExperimentConfig parse_config(const json& j, const std::string& where, const fs:
 }
 
 ExperimentConfig load_config(const fs::path& path) {
+  if (fs::is_directory(path)) throw Error(path.string() + ": is a folder, expected an experiment config file");
   std::ifstream in(path);
   if (!in) throw Error("cannot read experiment config '" + path.string() + "'");
   json j;

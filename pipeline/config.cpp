@@ -13,6 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 nlohmann::json parse_file(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path)) throw Error(path.string() + ": is a folder, expected a file (--config)");
   if (!std::filesystem::is_regular_file(path)) throw Error(path.string() + ": no such file (--config)");
   try {
     return json::parse(std::ifstream(path));
