@@ -151,6 +151,23 @@ std::pair<fs::path, json> finetune(const train::TrainOptions& options, const fs:
   return {path, {{"checkpoint", path.string()}, {"steps", trained.global_step}, {"seconds", seconds}}};
 }
 
+// What a run writes; unless keep() is called, they are removed (a failed run leaves no partial output).
+class RunOutputs {
+ public:
+  RunOutputs() = default;
+  RunOutputs(const RunOutputs&) = delete;
+  RunOutputs& operator=(const RunOutputs&) = delete;
+  ~RunOutputs() {
+    std::error_code ignored;
+    for (const auto& path : paths_) fs::remove_all(path, ignored);
+  }
+  void add(const fs::path& path) { paths_.push_back(path); }
+  void keep() { paths_.clear(); }
+
+ private:
+  std::vector<fs::path> paths_;
+};
+
 // The default output folder: experiments/prune-<pruner>-<first entry's sparsity in percent>.
 std::string default_output(const json& config_list, Pruner pruner) {
   const double first = config_list.size() && config_list[0].is_object()
@@ -203,7 +220,7 @@ PruneSettings prune_settings_from_json(const json& j, const std::string& where) 
 }
 
 void override_sparsity(json& config_list, double sparsity) {
-  if (sparsity < 0.0 || sparsity >= 1.0) {
+  if (!(sparsity >= 0.0 && sparsity < 1.0)) {  // NaN fails too
     throw Error("--sparsity: expected a number in [0, 1), got " + std::to_string(sparsity));
   }
   for (auto& entry : config_list) {
@@ -225,6 +242,7 @@ PruneJob::PruneJob(PruneSettings settings, JobOptions options)
   if (options_.eval) images_ = dataset_images(settings_.dataset);
   check_reconstruction();
   if (settings_.output.empty()) settings_.output = default_output(settings_.config_list, pruner_);
+  check_output_folder(out_dir(), "output folder " + out_dir().string());
   if (settings_.train) {
     settings_.train->pretrained = out_dir() / "pruned.ckpt";
     settings_.train->out = out_dir() / "finetune";
@@ -248,27 +266,43 @@ void PruneJob::check_reconstruction() const {
 
 bool PruneJob::filter_pruning() const { return pruner_.granularity == Granularity::kFilter; }
 
-json PruneJob::run() {
+json PruneJob::run(const fs::path& report_file) {
   PruneResult result = prune(original_, plan_, pruner_, plan_options_);
   if (!result.shrinks) {
     spdlog::info("level pruning masks weights: the model keeps its widths and size (sparsity shown per layer)");
   }
   const Checkpoint plain = result.pruned;
   const json reconstruction = reconstruct_pruned(result);
+  // Measured before anything is written: a step that fails here leaves no output behind.
+  json measured;
+  add_latency(result.pruned, measured);
+  if (options_.eval) {
+    spdlog::info("evaluating the original and the pruned model on {}", settings_.dataset);
+    measured["prune"]["baseline"]["quality"] = evaluate(original_, settings_, images_, options_.device);
+    measured["quality"] = evaluate(result.pruned, settings_, images_, options_.device);
+    if (settings_.reconstruction) {
+      measured["prune"]["quality_without_reconstruction"] = evaluate(plain, settings_, images_, options_.device);
+    }
+  }
+  // The outputs; a failure from here on (fine-tuning, a full disk) removes what this run wrote.
+  OutputFolder folder(out_dir());
+  folder.create();
+  RunOutputs outputs;
+  outputs.add(out_dir() / "pruned.ckpt");
+  outputs.add(out_dir() / "masks.json");
   const fs::path pruned_path = save_pruned(result);
   json report = prune_report(result, pruned_path);
   if (!reconstruction.is_null()) report["prune"]["reconstruction"] = reconstruction;
-  add_latency(result.pruned, report);
-  if (options_.eval) {
-    spdlog::info("evaluating the original and the pruned model on {}", settings_.dataset);
-    report["prune"]["baseline"]["quality"] = evaluate(original_, settings_, images_, options_.device);
-    report["quality"] = evaluate(result.pruned, settings_, images_, options_.device);
-    if (settings_.reconstruction) {
-      report["prune"]["quality_without_reconstruction"] = evaluate(plain, settings_, images_, options_.device);
-    }
+  report.merge_patch(measured);
+  if (settings_.train) {
+    outputs.add(out_dir() / "finetuned.ckpt");
+    outputs.add(settings_.train->out);
   }
   const fs::path final_path = settings_.train ? add_finetuned(report) : pruned_path;
   report["model"] = model_json(final_path, load_checkpoint(final_path));
+  outputs.add(report_file);
+  report::write(report_file, report);
+  outputs.keep();
   return report;
 }
 
@@ -295,7 +329,6 @@ json PruneJob::reconstruct_pruned(PruneResult& result) const {
 // <out>/pruned.ckpt with where it came from, and masks.json.
 fs::path PruneJob::save_pruned(PruneResult& result) const {
   const PruneSettings& s = settings_;
-  fs::create_directories(out_dir());
   result.pruned.meta["scales"] = original_.meta.value("scales", json({2, 3, 4}));
   result.pruned.meta["provenance"] = {{"pruned_from", s.model}, {"source_sha256", sha256_file(s.model)},
                                       {"pruner", pruner_name(pruner_)}, {"mode", s.mode},

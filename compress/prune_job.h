@@ -66,8 +66,10 @@ class PruneJob {
   const PruneSettings& settings() const { return settings_; }
   std::filesystem::path out_dir() const { return settings_.output; }
 
-  // Writes <out>/pruned.ckpt, masks.json (and finetuned.ckpt) and returns the report (not yet written).
-  nlohmann::json run();
+  // Measures latency and quality, then writes <out>/pruned.ckpt, masks.json (finetuned.ckpt) and the report
+  // to `report_file`, and returns the report. A failure removes what the run wrote (and the output folder
+  // when the run created it).
+  nlohmann::json run(const std::filesystem::path& report_file);
 
  private:
   void check_reconstruction() const;

@@ -127,6 +127,7 @@ ExperimentConfig parse_config_text(std::string_view text, const std::string& whe
 }
 
 ExperimentConfig load_config(const fs::path& path) {
+  if (fs::is_directory(path)) throw Error(path.string() + ": is a folder, expected an experiment config file");
   return parse_config(read_json_file(path), path.string(), fs::absolute(path).parent_path());
 }
 

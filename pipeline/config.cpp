@@ -14,6 +14,7 @@ namespace {
 using json = nlohmann::json;
 
 nlohmann::json parse_file(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path)) throw Error(path.string() + ": is a folder, expected a file (--config)");
   if (!std::filesystem::is_regular_file(path)) throw Error(path.string() + ": no such file (--config)");
   return read_json_file(path);
 }

@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <chrono>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -124,6 +126,102 @@ TEST_F(EvalCli, DemoWritesUpscaledAndSideBySideImages) {
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_FALSE(fs::exists(dir_ / "never.png"));
   EXPECT_FALSE(fs::exists(dir_ / "never_compare.png"));
+}
+
+// Tiles carry the receptive-field radius (the halo, one pixel per layer) on every side, so a tile of at
+// most twice the halo is mostly context: --tile 1 on a 20-layer model computes 41 x 41 pixels per pixel.
+TEST_F(EvalCli, TileSizesAreCheckedAgainstTheHalo) {
+  const std::string model = " --model " + (dir_ / "tiny.ckpt").string() + " --dataset " + (dir_ / "images").string() +
+                            " --scale 2";
+  for (const auto& [tile, needle] : {std::pair{"1", "--tile 1: too small for this 4-layer model"},
+                                     {"8", "expected -1 (never tile), 0 (automatic) or at least 9"},
+                                     {"-5", "--tile: expected -1 (never tile), 0 (automatic) or a side in pixels"}}) {
+    const auto r = run_command(eval(model + " --tile " + tile));
+    EXPECT_EQ(r.code, 2) << tile << "\n" << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << r.output;
+  }
+  for (const char* tile : {"9", "0", "-1"}) {
+    const auto r = run_command(eval(model + " --tile " + tile));
+    EXPECT_EQ(r.code, 0) << tile << "\n" << r.output;
+  }
+  const auto demo = run_command(tool("vdsr-demo") + " --model " + (dir_ / "tiny.ckpt").string() + " --image " +
+                                (dir_ / "images" / "img0.png").string() + " --scale 2 --tile 1 --out " +
+                                (dir_ / "never.png").string());
+  EXPECT_EQ(demo.code, 2) << demo.output;
+  EXPECT_NE(demo.output.find("--tile 1: too small"), std::string::npos) << demo.output;
+  EXPECT_FALSE(fs::exists(dir_ / "never.png"));
+}
+
+// Paths and values that used to give exit 1 without naming the path, or were taken silently.
+TEST_F(EvalCli, SymlinkLoopsHugeImagesAndBadThreadCountsAreClearErrors) {
+  const std::string model = " --model " + (dir_ / "tiny.ckpt").string();
+  auto expect_error = [&](const std::string& args, const std::string& needle, const std::string& env = "") {
+    const auto r = run_command(env + eval(args));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+  };
+  fs::create_directories(dir_ / "loop");
+  fs::copy_file(dir_ / "images" / "img0.png", dir_ / "loop" / "img0.png");
+  fs::create_symlink("loop.png", dir_ / "loop" / "loop.png");  // points at itself
+  expect_error(model + " --dataset " + (dir_ / "loop").string(),
+               (dir_ / "loop" / "loop.png").string() + ": cannot read (Too many levels of symbolic links)");
+
+  // A 389-byte-class PNG that declares 20000 x 20000: refused from its header, quickly.
+  fs::create_directories(dir_ / "huge");
+  const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                               0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  std::ofstream(dir_ / "huge" / "huge.png", std::ios::binary).write(reinterpret_cast<const char*>(png), sizeof(png));
+  const auto started = std::chrono::steady_clock::now();
+  expect_error(model + " --dataset " + (dir_ / "huge").string(),
+               (dir_ / "huge" / "huge.png").string() + ": image is 20000x20000, more than the limit of 100000000 "
+               "pixels (set VDSR_MAX_IMAGE_PIXELS to raise it)");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 20.0);
+  expect_error(model + " --dataset " + (dir_ / "images").string(), "img0.png: image is 40x48, more than the limit of 1000",
+               "VDSR_MAX_IMAGE_PIXELS=1000 ");
+
+  const std::string images = model + " --dataset " + (dir_ / "images").string();
+  expect_error(images + " --threads 0", "--threads: expected an integer >= 1, got '0'");
+  expect_error(images + " --threads -3", "--threads: expected an integer >= 1, got '-3'");
+}
+
+// Non-finite weights are refused on load, naming the tensor; a model whose output overflows to NaN is an
+// error, not "PSNR nan" with exit 0.
+TEST_F(EvalCli, NonFiniteWeightsAndOutputsAreErrors) {
+  const std::string images = " --dataset " + (dir_ / "images").string() + " --scale 2";
+  Checkpoint ck = load_checkpoint(dir_ / "tiny.ckpt");
+  NamedTensors nan = ck.weights;
+  nan[2].second = nan[2].second.clone();
+  nan[2].second[0][0][1][1] = std::nan("");
+  write_torch_state_dict(dir_ / "nan.pt", nan);
+  auto r = run_command(eval("--model " + (dir_ / "nan.pt").string() + images));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("nan.pt: tensor residual_layer.1.conv.weight holds 1 non-finite value(s)"), std::string::npos)
+      << r.output;
+
+  // Finite weights: 1e30 in the body overflows the activations to +inf, and the output layer's mixed signs
+  // then give inf - inf.
+  for (auto& [name, w] : ck.weights) w = torch::full_like(w, 1e30f);
+  ck.weights.back().second = (torch::rand_like(ck.weights.back().second) < 0.5).to(torch::kFloat) * 2.0f - 1.0f;
+  save_checkpoint(dir_ / "overflow.ckpt", ck);
+  r = run_command(eval("--model " + (dir_ / "overflow.ckpt").string() + images + " --report " +
+                       (dir_ / "never.json").string()));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("img0.png: the model's output at scale 2 is not a number"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("nan |"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "never.json"));
+}
+
+TEST_F(EvalCli, DemoChecksTheOutputTypeBeforeComputing) {
+  const auto r = run_command(tool("vdsr-demo") + " --model " + (dir_ / "tiny.ckpt").string() + " --image " +
+                             (dir_ / "images" / "img0.png").string() + " --scale 2 --out " +
+                             (dir_ / "up.xyz").string());
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("error: " + (dir_ / "up.xyz").string() + ": cannot write images of type .xyz"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("PSNR_predicted"), std::string::npos) << "computed before the check:\n" << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "up_compare.png"));
 }
 
 // The acceptance figures: the reference model reproduces the fixtures' means within 0.005 dB.

@@ -46,3 +46,67 @@ TEST(ReadFile, MissingFileNamesThePath) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/file.bin"), std::string::npos);
   }
 }
+
+TEST(ReadFile, AFolderIsNamedAsSuch) {
+  const fs::path dir = fs::temp_directory_path() / "vdsr_test_read_folder";
+  fs::create_directories(dir);
+  try {
+    read_file(dir);
+    ADD_FAILURE() << "a folder was read as a file";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.string() + ": is a folder, expected a file");
+  }
+  fs::remove_all(dir);
+}
+
+TEST(CheckOutputFolder, RefusesFilesAndFoldersThatTakeNoFiles) {
+  const fs::path dir = fs::temp_directory_path() / "vdsr_test_check_output";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "file") << "x";
+  EXPECT_NO_THROW(check_output_folder(dir, "--out"));
+  EXPECT_NO_THROW(check_output_folder(dir / "new" / "deeper", "--out"));  // made later, in a writable folder
+  auto message = [](const fs::path& p) {
+    try {
+      check_output_folder(p, "--out " + p.string());
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(message(dir / "file"), "--out " + (dir / "file").string() + ": exists and is not a folder");
+  EXPECT_EQ(message(dir / "file" / "sub"), "--out " + (dir / "file" / "sub").string() + ": " +
+                                               (dir / "file").string() + " is not a folder");
+  // /proc takes no new files, even from root (permission bits would not tell).
+  EXPECT_EQ(message("/proc/vdsr-never").rfind("--out /proc/vdsr-never: cannot write in /proc (", 0), 0u)
+      << message("/proc/vdsr-never");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);  // no probe file left
+  fs::remove_all(dir);
+}
+
+// A run's output folder: created on demand, and removed with the parents it created while still empty.
+TEST(OutputFolder, RemovesTheFoldersItCreatedWhileTheyAreEmpty) {
+  const fs::path dir = fs::temp_directory_path() / "vdsr_test_output_folder";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  {
+    OutputFolder out(dir / "a" / "b");
+    EXPECT_FALSE(fs::exists(dir / "a"));  // nothing before create()
+    out.create();
+    EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
+  }
+  EXPECT_FALSE(fs::exists(dir / "a"));  // a failed run: nothing written, nothing left
+  {
+    OutputFolder out(dir / "a" / "b");
+    out.create();
+    std::ofstream(dir / "a" / "b" / "result") << "kept";
+  }
+  EXPECT_TRUE(fs::exists(dir / "a" / "b" / "result"));
+  {
+    OutputFolder out(dir / "a" / "b");  // exists already: never removed
+    out.create();
+    fs::remove(dir / "a" / "b" / "result");
+  }
+  EXPECT_TRUE(fs::is_directory(dir / "a" / "b"));
+  fs::remove_all(dir);
+}

@@ -1,8 +1,11 @@
 // The evaluation protocol checked against the reference fixtures (an independent MATLAB-exact
 // implementation): shapes, Y sums and sums of squares, sample pixels, bicubic PSNR and SSIM.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -149,4 +152,60 @@ TEST(WriteImage, PngRoundTripIsExactForIntegers) {
   Image back = read_image(path);
   EXPECT_EQ(back.data, rgb.data);
   std::filesystem::remove(path);
+}
+
+// The header check read_image runs before decoding: the sizes PNG, BMP and JPEG headers declare.
+TEST(ImageSize, HeadersOfPngBmpAndJpegGiveWidthAndHeight) {
+  const auto dir = std::filesystem::temp_directory_path() / ("vdsr_image_size_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  Image im(37, 53, 3, 90.0);
+  for (const char* ext : {".png", ".bmp", ".jpg"}) {
+    const auto path = dir / (std::string("im") + ext);
+    write_image(path, im);
+    const auto size = read_image_size(path);
+    ASSERT_TRUE(size.has_value()) << ext;
+    EXPECT_EQ(size->width, 53) << ext;
+    EXPECT_EQ(size->height, 37) << ext;
+  }
+  std::ofstream(dir / "text.png") << "not an image";
+  EXPECT_FALSE(read_image_size(dir / "text.png").has_value());
+  std::filesystem::remove_all(dir);
+}
+
+// A tiny PNG whose IHDR declares 20000 x 20000 (its one IDAT holds almost nothing): refused from the
+// header, at once, naming the file, instead of decoding 1.2 GB and more.
+TEST(ImageSize, HugeDeclaredImageIsRefusedBeforeDecoding) {
+  const auto dir = std::filesystem::temp_directory_path() / ("vdsr_huge_png_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "huge.png";
+  {
+    const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n',
+                                 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0x4E, 0x20, 0, 0, 0x4E, 0x20, 8, 2, 0, 0, 0,
+                                 0x00, 0x00, 0x00, 0x00,  // CRC (not checked before the size)
+                                 0, 0, 0, 2, 'I', 'D', 'A', 'T', 0x78, 0x9C, 0, 0, 0, 0,
+                                 0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xAE, 0x42, 0x60, 0x82};
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(png), sizeof(png));
+  }
+  const auto size = read_image_size(path);
+  ASSERT_TRUE(size.has_value());
+  EXPECT_EQ(size->width, 20000);
+  EXPECT_EQ(size->height, 20000);
+  try {
+    read_image(path);
+    ADD_FAILURE() << "a 400-megapixel image was decoded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path.string() + ": image is 20000x20000, more than the limit of 100000000"),
+              std::string::npos)
+        << e.what();
+  }
+  // The limit is configurable: a 53 x 37 image is over a limit of 1000 pixels.
+  write_image(dir / "small.png", Image(37, 53, 3, 10.0));
+  setenv("VDSR_MAX_IMAGE_PIXELS", "1000", 1);
+  EXPECT_THROW(read_image(dir / "small.png"), Error);
+  setenv("VDSR_MAX_IMAGE_PIXELS", "2000", 1);
+  EXPECT_EQ(read_image(dir / "small.png").width, 53);
+  setenv("VDSR_MAX_IMAGE_PIXELS", "lots", 1);
+  EXPECT_THROW(read_image(dir / "small.png"), Error);
+  unsetenv("VDSR_MAX_IMAGE_PIXELS");
+  std::filesystem::remove_all(dir);
 }

@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
   app.add_option("--precision", precisions_arg, "fp32 and/or bf16 (bf16 applies to libtorch and aten)")
       ->capture_default_str();
   app.add_option("--runtimes", runtimes_arg, "among " + runtime_names())->capture_default_str();
-  app.add_option("--threads", threads, "threads of every runtime (default: all cores)");
+  app.add_option("--threads", threads, "threads of every runtime (default: all cores)")
+      ->check(cli::integer_at_least(1));
   app.add_option("--runs", runs, "timed runs per configuration (after one warm-up)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));

@@ -66,8 +66,10 @@ int main(int argc, char** argv) {
   app.add_option("--stride", options.stride, "distance between patch origins")->capture_default_str();
   app.add_option("--seed", options.seed, "seed of the shuffle (same seed, same file)")->capture_default_str();
   app.add_option("--limit", options.limit, "stop after this many patches, in generation order (0: all)")
-      ->capture_default_str();
-  app.add_option("--threads", options.threads, "image workers (default: all cores)");
+      ->capture_default_str()
+      ->check(cli::integer_at_least(0));
+  app.add_option("--threads", options.threads, "image workers (default: all cores)")
+      ->check(cli::integer_at_least(1));
   app.add_option("--bucket-patches", options.bucket_patches,
                  "patches per in-memory shuffle bucket; bounds memory at about 2 x 13.5 KB x this for P=41")
       ->capture_default_str();

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     const fs::path input(image);
     if (out.empty()) out = (input.parent_path() / (input.stem().string() + "_x" + std::to_string(scale) + "_vdsr.png")).string();
     if (compare.empty()) compare = (fs::path(out).parent_path() / (fs::path(out).stem().string() + "_compare.png")).string();
+    check_image_output(out);  // before the work, not after it
+    check_image_output(compare);
     const Device device = device_flags.device();
     device_flags.apply_threads();
     const Image rgb = read_image(input);

@@ -114,7 +114,8 @@ struct Flags {
         ->capture_default_str();
     app.add_option("--state-dict", state_dict, "also write the weights as a PyTorch-loadable state dict");
     app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1)");
-    app.add_option("--threads", threads, "CPU threads for parity and --verify (default: all cores)");
+    app.add_option("--threads", threads, "CPU threads for parity and --verify (default: all cores)")
+        ->check(cli::integer_at_least(1));
     app.add_option("--bench-threads", checks.bench_threads, "threads for the latency runs")->capture_default_str();
     app.add_option("--bench-runs", checks.bench_runs, "timed forward passes per runtime (0: no latency)")
         ->capture_default_str();

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   app.add_flag("--dry-run", o.dry_run, "print which stages would run or be skipped, and their commands");
   app.add_option("--bootstrap", o.bootstrap, "no reference model: train a small VDSR from the images in DIR and "
                                              "use it as the original (a few held out for evaluation)");
-  app.add_option("--threads", o.threads, "CPU threads for each tool (default: all cores)");
+  app.add_option("--threads", o.threads, "CPU threads for each tool (default: all cores)")
+      ->check(vdsr::cli::integer_at_least(1));
   app.add_option("--bin", bin, "folder of the vdsr-* tools (default: this program's folder)");
 
   return vdsr::cli::run(app, argc, argv, [&] {

@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "config_list array, or {pruner, config_list, mode, ...}")->capture_default_str();
   app.add_option("--model", model, "model to prune (default: the config's model, else the reference model)");
   app.add_option("--out", out, "output folder (default: the config's output, else experiments/prune-<pruner>-<sparsity>)");
-  app.add_option("--sparsity", sparsity, "override the sparsity of every non-exclude config_list entry");
+  app.add_option("--sparsity", sparsity, "override the sparsity of every non-exclude config_list entry")
+      ->check(cli::number_in_half_open(0.0, 1.0));
   app.add_option("--pruner", pruner, compress::criterion_names() + " or level (overrides the config)");
   app.add_option("--mode", mode, "normal, dependency_aware or balance (overrides the config)");
   app.add_option("--report", report_path, "report path (default: <out>/report.json)");
@@ -129,7 +130,7 @@ int main(int argc, char** argv) {
     if (!model.empty()) s.model = model;
     if (!out.empty()) s.output = out;
     if (s.model.empty()) s.model = (assets_dir() / "models" / "vdsr_x234_state_dict.pt").string();
-    if (sparsity >= 0.0) override_sparsity(s.config_list, sparsity);
+    if (app.count("--sparsity") > 0) override_sparsity(s.config_list, sparsity);
     reconstruction.apply(s);
     JobOptions options;
     options.device = device.device();
@@ -139,11 +140,11 @@ int main(int argc, char** argv) {
     options.config_path = config_path;
     PruneJob job(std::move(s), options);
 
-    std::printf("%s\n", job.describe_plan().c_str());
-    const json report = job.run();
-    print_summary(report, job.settings(), options.threads);
     const fs::path report_file = report_path.empty() ? job.out_dir() / "report.json" : fs::path(report_path);
-    report::write(report_file, report);
+    if (!report_path.empty()) check_output_folder(report_file.parent_path(), "--report " + report_path);
+    std::printf("%s\n", job.describe_plan().c_str());
+    const json report = job.run(report_file);
+    print_summary(report, job.settings(), options.threads);
     std::printf("\nwrote %s, %s, %s\n", (job.out_dir() / "pruned.ckpt").string().c_str(),
                 (job.out_dir() / "masks.json").string().c_str(), report_file.string().c_str());
     return 0;

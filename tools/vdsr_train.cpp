@@ -84,11 +84,14 @@ void add_run_flags(CLI::App& app, Flags& f) {
                                  "$VDSR_TRIAL_DIR/checkpoints in a trial)");
   app.add_option("--seed", o.seed, "seed of initialisation and data order")->capture_default_str();
   app.add_option("--max-steps", o.max_steps, "stop after this many optimizer steps in total (0: no limit); "
-                                             "resumable")->capture_default_str();
+                                             "resumable")
+      ->capture_default_str()
+      ->check(cli::integer_at_least(0));
   app.add_option("--max-patches", o.max_patches, "stop after this many patches seen, i.e. ceil(N / batchSize) "
                                                  "steps, so runs with different batch sizes cost the same "
                                                  "compute (0: no limit; with --max-steps the tighter wins)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(cli::integer_at_least(0));
   app.add_option("--depth", f.depth, "layers of a model trained from scratch")->capture_default_str();
   app.add_option("--width", f.width, "channels of a model trained from scratch")->capture_default_str();
   app.add_option("--scales", f.scales, "scales the model is trained for (metadata; default: inherited or 2,3,4)");

@@ -118,8 +118,9 @@ int main(int argc, char** argv) {
   auto* o_export = app.add_option("--export", export_dir, "Export the trials of the experiment in DIR");
   o_config->excludes(o_resume)->excludes(o_export);
   o_resume->excludes(o_export);
-  app.add_option("--trials", trials, "Override maxTrialNumber (with --resume: the new total budget)");
-  app.add_option("--concurrency", concurrency, "Override trialConcurrency");
+  app.add_option("--trials", trials, "Override maxTrialNumber (with --resume: the new total budget)")
+      ->check(cli::integer_at_least(1));
+  app.add_option("--concurrency", concurrency, "Override trialConcurrency")->check(cli::integer_at_least(1));
   app.add_option("--dir", dir, "Experiment folder for --config (default experiments/tune/<name>-<time>)");
   app.add_option("--report", report_path, "Also write the tune report (JSON) to this path");
   app.add_option("--format", format, "Export format: csv or json")->check(CLI::IsMember({"csv", "json"}));

@@ -93,6 +93,12 @@ Architecture architecture_from_weights(const NamedTensors& weights, const std::s
                   shape_string(shapes[i]));
     }
     if (!t.is_floating_point()) throw Error(where + ": tensor " + names[i] + " is not floating point");
+    // NaN or infinity would only turn every output into NaN (and a training run into NaN checkpoints).
+    const int64_t bad = t.numel() - at::isfinite(t).sum().item<int64_t>();
+    if (bad > 0) {
+      throw Error(where + ": tensor " + names[i] + " holds " + std::to_string(bad) +
+                  " non-finite value(s) (NaN or infinity)");
+    }
   }
   for (const auto& [name, t] : weights) {
     if (!std::count(names.begin(), names.end(), name)) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "vdsr/metrics.h"
 #include "vdsr/util/error.h"
@@ -77,6 +78,10 @@ ScaleScore evaluate_scale(const Upscaler& upscaler, const std::vector<fs::path>&
     s.psnr = psnr(out, pair.ground_truth, scale);
     s.bicubic_ssim = ssim(pair.bicubic, pair.ground_truth, scale);
     s.ssim = ssim(out, pair.ground_truth, scale);
+    if (std::isnan(s.psnr) || std::isnan(s.ssim)) {
+      throw Error(path.string() + ": the model's output at scale " + std::to_string(scale) +
+                  " is not a number (NaN): its weights overflow float32 on this image");
+    }
     score.images.push_back(s);
     progress.update(static_cast<long>(score.images.size()));
   }

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdint>
 #include <cmath>
+#include <cstdlib>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
 #include "vdsr/util/error.h"
@@ -39,8 +43,88 @@ Image Image::crop(int top, int left, int h, int w) const {
   return out;
 }
 
+namespace {
+
+long long big_endian(const unsigned char* p, int n) {
+  long long v = 0;
+  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+long long little_endian(const unsigned char* p, int n) {
+  long long v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+// Walks the JPEG markers up to the first start-of-frame, skipping each segment by its length.
+std::optional<ImageSize> jpeg_size(std::istream& in) {
+  for (;;) {
+    int c = in.get();
+    if (c != 0xFF) return std::nullopt;
+    while (c == 0xFF) c = in.get();  // fill bytes
+    if (c == EOF) return std::nullopt;
+    if (c == 0xD8 || c == 0x01 || (c >= 0xD0 && c <= 0xD7)) continue;  // markers without a segment
+    if (c == 0xD9 || c == 0xDA) return std::nullopt;                   // end of image, start of scan
+    unsigned char b[7];
+    if (!in.read(reinterpret_cast<char*>(b), 2)) return std::nullopt;
+    const long long length = big_endian(b, 2);
+    if (length < 2) return std::nullopt;
+    const bool frame = c >= 0xC0 && c <= 0xCF && c != 0xC4 && c != 0xC8 && c != 0xCC;
+    if (frame) {
+      if (length < 7 || !in.read(reinterpret_cast<char*>(b + 2), 5)) return std::nullopt;
+      return ImageSize{big_endian(b + 5, 2), big_endian(b + 3, 2)};
+    }
+    in.seekg(length - 2, std::ios::cur);
+  }
+}
+
+}  // namespace
+
+std::optional<ImageSize> read_image_size(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char h[26] = {};
+  if (!in.read(reinterpret_cast<char*>(h), 2)) return std::nullopt;
+  if (h[0] == 0xFF && h[1] == 0xD8) return jpeg_size(in);
+  in.read(reinterpret_cast<char*>(h + 2), sizeof(h) - 2);
+  if (in.gcount() != static_cast<std::streamsize>(sizeof(h) - 2)) return std::nullopt;
+  static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (std::equal(kPng, kPng + 8, h) && std::equal(h + 12, h + 16, "IHDR")) {
+    return ImageSize{big_endian(h + 16, 4), big_endian(h + 20, 4)};
+  }
+  if (h[0] == 'B' && h[1] == 'M') {
+    if (little_endian(h + 14, 4) == 12) return ImageSize{little_endian(h + 18, 2), little_endian(h + 20, 2)};
+    // Signed 32-bit sides; a negative height means rows stored top-down.
+    const auto side = [&](int at) { return std::llabs(static_cast<int32_t>(little_endian(h + at, 4))); };
+    return ImageSize{side(18), side(22)};
+  }
+  return std::nullopt;
+}
+
+long long max_image_pixels() {
+  constexpr long long kDefault = 100'000'000;
+  const char* env = std::getenv("VDSR_MAX_IMAGE_PIXELS");
+  if (!env || !*env) return kDefault;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(env, &end, 10);
+  if (*end != '\0' || errno != 0 || v < 1) {
+    throw Error(std::string("environment variable VDSR_MAX_IMAGE_PIXELS: expected a positive pixel count, got '") +
+                env + "'");
+  }
+  return v;
+}
+
 Image read_image(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) throw Error(path.string() + ": image file does not exist");
+  if (const auto size = read_image_size(path)) {
+    const long long limit = max_image_pixels();
+    if (size->width > 0 && size->height > limit / size->width) {
+      throw Error(path.string() + ": image is " + std::to_string(size->width) + "x" + std::to_string(size->height) +
+                  ", more than the limit of " + std::to_string(limit) +
+                  " pixels (set VDSR_MAX_IMAGE_PIXELS to raise it)");
+    }
+  }
   cv::Mat bgr = cv::imread(path.string(), cv::IMREAD_COLOR);  // grayscale decodes to B=G=R
   if (bgr.empty()) throw Error(path.string() + ": cannot decode image (expected PNG, BMP or JPEG)");
   Image rgb(bgr.rows, bgr.cols, 3);
@@ -59,15 +143,28 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& fold
   namespace fs = std::filesystem;
   if (!fs::is_directory(folder)) throw Error(folder.string() + ": image folder does not exist");
   std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(folder)) {
-    if (!entry.is_regular_file()) continue;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
+    const bool regular = entry.is_regular_file(ec);
+    if (ec) throw Error(entry.path().string() + ": cannot read (" + ec.message() + ")");  // e.g. a symlink loop
+    if (!regular) continue;
     std::string ext = entry.path().extension().string();
     std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
     if (ext == ".png" || ext == ".bmp" || ext == ".jpg" || ext == ".jpeg") files.push_back(entry.path());
   }
+  if (ec) throw Error(folder.string() + ": cannot list the image folder (" + ec.message() + ")");
   if (files.empty()) throw Error(folder.string() + ": no images (.png, .bmp, .jpg) in the folder");
   std::sort(files.begin(), files.end());
   return files;
+}
+
+void check_image_output(const std::filesystem::path& path) {
+  const std::string ext = path.extension().string();
+  if (ext.empty()) throw Error(path.string() + ": output image needs an extension (.png, .bmp, .jpg)");
+  if (!cv::haveImageWriter(path.string())) {
+    throw Error(path.string() + ": cannot write images of type " + ext + " (expected .png, .bmp or .jpg)");
+  }
 }
 
 void write_image(const std::filesystem::path& path, const Image& image) {
@@ -84,8 +181,8 @@ void write_image(const std::filesystem::path& path, const Image& image) {
       }
     }
   }
-  std::string ext = path.extension().string();
-  if (ext.empty()) throw Error(path.string() + ": output image needs an extension (.png, .bmp, .jpg)");
+  check_image_output(path);
+  const std::string ext = path.extension().string();
   std::vector<unsigned char> encoded;
   if (!cv::imencode(ext, mat, encoded)) throw Error(path.string() + ": cannot encode as " + ext);
   write_file_atomically(path, std::string(encoded.begin(), encoded.end()));

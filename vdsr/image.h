@@ -2,6 +2,7 @@
 // Images in double precision, as the SR evaluation protocol needs them (MATLAB works in doubles and
 // never rounds the bicubic input). No LibTorch here.
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,8 +30,23 @@ struct Image {
 };
 
 // Reads PNG/BMP/JPEG (anything OpenCV decodes) as RGB; grayscale files become R=G=B.
-// Throws vdsr::Error naming the file when it cannot be read.
+// Throws vdsr::Error naming the file when it cannot be read, or when its header declares more pixels than
+// max_image_pixels() (checked before decoding: a small file can declare a huge image).
 Image read_image(const std::filesystem::path& path);
+
+// Width and height as a PNG (IHDR), JPEG (SOF) or BMP header declares them, read without decoding;
+// nothing for other formats or a header too short to say.
+struct ImageSize {
+  long long width = 0, height = 0;
+};
+std::optional<ImageSize> read_image_size(const std::filesystem::path& path);
+
+// The most pixels read_image() decodes: $VDSR_MAX_IMAGE_PIXELS, else 100 megapixels (2.4 GB as the
+// double-precision RGB planes an Image holds).
+long long max_image_pixels();
+
+// Fails with a vdsr::Error naming `path` unless OpenCV can encode its extension (checked before any work).
+void check_image_output(const std::filesystem::path& path);
 
 // The PNG/BMP/JPEG files of a folder, sorted by name. Throws vdsr::Error naming the folder when it is
 // missing or holds no images.

@@ -91,6 +91,15 @@ Upscaler::Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.options = options;
+  // A tile computes from a window with `halo` pixels of context on every side: below twice the halo most
+  // of the work is context (a 1-pixel tile on 20 layers costs 41 x 41 pixels per pixel).
+  const int halo = static_cast<int>(checkpoint.weights.size());
+  if (options.tile > 0 && options.tile <= 2 * halo) {
+    throw Error("--tile " + std::to_string(options.tile) + ": too small for this " + std::to_string(halo) +
+                "-layer model, whose tiles carry " + std::to_string(halo) +
+                " pixels of context on every side; expected -1 (never tile), 0 (automatic) or at least " +
+                std::to_string(2 * halo + 1));
+  }
   m.device = device.cuda ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   m.precision = options.precision;
   if (m.precision == Precision::bf16 && !device.cuda) {

@@ -216,3 +216,53 @@ TEST_F(PruneCli, NumbersPastDoubleAndRepeatedWarningsAreHandled) {
             std::string::npos)
       << r.output;
 }
+
+// Values and paths that were taken silently or failed without naming the path: exit 2, nothing written.
+TEST_F(PruneCli, BadFlagsAndOutputPathsExitWithCode2AndWriteNothing) {
+  const fs::path config = write_config("prune.json", R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])");
+  std::ofstream(dir_ / "file") << "a file";
+  fs::create_directories(dir_ / "folder.json");
+  auto expect_error = [&](const fs::path& cfg, const std::string& args, const std::string& needle) {
+    const auto r = run_command(prune(cfg, "--no-eval " + args));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+    EXPECT_FALSE(fs::exists(dir_ / "never")) << args;
+  };
+  const std::string never = "--out " + (dir_ / "never").string();
+  expect_error(config, never + " --sparsity nan", "--sparsity: expected a number in [0, 1), got 'nan'");
+  expect_error(config, never + " --sparsity 1", "--sparsity: expected a number in [0, 1), got '1'");
+  expect_error(config, never + " --threads 0", "--threads: expected an integer >= 1, got '0'");
+  expect_error(config, never + " --threads -3", "--threads: expected an integer >= 1, got '-3'");
+  expect_error(config, "--out " + (dir_ / "file").string(),
+               "output folder " + (dir_ / "file").string() + ": exists and is not a folder");
+  expect_error(config, "--out " + (dir_ / "file" / "sub").string(), (dir_ / "file").string() + " is not a folder");
+  // /proc takes no new files, even from root.
+  expect_error(config, "--out /proc/vdsr-prune-never", "output folder /proc/vdsr-prune-never: cannot write in /proc");
+  expect_error(dir_ / "folder.json", never, (dir_ / "folder.json").string() + ": is a folder, expected a file");
+  EXPECT_FALSE(fs::exists("/proc/vdsr-prune-never"));
+  EXPECT_EQ(fs::file_size(dir_ / "file"), 6u);  // untouched
+}
+
+// A step that fails after pruning (here fine-tuning on patches that are not an HDF5 file) leaves no
+// pruned.ckpt or masks.json behind, and no output folder the run created.
+TEST_F(PruneCli, AFailedRunLeavesNoOutputs) {
+  std::ofstream(dir_ / "junk.h5") << "not an HDF5 file";
+  const fs::path config = write_config("prune.json", R"({"config_list": [{"sparsity": 0.5, "op_types": ["Conv2d"]}],
+    "dummy_input": [1, 1, 16, 16], "finetune": {"data": ")" + (dir_ / "junk.h5").string() + R"(", "steps": 2}})");
+  const auto r = run_command(prune(config, "--no-eval --out " + (dir_ / "out" / "sub").string()));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("junk.h5"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out")) << r.output;
+
+  // Into an existing folder: what this run wrote is removed, what was there stays.
+  fs::create_directories(dir_ / "kept");
+  std::ofstream(dir_ / "kept" / "notes.txt") << "mine";
+  const auto again = run_command(prune(config, "--no-eval --out " + (dir_ / "kept").string()));
+  EXPECT_EQ(again.code, 2) << again.output;
+  EXPECT_FALSE(fs::exists(dir_ / "kept" / "pruned.ckpt"));
+  EXPECT_FALSE(fs::exists(dir_ / "kept" / "masks.json"));
+  EXPECT_FALSE(fs::exists(dir_ / "kept" / "finetune"));
+  EXPECT_FALSE(fs::exists(dir_ / "kept" / "report.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "kept" / "notes.txt"));
+}

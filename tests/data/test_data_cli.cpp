@@ -96,6 +96,30 @@ TEST(DataCli, BadInputExitsTwoWithoutOutput) {
   EXPECT_TRUE(entries(s.images).size() == 2u);
 }
 
+// The output is checked before any image is decoded (here a folder whose one image would fail to decode,
+// so the error names the output only if it came first); bad counts name their flag.
+TEST(DataCli, OutputAndCountsAreCheckedBeforeDecoding) {
+  CliFixture s;
+  std::ofstream(s.images / "zz-broken.png") << "not a png";
+  std::ofstream(s.temp.path() / "file") << "a file";
+  const std::string images = " --images " + s.images.string();
+  const std::pair<std::string, std::string> cases[] = {
+      {images + " --out /proc/vdsr-never.h5", "/proc/vdsr-never.h5: cannot write in /proc"},
+      {images + " --out " + s.out.string(), s.out.string() + ": is a folder, expected the output file's path"},
+      {images + " --out " + (s.temp.path() / "file" / "x.h5").string(), "output folder"},
+      {images + " --out " + (s.out / "x.h5").string() + " --limit -1", "--limit: expected an integer >= 0, got '-1'"},
+      {images + " --out " + (s.out / "x.h5").string() + " --threads 0", "--threads: expected an integer >= 1"},
+      {images + " --out " + (s.out / "x.h5").string() + " --threads -3", "--threads: expected an integer >= 1"},
+  };
+  for (const auto& [args, needle] : cases) {
+    EXPECT_EQ(s.run(args), 2) << args << "\n" << s.log();
+    EXPECT_NE(s.log().find("error: "), std::string::npos) << args;
+    EXPECT_NE(s.log().find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << s.log();
+    EXPECT_EQ(s.log().find("zz-broken.png"), std::string::npos) << "decoded before checking: " << args;
+    EXPECT_TRUE(entries(s.out).empty()) << args;
+  }
+}
+
 TEST(DataCli, HelpExitsZero) {
   CliFixture s;
   EXPECT_EQ(s.run("--help"), 0);

@@ -517,3 +517,13 @@ TEST_F(TuneCli, ExportWorksOnAReadOnlyFolderAndWritesNothingThere) {
   ASSERT_EQ(js.rc, 0) << js.err;
   EXPECT_EQ(json::parse(js.out).size(), 3u);
 }
+
+// Flag values that used to be ignored (--trials -1) and a folder given as the config: exit 2, named.
+TEST_F(TuneCli, NegativeTrialsAndAFolderAsConfigAreErrors) {
+  write_config(config("", 2, 1));
+  expect_usage_error(tune("--config exp.json --trials -1 --dir x"), {"--trials: expected an integer >= 1, got '-1'"});
+  expect_usage_error(tune("--config exp.json --trials 0 --dir x"), {"--trials: expected an integer >= 1, got '0'"});
+  fs::create_directories(dir_ / "folder.json");
+  expect_usage_error(tune("--config folder.json --dir x"), {"folder.json: is a folder, expected an experiment config"});
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
+}

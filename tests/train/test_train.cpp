@@ -530,6 +530,71 @@ TEST_F(TrainTest, BadInputExitsWith2AndWritesNothing) {
   if (!torch::cuda::is_available()) expect_error(data + " --cuda", "No GPU found");
 }
 
+// NaN in the patches or in the starting weights stops training with a clear message and a non-zero exit
+// before any checkpoint is written; in a trial the trial then fails (no final result).
+TEST_F(TrainTest, NonFiniteLossOrWeightsStopTrainingWithoutCheckpoints) {
+  fs::copy_file(root_ / "small.h5", dir_ / "nan.h5");
+  {
+    const hid_t file = H5Fopen((dir_ / "nan.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    const hid_t set = H5Dopen2(file, "data", H5P_DEFAULT);
+    const hid_t space = H5Dget_space(set);
+    std::vector<float> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)), std::nanf(""));
+    ASSERT_GE(H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+    H5Sclose(space);
+    H5Dclose(set);
+    H5Fclose(file);
+  }
+  const fs::path trial = dir_ / "trial";
+  fs::create_directories(trial);
+  std::ofstream(trial / "metrics.jsonl").close();
+  const std::string env = "VDSR_TRIAL_ID=1 VDSR_TRIAL_DIR=" + trial.string() + " VDSR_TRIAL_METRICS=" +
+                          (trial / "metrics.jsonl").string() + " ";
+  const auto r = run_command(env + train_cmd("--data " + (dir_ / "nan.h5").string() + " --depth 3 --width 4 "
+                                             "--nEpochs 2 --out " + (dir_ / "ck").string()));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("error: training stopped at epoch 1 step 1: the loss is nan"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "ck")) << "a checkpoint folder was left";
+  for (const auto& line : read_lines(trial / "metrics.jsonl")) EXPECT_NE(line["type"], "final") << line;
+
+  // Starting weights with NaN are refused on load, naming the tensor.
+  torch::manual_seed(2);
+  VDSR model(Architecture::uniform(3, 4));
+  Checkpoint ck = checkpoint_from_model(model);
+  at::Tensor w0 = ck.weights[1].second.detach().clone();
+  w0[0][0][0][0] = std::nan("");
+  ck.weights[1].second = w0;
+  save_checkpoint(dir_ / "nan.ckpt", ck);
+  const auto w = run_command(train_cmd("--data " + (root_ / "small.h5").string() + " --pretrained " +
+                                       (dir_ / "nan.ckpt").string() + " --max-steps 1 --out " + (dir_ / "ck").string()));
+  EXPECT_EQ(w.code, 2) << w.output;
+  EXPECT_NE(w.output.find("nan.ckpt: tensor residual_layer.0.conv.weight holds 1 non-finite value(s)"),
+            std::string::npos)
+      << w.output;
+  EXPECT_FALSE(fs::exists(dir_ / "ck"));
+}
+
+// --out naming a file, negative budgets and thread counts: exit 2 naming the flag or the path.
+TEST_F(TrainTest, BadOutputAndCountsNameTheirFlagOrPath) {
+  std::ofstream(dir_ / "file") << "a file";
+  const std::string data = "--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 ";
+  const std::string never = " --max-steps 1 --out " + (dir_ / "never").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {"--max-steps 1 --out " + (dir_ / "file").string(),
+       "output folder " + (dir_ / "file").string() + ": exists and is not a folder"},
+      {"--max-steps 1 --out /proc/vdsr-never", "output folder /proc/vdsr-never: cannot write in /proc"},
+      {"--max-steps -1 --out " + (dir_ / "never").string(), "--max-steps: expected an integer >= 0, got '-1'"},
+      {"--max-patches -1" + never, "--max-patches: expected an integer >= 0, got '-1'"},
+      {"--threads 0" + never, "--threads: expected an integer >= 1, got '0'"},
+  };
+  for (const auto& [args, needle] : cases) {
+    const auto r = run_command(train_cmd(data + args));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: " + needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "never"));
+  EXPECT_EQ(fs::file_size(dir_ / "file"), 6u);
+}
+
 // The training state survives a checkpoint file unchanged: what a resumed run continues from.
 TEST(TrainingState, RoundTripsThroughACheckpointFile) {
   const fs::path dir = fs::temp_directory_path() / ("vdsr-train-state-" + std::to_string(std::random_device{}()));

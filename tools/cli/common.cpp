@@ -38,6 +38,44 @@ int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body) 
   }
 }
 
+CLI::Validator integer_at_least(long long lo) {
+  const std::string expected = "an integer >= " + std::to_string(lo);
+  return CLI::Validator(
+      [lo, expected](std::string& value) -> std::string {
+        size_t used = 0;
+        long long v = 0;
+        try {
+          v = std::stoll(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || v < lo) return "expected " + expected + ", got '" + value + "'";
+        return "";
+      },
+      "INT>=" + std::to_string(lo));
+}
+
+CLI::Validator number_in_half_open(double lo, double hi) {
+  std::ostringstream text;
+  text << "[" << lo << ", " << hi << ")";
+  const std::string range = text.str();
+  return CLI::Validator(
+      [lo, hi, range](std::string& value) -> std::string {
+        size_t used = 0;
+        double v = 0;
+        try {
+          v = std::stod(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size() || !(v >= lo && v < hi)) {
+          return "expected a number in " + range + ", got '" + value + "'";
+        }
+        return "";
+      },
+      "NUMBER in " + range);
+}
+
 std::vector<std::string> split_list(const std::vector<std::string>& values) {
   std::vector<std::string> out;
   for (const auto& value : values) {

@@ -12,6 +12,11 @@ namespace vdsr::cli {
 // "error: <message>" and returns 2; --help returns 0; any other exception prints and returns 1.
 int run(CLI::App& app, int argc, char** argv, const std::function<int()>& body);
 
+// Checks for flags (run when the flag is given): an integer of at least `lo`; a number in [lo, hi) (NaN
+// fails). The error reads "<flag>: expected ..., got '<value>'" and exits 2.
+CLI::Validator integer_at_least(long long lo);
+CLI::Validator number_in_half_open(double lo, double hi);
+
 // Splits "a,b" (or repeated values, or both) into its non-empty items.
 std::vector<std::string> split_list(const std::vector<std::string>& values);
 

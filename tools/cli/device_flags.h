@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "tools/cli/common.h"
 #include "vdsr/inference.h"
 
 namespace vdsr::cli {
@@ -16,7 +17,7 @@ struct DeviceFlags {
   void add_to(CLI::App& app, const std::string& cuda_use = "run on the GPU") {
     app.add_flag("--cuda", cuda, cuda_use + " (needs a CUDA build of LibTorch)");
     app.add_option("--gpus", gpus, "GPU ids to use (sets CUDA_VISIBLE_DEVICES)");
-    app.add_option("--threads", threads, "CPU threads (default: all cores)");
+    app.add_option("--threads", threads, "CPU threads (default: all cores)")->check(integer_at_least(1));
   }
 
   // After parsing: the device (fails with a clear error when --cuda finds no GPU).

@@ -44,7 +44,8 @@ struct InferenceFlags {
     }
     app.add_option("--tile", tile,
                    "tile side in pixels for large images (0: automatic above --memory-budget; -1: never); "
-                   "tiles overlap by the receptive field, so the result equals the untiled one")
+                   "tiles overlap by the receptive field, so the result equals the untiled one; a side must "
+                   "exceed twice the receptive-field radius (41 for 20 layers)")
         ->capture_default_str();
     app.add_option("--memory-budget", memory_budget_mb, "MiB of activations before automatic tiling starts")
         ->capture_default_str();
@@ -57,6 +58,9 @@ struct InferenceFlags {
   InferenceOptions options() const {
     InferenceOptions o;
     o.precision = parse_precision(precision);
+    if (tile < -1) {
+      throw Error("--tile: expected -1 (never tile), 0 (automatic) or a side in pixels, got " + std::to_string(tile));
+    }
     o.tile = tile;
     if (memory_budget_mb < 1) throw Error("--memory-budget: expected at least 1 MiB");
     o.memory_budget_mb = memory_budget_mb;

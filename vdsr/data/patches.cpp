@@ -205,6 +205,8 @@ GenerateResult generate(const GenerateOptions& o) {
   const std::vector<fs::path> files = list_images(o.images);
   const fs::path folder = o.out.parent_path().empty() ? fs::path(".") : o.out.parent_path();
   if (!fs::is_directory(folder)) throw Error(o.out.string() + ": output folder " + folder.string() + " does not exist");
+  if (fs::is_directory(o.out)) throw Error(o.out.string() + ": is a folder, expected the output file's path");
+  check_output_folder(folder, o.out.string());  // before decoding every image
 
   // Pass 0: decode every image once for its size, so a bad file fails before anything is written and the
   // patch count (hence the dataset shape and the bucket count) is known up front.

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "vdsr/util/cpu.h"
+#include "vdsr/util/error.h"
 
 namespace vdsr::train {
 
@@ -156,6 +157,7 @@ void Trainer::restore(const TrainingState& from) {
 at::Tensor Trainer::step(const at::Tensor& input, const at::Tensor& label, double lr) {
   sgd_.zero_grad();
   const at::Tensor loss = objective(input, label);
+  if (!device_.is_cuda()) require_finite(loss.item<double>());
   loss.backward();
   clip_gradients(lr);
   sgd_.step();
@@ -202,8 +204,19 @@ EpochEnd Trainer::run_epoch(StepLog& log) {
   return end;
 }
 
+void Trainer::require_finite(double loss) const {
+  if (std::isfinite(loss)) return;
+  throw Error(fmt::format("training stopped at epoch {} step {}: the loss is {} (NaN or infinity in the patches of "
+                          "{} or in the starting weights, or a diverging run: try a lower --lr or --clip); no "
+                          "checkpoint is written from it",
+                          s_.epoch, s_.batch + 1, loss, o_.data.string()));
+}
+
+void Trainer::require_finite_loss() const { require_finite(s_.loss_sum.item<double>()); }
+
 void Trainer::show_step(StepLog& log, const at::Tensor& loss, double lr, double epoch_seconds) const {
   const double mse = loss.item<double>() / (batch_.count * double(patch_) * patch_);
+  require_finite(mse);
   const double rate = epoch_seconds > 0 ? s_.epoch_patches / epoch_seconds : 0.0;
   log.show(s_.epoch, s_.batch, batches_, lr, mse, rate);
 }
@@ -241,6 +254,7 @@ EpochRecord Trainer::record() const {
   r.steps = s_.epoch_steps;
   const double pixels = double(s_.epoch_patches) * patch_ * patch_;
   r.loss = s_.epoch_patches > 0 ? s_.loss_sum.item<double>() / pixels : 0.0;
+  require_finite(r.loss);
   r.seconds = s_.epoch_seconds;
   r.patches_per_s = s_.epoch_seconds > 0 ? s_.epoch_patches / s_.epoch_seconds : 0.0;
   r.complete = s_.batch >= batches_;

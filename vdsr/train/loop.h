@@ -57,6 +57,10 @@ class Trainer {
   void next_epoch(const EpochRecord& finished);
   // Everything a checkpoint needs to continue from here.
   TrainingState state() const;
+  // Throws a vdsr::Error when the epoch's loss so far is not finite (NaN or infinity in the patches or the
+  // weights, or a diverging run), so that no checkpoint is written from such weights. On the CPU every
+  // step is checked before its update; on CUDA, to keep the steps queued, at log lines and checkpoints.
+  void require_finite_loss() const;
 
   // Optimizer steps from here to the end of `last_epoch`, within the budget.
   long long steps_left(int last_epoch) const;
@@ -77,6 +81,7 @@ class Trainer {
   at::Tensor on_device(std::vector<float>& patches) const;
   void clip_gradients(double lr);
   void restore(const TrainingState& from);
+  void require_finite(double loss) const;
 
   const TrainOptions& o_;
   const data::PatchFile& file_;

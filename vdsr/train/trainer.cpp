@@ -37,6 +37,7 @@ void check(const TrainOptions& o) {
   if (o.distill_weight && !(*o.distill_weight >= 0 && *o.distill_weight <= 1)) {
     throw Error("--distill-weight must be in [0, 1], got " + std::to_string(*o.distill_weight));
   }
+  if (!o.out.empty()) check_output_folder(o.out, "output folder " + o.out.string());
 }
 
 // One step budget from both limits; a patch budget counts whole batches (the last one may overshoot).
@@ -152,6 +153,7 @@ class CheckpointWriter {
  private:
   void write(Trainer& trainer, const std::vector<fs::path>& paths) {
     if (o_.out.empty()) return;
+    trainer.require_finite_loss();
     Checkpoint ck = checkpoint_from_model(trainer.model());
     for (auto& [name, w] : ck.weights) w = w.contiguous();
     ck.meta = meta_;
@@ -277,7 +279,8 @@ TrainResult train(const TrainOptions& o) {
   };
   if (start.source) result.initial_psnr = psnr_now();
   if (result.initial_psnr) spdlog::info("{} x{} PSNR before training: {:.3f} dB", o.val, o.val_scale, *result.initial_psnr);
-  if (!o.out.empty()) fs::create_directories(o.out);  // only now that every input has been read
+  OutputFolder out(o.out);
+  out.create();  // only now that every input has been read; removed again if the run fails before writing
   announce(o, start, trainer, file);
   StepLog log(o.log_every, trainer.steps_left(o.epochs));
   CheckpointWriter checkpoints(o, start);

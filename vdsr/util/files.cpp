@@ -1,6 +1,7 @@
 #include "vdsr/util/files.h"
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,8 @@
 namespace vdsr {
 
 std::vector<char> read_file(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw Error(path.string() + ": is a folder, expected a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw Error(path.string() + ": cannot open file" + (fs::exists(path) ? "" : " (it does not exist)"));
@@ -152,6 +155,40 @@ std::string sha256_file(const fs::path& path) {
   }
   if (in.bad()) throw Error(path.string() + ": read error");
   return h.hex();
+}
+
+void check_output_folder(const fs::path& folder, const std::string& what) {
+  std::error_code ec;
+  const fs::path target = fs::absolute(folder.empty() ? fs::path(".") : folder, ec);
+  if (ec) throw Error(what + ": " + ec.message());
+  fs::path existing = target;
+  while (!fs::exists(existing, ec) && existing.has_relative_path()) existing = existing.parent_path();
+  if (!fs::is_directory(existing, ec)) {
+    throw Error(what + ": " + (existing == target ? "exists and is not a folder" : existing.string() + " is not a folder"));
+  }
+  std::random_device rd;
+  const fs::path probe = existing / (".vdsr-write-check" + std::to_string(rd()));
+  std::ofstream out(probe);
+  const int err = errno;
+  if (!out) throw Error(what + ": cannot write in " + existing.string() + " (" + std::strerror(err) + ")");
+  out.close();
+  fs::remove(probe, ec);
+}
+
+const fs::path& OutputFolder::create() {
+  if (!created_.empty() || folder_.empty()) return folder_;
+  for (fs::path p = folder_; !p.empty() && !fs::exists(p); p = p.parent_path()) created_.push_back(p);
+  std::error_code ec;
+  fs::create_directories(folder_, ec);
+  if (ec) throw Error(folder_.string() + ": cannot create the output folder (" + ec.message() + ")");
+  return folder_;
+}
+
+OutputFolder::~OutputFolder() {
+  std::error_code ec;
+  for (const fs::path& p : created_) {
+    if (!fs::is_empty(p, ec) || ec || !fs::remove(p, ec)) break;
+  }
 }
 
 fs::path assets_dir() {

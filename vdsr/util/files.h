@@ -19,6 +19,29 @@ std::vector<char> read_file(const fs::path& path);
 void write_atomically(const fs::path& path, const std::function<void(const fs::path&)>& write_to);
 void write_file_atomically(const fs::path& path, const std::string& bytes);
 
+// Before any work: fails with a vdsr::Error starting with `what` (e.g. "--out x") when `folder` exists but
+// is not a folder, or when new files cannot be made in it (or, while it does not exist yet, in its nearest
+// existing parent). Tries a file, as permission bits do not tell (root, read-only mounts).
+void check_output_folder(const fs::path& folder, const std::string& what);
+
+// A run's output folder, created with its missing parents when the run has something to write; the folders
+// it created that are still empty when it goes out of scope are removed, so a run that fails (a full disk,
+// a later error) leaves no empty folder behind.
+class OutputFolder {
+ public:
+  explicit OutputFolder(fs::path folder) : folder_(std::move(folder)) {}
+  ~OutputFolder();
+  OutputFolder(const OutputFolder&) = delete;
+  OutputFolder& operator=(const OutputFolder&) = delete;
+
+  const fs::path& create();  // idempotent; returns the folder
+  const fs::path& path() const { return folder_; }
+
+ private:
+  fs::path folder_;
+  std::vector<fs::path> created_;  // innermost first
+};
+
 // Lower-case hex SHA-256 of a byte buffer or of a file's content.
 std::string sha256_hex(const void* data, std::size_t size);
 std::string sha256_file(const fs::path& path);
