@@ -74,6 +74,10 @@ TEST(TorchFile, RebuildsViewsAndSharedStoragesAsPythonWroteThem) {
   EXPECT_TRUE(at::equal(views->items[1]->tensor, base.slice(0, 0, 12, 3)));
   EXPECT_EQ(views->items[2]->tensor.dim(), 0);
   EXPECT_EQ(views->items[2]->tensor.item<double>(), 5.0);
+  // An empty tensor's record has no bytes at all.
+  PyRef checkpoint = read_torch_file(corpus / "checkpoint.pt");
+  EXPECT_EQ(checkpoint->get("weights")->get("b")->tensor.numel(), 0);
+  EXPECT_TRUE(at::equal(checkpoint->get("weights")->get("a")->tensor, at::ones({1})));
   PyRef shared = read_torch_file(corpus / "shared.pt");
   EXPECT_TRUE(at::equal(shared->get("b")->tensor, at::ones({4})));
   EXPECT_TRUE(at::equal(shared->get("c")->tensor, at::ones({3})));

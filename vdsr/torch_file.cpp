@@ -383,7 +383,7 @@ class Unpickler {
            std::to_string(numel) + " elements of " + std::string(at::toString(dtype)));
     }
     at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(dtype));
-    std::memcpy(t.data_ptr(), ptr.get(), bytes);
+    if (bytes) std::memcpy(t.data_ptr(), ptr.get(), bytes);  // an empty record has no data pointer
     auto v = make(PyValue::Kind::Storage);
     v->tensor = t;
     storages_[key] = v;
