@@ -54,6 +54,19 @@ def torch_seeds():
     shared = torch.ones(4)
     save("shared.pt", {"a": shared, "b": shared, "c": shared[1:]})  # one storage, three tensors
 
+    # torch_pickle seeds: data.pkl alone, over the harness's storages "0" (four floats) and "1" (empty).
+    def pickle_of(name, obj):
+        import zipfile
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        with zipfile.ZipFile(buffer) as z:
+            out("torch_pickle", name, z.read(next(n for n in z.namelist() if n.endswith("/data.pkl"))))
+
+    four = torch.arange(4, dtype=torch.float32)
+    pickle_of("state_dict.pkl", collections.OrderedDict(w=four, b=four[1:3], e=torch.zeros(0)))
+    pickle_of("nested.pkl", {"version": 1, "weights": {"w": four.reshape(2, 2).t()}, "l": [four[3], (1.5, None)]})
+    pickle_of("parameter.pkl", [torch.nn.Parameter(four), True, "x" * 3])
+
 
 def png(width, height, channels, pixel):
     colour = {1: 0, 3: 2, 4: 6}[channels]
