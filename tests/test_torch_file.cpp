@@ -113,6 +113,9 @@ TEST(TorchFile, RefusesCyclesDeepNestingAndMisusedOpcodes) {
   EXPECT_NE(error_reading(archive("\x80\x02)K\x01" "a.")).find("wrong type"), std::string::npos);
   EXPECT_NE(error_reading(archive("\x80\x02K\x01" "K\x02" "s.")).find("stack underflow"), std::string::npos);
   EXPECT_NE(error_reading(archive("\x80\x02\x93.")).find("unsupported pickle opcode 0x93"), std::string::npos);
+  // BUILD popping below a MARK, then SETITEMS: found by fuzz_torch_pickle (std::length_error before).
+  EXPECT_NE(error_reading(archive("\x80\x02}q\x00(bu."s)).find("stack underflow"), std::string::npos);
+  EXPECT_NE(error_reading(archive("\x80\x02K\x01(a."s)).find("stack underflow"), std::string::npos);
   EXPECT_NE(error_reading(archive("\x80\x02" "cos\nsystem\n" + text("true") + "\x85R.")).find("os.system"),
             std::string::npos);
 }

@@ -272,8 +272,10 @@ class Unpickler {
     pos_ += n;
     push(v);
   }
+  // The values above the last MARK only, as CPython's unpickler: reaching below it is an underflow (and
+  // would leave the MARK pointing past the end of the stack).
   PyRef top() {
-    if (stack_.empty()) fail("stack underflow");
+    if (stack_.size() <= (marks_.empty() ? 0 : marks_.back())) fail("stack underflow");
     return stack_.back();
   }
   PyRef pop() {
