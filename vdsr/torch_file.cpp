@@ -121,7 +121,7 @@ class MemoryReader : public caffe2::serialize::ReadAdapterInterface {
   size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
     if (pos >= size_) return 0;
     n = static_cast<size_t>(std::min<uint64_t>(n, size_ - pos));
-    std::memcpy(buf, data_ + pos, n);
+    if (n) std::memcpy(buf, data_ + pos, n);  // miniz reads 0 bytes into a null buffer for an empty record
     return n;
   }
 
