@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(
   cmake g++ make ccache git pkg-config
   libtorch-dev libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler
-  nlohmann-json3-dev libspdlog-dev libhdf5-dev libgtest-dev libcli11-dev libopencv-dev libsqlite3-dev
+  nlohmann-json3-dev libspdlog-dev libhdf5-dev libgtest-dev libcli11-dev libopencv-dev libsqlite3-dev libssl-dev
+  clang libclang-rt-14-dev libomp-dev   # the sanitizer build and the libFuzzer harnesses (fuzz/)
   python3 python3-torch python3-h5py python3-numpy   # PyTorch interop checks and benchmarks
 )
 missing=()

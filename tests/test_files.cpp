@@ -15,6 +15,21 @@ TEST(Sha256, KnownVectors) {
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
+TEST(Sha256, FileStreamedInChunksMatchesBuffer) {
+  fs::path dir = fs::temp_directory_path() / "vdsr_test_sha256";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string million_a(1000000, 'a');  // FIPS 180-2's long test vector
+  write_file_atomically(dir / "a.bin", million_a);
+  EXPECT_EQ(sha256_file(dir / "a.bin"), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  std::string bytes((3 << 20) + 7, '\0');  // spans several 1 MiB reads
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 131 % 251);
+  write_file_atomically(dir / "b.bin", bytes);
+  EXPECT_EQ(sha256_file(dir / "b.bin"), sha256_hex(bytes.data(), bytes.size()));
+  EXPECT_THROW(sha256_file(dir / "missing.bin"), Error);
+  fs::remove_all(dir);
+}
+
 TEST(WriteAtomically, ReplacesFileAndLeavesNoTempOnFailure) {
   fs::path dir = fs::temp_directory_path() / "vdsr_test_files";
   fs::remove_all(dir);

@@ -5,6 +5,7 @@
 // uses for tensors in (nested) dicts, lists and tuples.
 #include <ATen/core/Tensor.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -26,6 +27,10 @@ struct PyValue {
   std::vector<PyRef> items;                    // Tuple, List
   std::vector<std::pair<PyRef, PyRef>> dict;   // Dict (insertion order kept)
   at::Tensor tensor;                           // Tensor; a 1-D tensor holding the bytes for Storage
+  // Kept by the reader: how deep containers nest below this value, and whether it already sits inside another
+  // value (it can then no longer change, so what a file describes is always a tree or a DAG, never a cycle).
+  int depth = 0;
+  bool contained = false;
 
   // The entry of a Dict with a string key, or nullptr.
   PyRef get(const std::string& key) const;
@@ -34,6 +39,11 @@ struct PyValue {
 // Decodes a torch.save zip file. Throws vdsr::Error naming the file for a legacy (pre-zip) or
 // corrupted file, or an object it cannot rebuild without Python (such as a whole nn.Module).
 PyRef read_torch_file(const std::filesystem::path& path);
+
+// The same for the bytes of such a file; `where` names them in errors. The file is untrusted input: every
+// size it declares is checked against `size` before anything is allocated, and only the opcodes and the
+// globals above are interpreted.
+PyRef read_torch_bytes(const void* data, std::size_t size, const std::string& where);
 
 // Writes name -> tensor pairs as a dict that Python's torch.load reads back (atomically).
 void write_torch_state_dict(const std::filesystem::path& path,
