@@ -9,8 +9,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "vdsr/util/error.h"
+#include "vdsr/util/json_io.h"
 
 namespace vdsr::fuzz {
 
@@ -23,14 +25,14 @@ inline void refused_or_read(F&& parse) {
   }
 }
 
-// The bytes as JSON, for the readers that take a parsed document; bytes that are not JSON end the run.
-// (The JSON parser itself is not what these harnesses test.)
+// The bytes as JSON, read the way every outside JSON is read (vdsr::parse_json: size and depth bounded),
+// for the readers that take a parsed document; bytes it refuses end the run.
 template <class F>
 inline void with_json(const std::uint8_t* data, std::size_t size, F&& read) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(data, data + size);
-  } catch (const nlohmann::json::exception&) {  // not JSON (or a number JSON cannot hold)
+    j = parse_json(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.json");
+  } catch (const Error&) {
     return;
   }
   refused_or_read([&] { read(j); });

@@ -14,13 +14,3 @@ echo "== inference tests with ONEDNN_MAX_CPU_ISA=AVX2"
 ONEDNN_MAX_CPU_ISA=AVX2 ctest --output-on-failure -j"$(nproc)" --timeout 1200 -L inference
 echo "== reference check with ONEDNN_MAX_CPU_ISA=SSE41"
 ONEDNN_MAX_CPU_ISA=SSE41 ctest --output-on-failure --timeout 1200 -R '^ReferenceCheck\.'
-# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang, build-sanitize/: one build
-# that also holds the fuzz harnesses), all but the long reference checks; then every fuzz harness for 30 s.
-# See docs/reliability.md.
-cd ..
-bash scripts/sanitize.sh
-source scripts/sanitize.env
-echo "== unit tests under ASan+UBSan (all but $VDSR_LONG_TESTS)"
-(cd build-sanitize && ctest --output-on-failure -j"$(nproc)" --timeout 1200 -E "$VDSR_LONG_TESTS")
-echo "== fuzz harnesses, 30 s each"
-bash scripts/fuzz.sh 30
