@@ -239,7 +239,7 @@ TEST_F(PruneCli, BadFlagsAndOutputPathsExitWithCode2AndWriteNothing) {
   expect_error(config, "--out " + (dir_ / "file" / "sub").string(), (dir_ / "file").string() + " is not a folder");
   // /proc takes no new files, even from root.
   expect_error(config, "--out /proc/vdsr-prune-never", "output folder /proc/vdsr-prune-never: cannot write in /proc");
-  expect_error(dir_ / "folder.json", never, (dir_ / "folder.json").string() + ": is a folder, expected a file");
+  expect_error(dir_ / "folder.json", never, (dir_ / "folder.json").string() + ": is a folder, expected a JSON file");
   EXPECT_FALSE(fs::exists("/proc/vdsr-prune-never"));
   EXPECT_EQ(fs::file_size(dir_ / "file"), 6u);  // untouched
 }
