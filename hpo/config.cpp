@@ -159,7 +159,11 @@ void check_trial_command(const ExperimentConfig& cfg, const std::string& where) 
   if (!prog.empty() && (prog.front() == '"' || prog.front() == '\'')) prog = prog.substr(1);
   if (!prog.empty() && (prog.back() == '"' || prog.back() == '\'')) prog.pop_back();
   if (shell_words.count(prog) || prog.find('$') != std::string::npos) return;
-  auto runnable = [](const fs::path& p) { return fs::is_regular_file(p) && ::access(p.c_str(), X_OK) == 0; };
+  // A folder on PATH that this user may not read is skipped, as the shell skips it.
+  auto runnable = [](const fs::path& p) {
+    std::error_code ec;
+    return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
+  };
   if (prog.find('/') != std::string::npos) {
     fs::path p = prog;
     if (p.is_relative()) p = cfg.code_dir / p;

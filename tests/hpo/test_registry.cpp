@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "hpo/config.h"
@@ -102,4 +103,21 @@ TEST(TunerRegistry, SeededTunersGetASeedInTheEffectiveConfig) {
     EXPECT_EQ(with_seed({{"name", name}, {"classArgs", {{"seed", 3}}}})["classArgs"]["seed"], 3) << name;
   }
   EXPECT_EQ(with_seed({{"name", "GridSearch"}}), json({{"name", "GridSearch"}}));
+}
+
+// A PATH entry the check cannot look into (here a name longer than the system allows; for a user, a
+// folder they may not read) is skipped, as the shell skips it, instead of ending in a raw
+// filesystem_error.
+TEST(TrialCommand, PathEntriesThatCannotBeSearchedAreSkipped) {
+  const char* old = std::getenv("PATH");
+  const std::string saved = old ? old : "";
+  const std::string unsearchable = "/" + std::string(5000, 'x');
+  setenv("PATH", (unsearchable + ":/usr/bin:/bin").c_str(), 1);
+  ExperimentConfig cfg;
+  cfg.code_dir = std::filesystem::temp_directory_path();
+  cfg.trial_command = "sh -c true";
+  EXPECT_NO_THROW(check_trial_command(cfg, "exp.json"));
+  cfg.trial_command = "no-such-program-anywhere --flag";
+  EXPECT_THROW(check_trial_command(cfg, "exp.json"), vdsr::Error);
+  setenv("PATH", saved.c_str(), 1);
 }
