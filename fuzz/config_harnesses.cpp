@@ -3,6 +3,7 @@
 
 #include "compress/plan.h"
 #include "compress/prune_job.h"
+#include "compress/pruner.h"
 #include "fuzz/harnesses.h"
 #include "fuzz/support.h"
 #include "hpo/config.h"
@@ -18,28 +19,8 @@ namespace vdsr::fuzz {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-// The layers of the default VDSR (depth 20, width 64), named as PyTorch names them.
-std::vector<compress::LayerInfo> vdsr_layers() {
-  std::vector<compress::LayerInfo> layers;
-  const int depth = 20, width = 64;
-  for (int i = 0; i < depth; ++i) {
-    compress::LayerInfo l;
-    l.name = i == 0 ? "input" : i == depth - 1 ? "output" : "residual_layer." + std::to_string(i - 1) + ".conv";
-    l.in = i == 0 ? 1 : width;
-    l.out = i == depth - 1 ? 1 : width;
-    l.weights = static_cast<long long>(l.in) * l.out * 9;
-    l.feeds_residual_add = i == depth - 1;
-    layers.push_back(l);
-  }
-  return layers;
-}
-
-}  // namespace
-
 void config_list(const std::uint8_t* data, std::size_t size) {
-  static const std::vector<compress::LayerInfo> layers = vdsr_layers();
+  static const std::vector<compress::LayerInfo> layers = compress::layers_of(Architecture::reference());
   with_json(data, size, [](const json& j) {
     for (const auto mode : {compress::Mode::Normal, compress::Mode::DependencyAware, compress::Mode::Balance}) {
       for (const auto granularity : {compress::Granularity::kFilter, compress::Granularity::kWeight}) {
@@ -58,8 +39,7 @@ void config_list(const std::uint8_t* data, std::size_t size) {
 
 
 void prune_config(const std::uint8_t* data, std::size_t size) {
-  const fs::path path = scratch().write("prune.json", data, size);
-  refused_or_read([&] { compress::read_prune_settings(path); });
+  refused_or_read([&] { compress::parse_prune_settings(text_of(data, size), "prune.json"); });
 }
 
 
@@ -88,8 +68,7 @@ void experiment_config(const std::uint8_t* data, std::size_t size) {
 
 
 void pipeline_config(const std::uint8_t* data, std::size_t size) {
-  const fs::path path = scratch().write("pipeline.json", data, size);
-  refused_or_read([&] { pipeline::read_config(path); });
+  refused_or_read([&] { pipeline::parse_config_text(text_of(data, size), scratch().dir() / "pipeline.json"); });
 }
 
 
@@ -104,7 +83,7 @@ void report(const std::uint8_t* data, std::size_t size) {
 
 
 void metrics_line(const std::uint8_t* data, std::size_t size) {
-  refused_or_read([&] { hpo::parse_metric_line(std::string(reinterpret_cast<const char*>(data), size)); });
+  refused_or_read([&] { hpo::parse_metric_line(std::string(text_of(data, size))); });
 }
 
 

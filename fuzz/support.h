@@ -16,6 +16,11 @@
 
 namespace vdsr::fuzz {
 
+// The input bytes as text, for the readers that take a config's or a line's text.
+inline std::string_view text_of(const std::uint8_t* data, std::size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
 // Runs `parse`, treating vdsr::Error (a refused input) as a clean outcome.
 template <class F>
 inline void refused_or_read(F&& parse) {
@@ -31,7 +36,7 @@ template <class F>
 inline void with_json(const std::uint8_t* data, std::size_t size, F&& read) {
   nlohmann::json j;
   try {
-    j = parse_json(std::string_view(reinterpret_cast<const char*>(data), size), "fuzz.json");
+    j = parse_json(text_of(data, size), "fuzz.json");
   } catch (const Error&) {
     return;
   }
