@@ -26,6 +26,13 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
+// `command` as a shell line that runs it as on a full disk: no file it writes may grow past `blocks`
+// 512-byte blocks, and a write past that fails (EFBIG, with SIGXFSZ ignored) where a full disk would fail
+// it with ENOSPC. Both reach our code as a failed write.
+inline std::string on_a_full_disk(const std::string& command, int blocks = 4) {
+  return "trap '' XFSZ; ulimit -f " + std::to_string(blocks) + "; exec " + command;
+}
+
 inline std::string tool(const std::string& name) { return std::string(vdsr::test::bin_dir()) + "/" + name; }
 
 }  // namespace vdsr::test

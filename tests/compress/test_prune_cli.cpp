@@ -266,3 +266,18 @@ TEST_F(PruneCli, AFailedRunLeavesNoOutputs) {
   EXPECT_FALSE(fs::exists(dir_ / "kept" / "report.json"));
   EXPECT_TRUE(fs::exists(dir_ / "kept" / "notes.txt"));
 }
+
+// A disk that fills up while the outputs are written: a clear error naming the file, and neither the
+// outputs nor the folder the run created are left behind.
+TEST_F(PruneCli, AFullDiskLeavesNoOutputsOrFolder) {
+  const fs::path config = write_config("prune.json", R"([{"sparsity": 0.5, "op_types": ["Conv2d"]}])");
+  const auto r = run_command(test::on_a_full_disk(prune(config, "--no-eval --out " + (dir_ / "out" / "sub").string())));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((dir_ / "out" / "sub").string()), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out")) << r.output;
+  // The same run with room to write succeeds: the failure above came from the disk.
+  const auto ok = run_command(prune(config, "--no-eval --out " + (dir_ / "out" / "sub").string()));
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "sub" / "pruned.ckpt"));
+}

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/cli_runner.h"
 #include "tests/test_paths.h"
 #include "data_test_util.h"
 #include "tests/test_assets.h"
@@ -34,6 +35,10 @@ struct CliFixture {
     write_image(images / "two.bmp", synthetic_image(50, 90, 6));
   }
   int run(const std::string& args) { return run_command(kTool + " " + args, temp.path() / "log.txt"); }
+  // As run(), with no file allowed past 32 blocks of 512 bytes.
+  int run_on_a_full_disk(const std::string& args) {
+    return run_command(on_a_full_disk(kTool + " " + args, 32), temp.path() / "log.txt");
+  }
   std::string log() const {
     std::ifstream in(temp.path() / "log.txt");
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -118,6 +123,20 @@ TEST(DataCli, OutputAndCountsAreCheckedBeforeDecoding) {
     EXPECT_EQ(s.log().find("zz-broken.png"), std::string::npos) << "decoded before checking: " << args;
     EXPECT_TRUE(entries(s.out).empty()) << args;
   }
+}
+
+// A disk that fills up while the patches are written (here: no file may grow past 16 KiB): a clear
+// error, and neither the .h5 nor its report is left behind.
+TEST(DataCli, AFullDiskLeavesNoOutput) {
+  CliFixture s;
+  const std::string args = "--images " + s.images.string() + " --out " + (s.out / "train.h5").string() +
+                           " --patch-size 20 --stride 15 --report " + (s.out / "report.json").string();
+  EXPECT_NE(s.run_on_a_full_disk(args), 0) << s.log();
+  EXPECT_NE(s.log().find("error: "), std::string::npos) << s.log();
+  EXPECT_NE(s.log().find("train.h5"), std::string::npos) << s.log();
+  EXPECT_TRUE(entries(s.out).empty());
+  EXPECT_EQ(s.run(args), 0) << s.log();  // with room to write it succeeds
+  EXPECT_GT(fs::file_size(s.out / "train.h5"), 16u * 1024);
 }
 
 TEST(DataCli, HelpExitsZero) {

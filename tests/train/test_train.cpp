@@ -595,6 +595,21 @@ TEST_F(TrainTest, BadOutputAndCountsNameTheirFlagOrPath) {
   EXPECT_EQ(fs::file_size(dir_ / "file"), 6u);
 }
 
+// A disk that fills up when the first checkpoint is written: a clear error naming the file, no checkpoint
+// and no output folder left behind.
+TEST_F(TrainTest, AFullDiskLeavesNoCheckpointOrFolder) {
+  const std::string args = "--data " + (root_ / "small.h5").string() + " --depth 3 --width 4 --max-steps 2 --out " +
+                           (dir_ / "ck" / "sub").string();
+  const auto r = run_command(test::on_a_full_disk(train_cmd(args)));
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find((dir_ / "ck" / "sub").string()), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "ck")) << r.output;
+  const auto ok = run_command(train_cmd(args));  // with room to write it succeeds
+  EXPECT_EQ(ok.code, 0) << ok.output;
+  EXPECT_FALSE(fs::is_empty(dir_ / "ck" / "sub"));
+}
+
 // The training state survives a checkpoint file unchanged: what a resumed run continues from.
 TEST(TrainingState, RoundTripsThroughACheckpointFile) {
   const fs::path dir = fs::temp_directory_path() / ("vdsr-train-state-" + std::to_string(std::random_device{}()));
