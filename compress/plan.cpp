@@ -46,13 +46,57 @@ const Range kMaxRatio{0.0, 1.0, /*max_open=*/false, /*min_open=*/true};  // a ca
 
 // ---- pass 1: parse ----
 
+// Where a quantifier follows another one ("a**", "a+{2}"), or npos. Python's re, which NNI uses, rejects
+// such a pattern as a "multiple repeat"; std::regex accepts it and nests the repeats, which costs
+// exponential time. A single '?' after a quantifier makes it lazy and is allowed, as in Python.
+size_t multiple_repeat_at(const std::string& pattern) {
+  bool after_quantifier = false, after_lazy = false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    const bool quantifier = c == '*' || c == '+' || c == '?' || c == '{';
+    if (quantifier && (after_lazy || (after_quantifier && c != '?'))) return i;
+    if (c == '\\') {
+      ++i;
+    } else if (c == '[') {  // a class: its characters are literal up to the closing ']'
+      size_t j = i + 1;
+      if (j < pattern.size() && pattern[j] == '^') ++j;
+      if (j < pattern.size() && pattern[j] == ']') ++j;
+      while (j < pattern.size() && pattern[j] != ']') j += pattern[j] == '\\' ? 2 : 1;
+      i = j;
+    } else if (c == '(' && i + 1 < pattern.size() && pattern[i + 1] == '?') {
+      ++i;  // "(?:", "(?=", "(?!": that '?' is not a quantifier
+    } else if (c == '{') {
+      const size_t close = pattern.find('}', i);
+      if (close != std::string::npos) i = close;
+    }
+    after_lazy = after_quantifier && c == '?';
+    after_quantifier = quantifier && !after_lazy;
+  }
+  return std::string::npos;
+}
+
+// A layer-name pattern as std::regex. libstdc++'s __polynomial flag matches with its breadth-first
+// executor, whose time is polynomial in the name's length: a pattern such as "(a*)*b" from an outside
+// config_list cannot stall the tool (it has no back-references, which layer names do not need).
+std::regex layer_pattern(const std::string& pattern) {
+#ifdef __GLIBCXX__
+  return std::regex(pattern, std::regex::ECMAScript | std::regex_constants::__polynomial);
+#else
+  return std::regex(pattern);
+#endif
+}
+
 std::vector<std::string> patterns(Fields& f, const char* key) {
   const auto values = f.optional<std::vector<std::string>>(key, {});
   for (const auto& pattern : values) {
+    const std::string invalid = "invalid regular expression '" + pattern + "' (";
+    if (const size_t at = multiple_repeat_at(pattern); at != std::string::npos) {
+      f.fail(key, invalid + "multiple repeat at position " + std::to_string(at) + ")");
+    }
     try {
-      (void)std::regex(pattern);
+      (void)layer_pattern(pattern);
     } catch (const std::regex_error& err) {
-      f.fail(key, "invalid regular expression '" + pattern + "' (" + err.what() + ")");
+      f.fail(key, invalid + err.what() + ")");
     }
   }
   return values;
@@ -198,7 +242,9 @@ bool any_matches(const std::vector<std::string>& values, const LayerInfo& layer,
 
 // Each pattern compiled once per dict, not once per layer.
 std::vector<std::regex> compile(const std::vector<std::string>& patterns) {
-  return {patterns.begin(), patterns.end()};
+  std::vector<std::regex> compiled;
+  for (const auto& pattern : patterns) compiled.push_back(layer_pattern(pattern));
+  return compiled;
 }
 
 bool any_regex_matches(const std::vector<std::regex>& patterns, const LayerInfo& layer) {

@@ -99,6 +99,16 @@ TEST(Plan, ExcludeRemovesLayersMatchedBeforeAndCanBeOverriddenAfter) {
   EXPECT_EQ(removals(p), (std::vector<int>{8, 0, 0, 0, 12, 0}));
 }
 
+// Patterns that a backtracking matcher takes exponential time over ("(a*)*b" on a long name) are matched in
+// polynomial time; lazy quantifiers and literal '*' in classes or escapes are still accepted.
+TEST(Plan, RegexesCannotStallAndMultipleRepeatsAreRefused) {
+  EXPECT_EQ(removals(plan_of(R"([{"sparsity": 0.5, "op_names_re": ["(r*)*(e*)*(s*)*(i*)*(d*)*(u*)*(a*)*(l*)*x",
+                                                                   "residual_layer\\.[0]\\.conv"]}])")),
+            (std::vector<int>{0, 8, 0, 0, 0, 0}));
+  EXPECT_EQ(removals(plan_of(R"([{"sparsity": 0.5, "op_names_re": ["res.*?\\.2[*+?]?\\.c\\w{3}\\*?"]}])")),
+            (std::vector<int>{0, 0, 0, 8, 0, 0}));
+}
+
 TEST(Plan, PartialNamesRegexAndTypesCombine) {
   EXPECT_EQ(removals(plan_of(R"([{"sparsity": 0.5, "op_partial_names": ["layer.2", "layer.3"]}])")),
             (std::vector<int>{0, 0, 0, 8, 8, 0}));
@@ -243,6 +253,10 @@ TEST(PlanErrors, NameTheEntryAndKey) {
       {R"([0.5])", "config_list[0]: expected a dict"},
       {R"([{"sparsity": 0.5, "exclude": "yes", "op_types": ["Conv2d"]}])", "config_list[0].exclude: expected true or false"},
       {R"([{"sparsity": 0.5, "op_names_re": ["(("]}])", "config_list[0].op_names_re: invalid regular expression"},
+      {R"([{"sparsity": 0.5, "op_names_re": ["residua*******\\v"]}])",
+       "config_list[0].op_names_re: invalid regular expression 'residua*******\\v' (multiple repeat at position 8)"},
+      {R"([{"sparsity": 0.5, "exclude_op_names_re": ["conv+{2}"], "op_types": ["Conv2d"]}])",
+       "config_list[0].exclude_op_names_re: invalid regular expression 'conv+{2}' (multiple repeat at position 5)"},
       {R"([{"sparsity": 0.5, "max_sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])",
        "config_list[0].max_sparsity_per_layer: only applies with total_sparsity"},
       {R"([{"sparsity": 0.5, "total_sparsity": 0.5, "op_types": ["Conv2d"]}])",
