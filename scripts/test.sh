@@ -14,3 +14,12 @@ echo "== inference tests with ONEDNN_MAX_CPU_ISA=AVX2"
 ONEDNN_MAX_CPU_ISA=AVX2 ctest --output-on-failure -j"$(nproc)" --timeout 1200 -L inference
 echo "== reference check with ONEDNN_MAX_CPU_ISA=SSE41"
 ONEDNN_MAX_CPU_ISA=SSE41 ctest --output-on-failure --timeout 1200 -R '^ReferenceCheck\.'
+# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzz harness for a short
+# fixed time; an input that breaks one is copied into fuzz/regressions/ and fails the run (docs/reliability.md).
+cd ..
+echo "== unit tests under ASan + UBSan (build-sanitize/)"
+bash scripts/sanitize.sh
+(source scripts/sanitize.env && cd build-sanitize &&
+  ctest --output-on-failure -j"$(nproc)" --timeout 1200 -E "$VDSR_LONG_TESTS")
+echo "== fuzz harnesses, 30 s each"
+bash scripts/fuzz.sh 30
