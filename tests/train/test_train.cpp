@@ -478,7 +478,12 @@ TEST_F(TrainTest, SigtermSavesAndStops) {
   // A run long enough to be inside its loop when the signal comes.
   const std::string cmd = train_cmd("--data " + (root_ / "train.h5").string() + " --depth 6 --width 32 --nEpochs 50 "
                                     "--out " + (dir_ / "ck").string());
-  const auto r = run_command("(" + cmd + " & pid=$!; sleep 3; kill -TERM $pid; wait $pid; echo exit=$?)");
+  // The signal comes once the run has announced its loop ("training ... on ..."), however slow the machine
+  // (a loaded CI host, the sanitizer build), and a moment into it.
+  const std::string log = (dir_ / "train.log").string();
+  const auto r = run_command("(" + cmd + " >" + log + " 2>&1 & pid=$!; for i in $(seq 1200); do " +
+                             "grep -q 'training ' " + log + " && break; sleep 0.1; done; sleep 1; " +
+                             "kill -TERM $pid; wait $pid; echo exit=$?; cat " + log + ")");
   EXPECT_NE(r.output.find("exit=143"), std::string::npos) << r.output;
   ASSERT_TRUE(fs::exists(dir_ / "ck" / "latest.ckpt")) << r.output;
   const Checkpoint ck = load_checkpoint(dir_ / "ck" / "latest.ckpt");
