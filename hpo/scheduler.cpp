@@ -111,7 +111,7 @@ class Scheduler {
 
   RunEnd run() {
     check_trial_command(cfg_, "trialCommand");
-    check_training_service(cfg_, dir_);
+    check_training_service(cfg_, dir_, (dir_ / Store::kFileName).string() + " (stored config)");
     replay();
     session_start_ = now_seconds();
     elapsed_before_ = store_.elapsed();

@@ -410,22 +410,22 @@ std::string slurm_job_prefix(const fs::path& dir) {
   return std::string("vdsr-") + buf + "-";
 }
 
-void check_slurm(const SlurmConfig& c, const fs::path& dir) {
+void check_slurm(const SlurmConfig& c, const fs::path& dir, const std::string& where) {
   const Output o = run_slurm_command({"sinfo", "--noheader", "--format=%R"});
   if (o.code != 0)
-    throw Error("trainingService: Slurm's sinfo did not answer (" + (o.err.empty() ? "exit code " + std::to_string(o.code) : o.err) +
+    throw Error(where + ": trainingService: Slurm's sinfo did not answer (" + (o.err.empty() ? "exit code " + std::to_string(o.code) : o.err) +
                 "); run vdsr-tune on a machine of the cluster, with Slurm's commands on PATH");
   if (!c.partition.empty()) {
     std::vector<std::string> partitions = split(o.out, '\n');
     if (std::find(partitions.begin(), partitions.end(), c.partition) == partitions.end())
-      throw Error("trainingService.partition: no partition \"" + c.partition + "\" on this cluster (sinfo lists: " +
+      throw Error(where + ": trainingService.partition: no partition \"" + c.partition + "\" on this cluster (sinfo lists: " +
                   join(partitions, ", ") + ")");
   }
   if (!c.shared_dir.empty()) {
     const std::string d = fs::weakly_canonical(fs::absolute(dir)).string() + "/";
     const std::string shared = c.shared_dir.string() + (c.shared_dir.string().back() == '/' ? "" : "/");
     if (d.rfind(shared, 0) != 0)
-      throw Error("trainingService.sharedDir: the experiment folder " + d + " is not inside " + c.shared_dir.string() +
+      throw Error(where + ": trainingService.sharedDir: the experiment folder " + d + " is not inside " + c.shared_dir.string() +
                   ", so the nodes would not see its trial folders; choose --dir inside it");
   }
 }

@@ -10,9 +10,9 @@
 
 namespace vdsr::hpo {
 
-// Throws vdsr::Error naming the trainingService key when Slurm's commands cannot be run, the partition
+// Throws vdsr::Error naming the config (`where`) and the trainingService key when Slurm's commands cannot be run, the partition
 // does not exist, or `dir` is not inside sharedDir.
-void check_slurm(const SlurmConfig& c, const fs::path& dir);
+void check_slurm(const SlurmConfig& c, const fs::path& dir, const std::string& where);
 
 std::unique_ptr<TrainingService> make_slurm_service(const SlurmConfig& c, const fs::path& dir, Store& store);
 

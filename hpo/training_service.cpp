@@ -112,8 +112,8 @@ std::vector<std::string> trial_environment(const Job& job) {
           "VDSR_TRIAL_METRICS=" + (job.dir / "metrics.jsonl").string()};
 }
 
-void check_training_service(const ExperimentConfig& cfg, const fs::path& dir) {
-  if (cfg.service.is_slurm()) check_slurm(cfg.service.slurm, dir);
+void check_training_service(const ExperimentConfig& cfg, const fs::path& dir, const std::string& where) {
+  if (cfg.service.is_slurm()) check_slurm(cfg.service.slurm, dir, where);
 }
 
 std::unique_ptr<TrainingService> make_local_service(Store& store, double poll_s, double kill_grace_s) {

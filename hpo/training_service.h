@@ -70,8 +70,8 @@ class TrainingService {
 };
 
 // Checks what can be checked before an experiment starts (Slurm: the commands answer, the partition
-// exists, `dir` is inside sharedDir); throws vdsr::Error naming the config key.
-void check_training_service(const ExperimentConfig& cfg, const fs::path& dir);
+// exists, `dir` is inside sharedDir); throws vdsr::Error naming the config (`where`) and the key.
+void check_training_service(const ExperimentConfig& cfg, const fs::path& dir, const std::string& where);
 
 // `dir` is the experiment folder; `poll_s` and `kill_grace_s` (SIGTERM, then SIGKILL this much later) are
 // for local trials (Slurm polls every trainingService.pollInterval and kills after its KillWait).

@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
     ExperimentConfig cfg = parse_config(raw, config_path, fs::current_path());
     check_trial_command(cfg, config_path);
     const fs::path d = dir.empty() ? default_dir(cfg.name) : dir;
-    check_training_service(cfg, d);
+    check_training_service(cfg, d, config_path);
     Store::create(d, cfg.to_json());
     spdlog::info("experiment folder: {}", d.string());
     return run(d, report_path);
