@@ -257,7 +257,7 @@ class Scheduler {
       service_->start(r.job, {cfg_.trial_command, cfg_.code_dir});
       return true;
     } catch (const std::exception& e) {
-      finish(r, {JobEnd::Kind::kFailed, std::nullopt, e.what()}, now_seconds());
+      finish(r, JobEnd::failed(e.what()), now_seconds());
       return false;
     }
   }
@@ -303,7 +303,7 @@ class Scheduler {
       handle_line(r, r.partial_line);  // a last line without newline still counts
       r.partial_line.clear();
     }
-    finish(r, e, now_seconds());
+    finish(r, e, std::max(r.started, e.ended_at.value_or(now_seconds())));
     return true;
   }
 

@@ -152,6 +152,16 @@ std::optional<int> read_exit_record(const Job& job) {
   }
 }
 
+// When the exit record was written: the trial's end, also for a job collected long after (--resume).
+std::optional<double> exit_record_time(const Job& job) {
+  std::error_code ec;
+  const auto t = fs::last_write_time(job.dir / kExitRecord, ec);
+  if (ec) return std::nullopt;
+  const auto sys = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+      t - fs::file_time_type::clock::now() + std::chrono::system_clock::now());
+  return std::chrono::duration<double>(sys.time_since_epoch()).count();
+}
+
 class SlurmService final : public TrainingService {
  public:
   SlurmService(const SlurmConfig& c, const fs::path& dir, Store& store)
@@ -208,7 +218,7 @@ class SlurmService final : public TrainingService {
       const SlurmJobState& s = it->second;
       const bool active = kActive.count(s.state) > 0;
       if (!j->retry_reason.empty()) {  // cancelled for a resubmission: wait until it is gone
-        if (!active) ends[j->trial_id] = {JobEnd::Kind::kRetry, std::nullopt, j->retry_reason};
+        if (!active) ends[j->trial_id] = JobEnd::retry(j->retry_reason);
         continue;
       }
       if (s.state == "PENDING" && pending_may_never_clear(s.reason)) {
@@ -231,6 +241,7 @@ class SlurmService final : public TrainingService {
           continue;
         }
       }
+      if (code) end->ended_at = exit_record_time(*j);
       ends[j->trial_id] = *end;
     }
     if (!forgotten.empty()) collect_forgotten(forgotten, ends);
@@ -321,16 +332,15 @@ class SlurmService final : public TrainingService {
       const std::optional<int> code = read_exit_record(*j);
       if (const auto a = accounted.find(j->job_id); a != accounted.end() && !kActive.count(a->second.first.state)) {
         if (const auto end = slurm_job_end(a->second.first, code ? code : std::optional<int>(a->second.second), 0, c_))
-          ends[j->trial_id] = !j->retry_reason.empty() ? JobEnd{JobEnd::Kind::kRetry, std::nullopt, j->retry_reason} : *end;
+          ends[j->trial_id] = !j->retry_reason.empty() ? JobEnd::retry(j->retry_reason) : *end;
         continue;
       }
       if (!j->retry_reason.empty())
-        ends[j->trial_id] = {JobEnd::Kind::kRetry, std::nullopt, j->retry_reason};
+        ends[j->trial_id] = JobEnd::retry(j->retry_reason);
       else if (code)
-        ends[j->trial_id] = {JobEnd::Kind::kExited, code, ""};
+        ends[j->trial_id] = JobEnd::exited(*code, exit_record_time(*j));
       else
-        ends[j->trial_id] = {JobEnd::Kind::kRetry, std::nullopt,
-                             "job " + j->job_id + " is gone from Slurm and left no exit record (lost)"};
+        ends[j->trial_id] = JobEnd::retry("job " + j->job_id + " is gone from Slurm and left no exit record (lost)");
     }
   }
 
@@ -375,30 +385,26 @@ bool pending_may_never_clear(const std::string& reason) {
 
 std::optional<JobEnd> slurm_job_end(const SlurmJobState& s, std::optional<int> exit_code, double waited_s,
                                     const SlurmConfig& c) {
-  using K = JobEnd::Kind;
   const std::string& st = s.state;
   const std::string why = s.reason.empty() || s.reason == "None" ? "" : " (" + s.reason + ")";
   if (st == "REQUEUED" || st == "REQUEUE_HOLD" || st == "REQUEUE_FED" || (kActive.count(st) && s.restarts > 0))
-    return JobEnd{K::kRetry, std::nullopt, "requeued by Slurm"};
+    return JobEnd::retry("requeued by Slurm");
   if (st == "PENDING" && pending_may_never_clear(s.reason) && waited_s > c.pending_timeout_s)
-    return JobEnd{K::kFailed, std::nullopt,
-                  "PENDING (" + s.reason + ") for over pendingTimeout (" + seconds_text(c.pending_timeout_s) +
-                      "): the job may never start; check the partition, account, qos and resources asked for"};
+    return JobEnd::failed("PENDING (" + s.reason + ") for over pendingTimeout (" + seconds_text(c.pending_timeout_s) +
+                          "): the job may never start; check the partition, account, qos and resources asked for");
   if (kActive.count(st)) return std::nullopt;
-  if (st == "COMPLETED") return JobEnd{K::kExited, exit_code.value_or(0), ""};
+  if (st == "COMPLETED") return JobEnd::exited(exit_code.value_or(0));
   if (st == "FAILED") {
-    if (exit_code) return JobEnd{K::kExited, exit_code, ""};
-    return JobEnd{K::kFailed, std::nullopt, "FAILED" + why + " before the trial command ended"};
+    if (exit_code) return JobEnd::exited(*exit_code);
+    return JobEnd::failed("FAILED" + why + " before the trial command ended");
   }
   if (st == "OUT_OF_MEMORY")
-    return JobEnd{K::kFailed, std::nullopt,
-                  "OUT_OF_MEMORY: over its memory limit" + (c.memory.empty() ? "" : " (memory " + c.memory + ")")};
+    return JobEnd::failed("OUT_OF_MEMORY: over its memory limit" + (c.memory.empty() ? "" : " (memory " + c.memory + ")"));
   if (st == "TIMEOUT")
-    return JobEnd{K::kFailed, std::nullopt,
-                  "TIMEOUT: over its time limit" + (c.time.empty() ? "" : " (time " + c.time + ")")};
-  if (st == "CANCELLED") return JobEnd{K::kFailed, std::nullopt, "CANCELLED outside the tuner (scancel?)"};
-  if (st == "PREEMPTED" || st == "NODE_FAIL" || st == "BOOT_FAIL") return JobEnd{K::kRetry, std::nullopt, st + why};
-  return JobEnd{K::kFailed, std::nullopt, st + why};  // DEADLINE, REVOKED, SPECIAL_EXIT, ...
+    return JobEnd::failed("TIMEOUT: over its time limit" + (c.time.empty() ? "" : " (time " + c.time + ")"));
+  if (st == "CANCELLED") return JobEnd::failed("CANCELLED outside the tuner (scancel?)");
+  if (st == "PREEMPTED" || st == "NODE_FAIL" || st == "BOOT_FAIL") return JobEnd::retry(st + why);
+  return JobEnd::failed(st + why);  // DEADLINE, REVOKED, SPECIAL_EXIT, ...
 }
 
 std::string slurm_job_prefix(const fs::path& dir) {

@@ -42,6 +42,11 @@ struct JobEnd {
   Kind kind = Kind::kExited;
   std::optional<int> exit_code;
   std::string message;
+  std::optional<double> ended_at;  // when it ended, if known (seconds since the epoch); else when seen
+
+  static JobEnd exited(int code, std::optional<double> at = std::nullopt) { return {Kind::kExited, code, "", at}; }
+  static JobEnd failed(std::string why) { return {Kind::kFailed, std::nullopt, std::move(why), std::nullopt}; }
+  static JobEnd retry(std::string why) { return {Kind::kRetry, std::nullopt, std::move(why), std::nullopt}; }
 };
 
 // What the scheduler passes to start a trial.

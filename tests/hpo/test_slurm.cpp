@@ -263,6 +263,7 @@ TEST_F(TuneSlurm, AResumedControllerAdoptsRunningJobsAndCollectsFinishedOnes) {
   ASSERT_EQ(live.size(), 1u);
   EXPECT_EQ(live.begin()->first, before[1].job_id);
 
+  const double resumed_at = now_seconds();
   const auto r = tune("--resume exp");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("trial 2: adopting Slurm job " + before[1].job_id), std::string::npos) << r.output;
@@ -275,6 +276,7 @@ TEST_F(TuneSlurm, AResumedControllerAdoptsRunningJobsAndCollectsFinishedOnes) {
     EXPECT_EQ(tr.intermediate.size(), 1u) << tr.id;  // read again from the file, not duplicated
   }
   EXPECT_EQ(t[0].job_id, before[0].job_id);
+  EXPECT_LE(t[0].ended, resumed_at);  // its end is when its job ended, not when it was collected
   EXPECT_EQ(t[1].job_id, before[1].job_id);
   ASSERT_EQ(tune("--export exp --format json --out export.json").code, 0);
   const json exported = json::parse(vdsr::test::read_text(dir_ / "export.json"));
