@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -83,10 +82,22 @@ void read_limits(Fields& f, ExperimentConfig& c) {
     c.max_trial_duration_s = parse_duration(f.raw("maxTrialDuration"), f.path("maxTrialDuration"));
 }
 
-// sbatch's --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED.
+// sbatch's --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED (checked by hand:
+// a config is outside input, and std::regex recurses once per character).
 bool is_slurm_time(const std::string& t) {
-  static const std::regex form(R"(\d+(:\d+){0,2}|\d+-\d+(:\d+){0,2}|UNLIMITED|INFINITE)");
-  return std::regex_match(t, form);
+  if (t == "UNLIMITED" || t == "INFINITE") return true;
+  const size_t dash = t.find('-');
+  const std::string clock = dash == std::string::npos ? t : t.substr(dash + 1);
+  auto digits = [](const std::string& s) { return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos; };
+  if (dash != std::string::npos && !digits(t.substr(0, dash))) return false;
+  size_t groups = 0, start = 0;
+  for (size_t colon; ; start = colon + 1) {
+    colon = clock.find(':', start);
+    if (!digits(clock.substr(start, colon == std::string::npos ? std::string::npos : colon - start))) return false;
+    ++groups;
+    if (colon == std::string::npos) break;
+  }
+  return groups <= 3;
 }
 
 SlurmConfig read_slurm(Fields& s, const fs::path& base_dir) {

@@ -109,6 +109,10 @@ TEST(SlurmConfig, BadFieldsAreErrorsNamingTheKey) {
   EXPECT_NE(config_error({{"platform", "slurm"}, {"time", "an hour"}}).find("exp.json: trainingService.time: expected sbatch"),
             std::string::npos)
       << config_error({{"platform", "slurm"}, {"time", "an hour"}});
+  for (const char* ok : {"30", "30:00", "1:30:00", "2-0", "2-12:00", "1-0:0:1", "UNLIMITED"})
+    EXPECT_EQ(config_error({{"platform", "slurm"}, {"time", ok}}), "") << ok;
+  for (const char* bad : {"", "1h", "1:2:3:4", "-1", "1-", ":30", "1-2-3", "1.5"})
+    EXPECT_NE(config_error({{"platform", "slurm"}, {"time", bad}}), "") << bad;
   EXPECT_NE(config_error({{"platform", "slurm"}, {"maxRetries", -1}}).find("maxRetries"), std::string::npos);
   EXPECT_NE(config_error({{"platform", "slurm"}, {"sharedDir", "/no/such/dir"}}).find("is not a directory"),
             std::string::npos);
