@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -54,7 +55,8 @@ esac
 echo "{\"type\": \"final\", \"value\": $x}" >> "$VDSR_TRIAL_METRICS"
 )";
 
-bool cluster_up() { return vdsr::test::run_command("timeout 10 sinfo --noheader").code == 0; }
+// Bounded: with its daemons stopped sinfo retries for a while.
+bool cluster_up() { return vdsr::test::run_command("timeout 3 sinfo --noheader").code == 0; }
 
 class TuneSlurm : public ::testing::Test {
  protected:
@@ -287,6 +289,27 @@ TEST_F(TuneSlurm, AResumedControllerAdoptsRunningJobsAndCollectsFinishedOnes) {
     ids.insert(row["trialJobId"].get<std::string>());
   }
   EXPECT_EQ(ids, (std::set<std::string>{"1", "2", "3", "4"}));
+}
+
+TEST_F(TuneSlurm, AJobWhoseIdNeverReachedTheStoreIsFoundByItsName) {
+  write_config(config("sleep 3", 1, 1));
+  const pid_t tuner = spawn_tune({"--config", "exp.json", "--dir", "exp"});
+  ASSERT_TRUE(wait_for_running_jobs(1));
+  kill(tuner, SIGKILL);
+  waitpid(tuner, nullptr, 0);
+  const std::string job = trials().at(0).job_id;
+  // As if the controller had died between sbatch's answer and the store's write.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "exp" / Store::kFileName).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE trials SET job_id = NULL, attempt = NULL", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  const auto r = tune("--resume exp");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto t = trials();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].status, TrialState::kSucceeded) << t[0].message;
+  EXPECT_EQ(t[0].job_id, job);  // adopted, not submitted again
+  EXPECT_EQ(t[0].attempt, 1);
 }
 
 TEST_F(TuneSlurm, StopCancelsEveryJobAndEndsTheController) {
