@@ -49,7 +49,7 @@ esac
 echo "{\"type\": \"intermediate\", \"step\": 1, \"value\": $x}" >> "$VDSR_TRIAL_METRICS"
 case "$1" in
   fail) exit 1 ;;
-  sleep) sleep "$2" ;;
+  sleep) [ -n "$TRIAL_NO_SLEEP" ] || sleep "$2" ;;
   staggered) sleep $(( VDSR_TRIAL_ID == 2 ? 8 : 1 )) ;;  # trial 2 runs on well after trial 1
 esac
 echo "{\"type\": \"final\", \"value\": $x}" >> "$VDSR_TRIAL_METRICS"
@@ -323,6 +323,27 @@ TEST_F(TuneSlurm, StopCancelsEveryJobAndEndsTheController) {
   EXPECT_EQ(WEXITSTATUS(ws), 130) << vdsr::test::read_text(dir_ / "bg_err.txt");
   EXPECT_TRUE(live_jobs().empty());
   for (const auto& tr : trials()) EXPECT_EQ(tr.status, TrialState::kInterrupted) << tr.id;
+}
+
+TEST_F(TuneSlurm, CtrlCCancelsTheJobsAndResumeRunsThemAgain) {
+  write_config(config("sleep 60", 2, 2));
+  const pid_t tuner = spawn_tune({"--config", "exp.json", "--dir", "exp"});
+  ASSERT_TRUE(wait_for_running_jobs(2));
+  kill(tuner, SIGINT);
+  int ws = 0;
+  waitpid(tuner, &ws, 0);
+  EXPECT_EQ(WEXITSTATUS(ws), 130) << vdsr::test::read_text(dir_ / "bg_err.txt");
+  EXPECT_TRUE(live_jobs().empty());
+  for (const auto& tr : trials()) EXPECT_EQ(tr.status, TrialState::kInterrupted) << tr.id;
+  setenv("TRIAL_NO_SLEEP", "1", 1);  // the reruns need not wait a minute (jobs get the controller's environment)
+  const auto r = tune("--resume exp");
+  unsetenv("TRIAL_NO_SLEEP");
+  EXPECT_EQ(r.code, 0) << r.output;
+  const auto t = trials();
+  ASSERT_EQ(t.size(), 4u);  // two interrupted, two reruns of them with the same parameters
+  EXPECT_EQ(t[2].rerun_of, 1);
+  EXPECT_EQ(t[2].params, t[0].params);
+  EXPECT_EQ(t[3].status, TrialState::kSucceeded);
 }
 
 TEST_F(TuneSlurm, StopCancelsTheJobsOfAControllerThatDied) {
