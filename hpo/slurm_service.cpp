@@ -282,7 +282,9 @@ class SlurmService final : public TrainingService {
       for (const std::string& line : split(o.out, '\n')) {
         const std::vector<std::string> f = split(line, '|');
         if (f.size() < 2 || f[1].rfind(prefix_, 0) != 0) continue;
-        const int id = std::stoi(f[1].substr(prefix_.size()));
+        const std::string suffix = f[1].substr(prefix_.size());
+        if (suffix.empty() || suffix.size() > 9 || suffix.find_first_not_of("0123456789") != std::string::npos) continue;
+        const int id = std::stoi(suffix);
         const auto t = std::find_if(running.begin(), running.end(), [&](const TrialRecord& r) { return r.id == id; });
         const int attempt = t != running.end() ? std::max(1, t->attempt) : 1;
         store_.set_trial_job(id, f[0], attempt);

@@ -110,7 +110,15 @@ int stop(const fs::path& dir) {
     const pid_t pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
     if (pid > 0 && kill(pid, SIGTERM) == 0) {
       spdlog::info("asked the controller (pid {}) to stop; waiting for it", pid);
-      while (flock(fd, LOCK_EX | LOCK_NB) != 0) usleep(100 * 1000);  // its stop ends with the lock freed
+      // Its stop ends with the lock freed; it waits up to two minutes for its jobs to end first.
+      for (int waited_ms = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += 100) {
+        if (waited_ms > 300 * 1000) {
+          ::close(fd);
+          throw Error("the controller (pid " + std::to_string(pid) + ") of " + dir.string() +
+                      " did not stop within 300 s; its trials' jobs are left as they are");
+        }
+        usleep(100 * 1000);
+      }
     }
   }
   if (fd >= 0) ::close(fd);
