@@ -82,12 +82,64 @@ void read_limits(Fields& f, ExperimentConfig& c) {
     c.max_trial_duration_s = parse_duration(f.raw("maxTrialDuration"), f.path("maxTrialDuration"));
 }
 
-void check_training_service(Fields& f) {
-  if (!f.has("trainingService")) return;
+// sbatch's --time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS, or UNLIMITED (checked by hand:
+// a config is outside input, and std::regex recurses once per character).
+bool is_slurm_time(const std::string& t) {
+  if (t == "UNLIMITED" || t == "INFINITE") return true;
+  const size_t dash = t.find('-');
+  const std::string clock = dash == std::string::npos ? t : t.substr(dash + 1);
+  auto digits = [](const std::string& s) { return !s.empty() && s.size() <= 9 && s.find_first_not_of("0123456789") == std::string::npos; };
+  if (dash != std::string::npos && !digits(t.substr(0, dash))) return false;
+  size_t groups = 0, start = 0;
+  for (size_t colon; ; start = colon + 1) {
+    colon = clock.find(':', start);
+    if (!digits(clock.substr(start, colon == std::string::npos ? std::string::npos : colon - start))) return false;
+    ++groups;
+    if (colon == std::string::npos) break;
+  }
+  return groups <= 3;
+}
+
+SlurmConfig read_slurm(Fields& s, const fs::path& base_dir) {
+  SlurmConfig c;
+  auto text = [&](const std::string& key) {
+    if (!s.has(key)) return std::string();
+    return non_empty_string(s, key);
+  };
+  c.partition = text("partition");
+  c.account = text("account");
+  c.qos = text("qos");
+  c.time = text("time");
+  if (!c.time.empty() && !is_slurm_time(c.time))
+    s.fail("time", "expected sbatch's --time format (minutes, \"HH:MM:SS\", \"D-HH:MM\", ...), got \"" + c.time + "\"");
+  c.cpus_per_task = s.maybe<int>("cpusPerTask", Range::at_least(1));
+  c.memory = text("memory");
+  c.gres = text("gres");
+  c.sbatch_args = s.optional<std::vector<std::string>>("sbatchArgs", {});
+  if (s.has("sharedDir")) {
+    fs::path d = non_empty_string(s, "sharedDir");
+    if (d.is_relative()) d = base_dir / d;
+    d = fs::weakly_canonical(fs::absolute(d));
+    if (!fs::is_directory(d)) s.fail("sharedDir", "'" + d.string() + "' is not a directory");
+    c.shared_dir = d;
+  }
+  c.max_retries = s.optional<int>("maxRetries", 1, Range::at_least(0));
+  if (s.has("pendingTimeout")) c.pending_timeout_s = parse_duration(s.raw("pendingTimeout"), s.path("pendingTimeout"));
+  if (s.has("pollInterval")) c.poll_interval_s = parse_duration(s.raw("pollInterval"), s.path("pollInterval"));
+  return c;
+}
+
+TrainingServiceConfig read_training_service(Fields& f, const fs::path& base_dir) {
+  TrainingServiceConfig c;
+  if (!f.has("trainingService")) return c;
   Fields service = f.object("trainingService");
-  const std::string platform = service.required<std::string>("platform");
-  if (platform != "local") service.fail("platform", "expected \"local\" (the only one), got \"" + platform + "\"");
+  c.platform = service.required<std::string>("platform");
+  if (c.platform == "slurm")
+    c.slurm = read_slurm(service, base_dir);
+  else if (c.platform != "local")
+    service.fail("platform", "expected \"local\" or \"slurm\", got \"" + c.platform + "\"");
   service.finish();
+  return c;
 }
 
 // The tuner config with its seed filled in, checked by building the tuner once.
@@ -115,7 +167,7 @@ ExperimentConfig parse_config(const json& j, const std::string& where, const fs:
   c.trial_command = non_empty_string(f, "trialCommand");
   c.code_dir = read_code_dir(f, base_dir);
   read_limits(f, c);
-  check_training_service(f);
+  c.service = read_training_service(f, base_dir);
   c.tuner = read_tuner(f, c.search_space);
   c.assessor = read_assessor(f);
   f.finish();
@@ -138,11 +190,28 @@ json ExperimentConfig::to_json() const {
             {"trialCodeDirectory", code_dir.string()},
             {"trialConcurrency", concurrency},
             {"tuner", tuner},
-            {"trainingService", {{"platform", "local"}}}};
+            {"trainingService", service.to_json()}};
   if (max_trials) j["maxTrialNumber"] = *max_trials;
   if (std::isfinite(max_duration_s)) j["maxExperimentDuration"] = format_seconds(max_duration_s);
   if (std::isfinite(max_trial_duration_s)) j["maxTrialDuration"] = format_seconds(max_trial_duration_s);
   if (!assessor.is_null()) j["assessor"] = assessor;
+  return j;
+}
+
+json TrainingServiceConfig::to_json() const {
+  json j = {{"platform", platform}};
+  if (!is_slurm()) return j;
+  const SlurmConfig& s = slurm;
+  for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"partition", s.partition},
+                                   {"account", s.account}, {"qos", s.qos}, {"time", s.time},
+                                   {"memory", s.memory}, {"gres", s.gres}})
+    if (!value.empty()) j[key] = value;
+  if (s.cpus_per_task) j["cpusPerTask"] = *s.cpus_per_task;
+  if (!s.sbatch_args.empty()) j["sbatchArgs"] = s.sbatch_args;
+  if (!s.shared_dir.empty()) j["sharedDir"] = s.shared_dir.string();
+  j["maxRetries"] = s.max_retries;
+  j["pendingTimeout"] = format_seconds(s.pending_timeout_s);
+  j["pollInterval"] = format_seconds(s.poll_interval_s);
   return j;
 }
 

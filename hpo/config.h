@@ -1,17 +1,40 @@
 #pragma once
 // The experiment configuration, with NNI's field names
-// (https://nni.readthedocs.io/en/stable/reference/experiment_config.html), restricted to local trials.
+// (https://nni.readthedocs.io/en/stable/reference/experiment_config.html); trials run as local processes
+// or as Slurm jobs (trainingService, whose Slurm fields follow sbatch's own names).
 #include <filesystem>
 #include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hpo/search_space.h"
 
 namespace vdsr::hpo {
 
 namespace fs = std::filesystem;
+
+// trainingService {"platform": "slurm", ...}: one sbatch job per trial (docs/tuning.md).
+struct SlurmConfig {
+  std::string partition, account, qos;   // empty: the cluster's default
+  std::string time;                      // per trial, in sbatch's --time format ("30", "1:00:00", "1-0")
+  std::optional<int> cpus_per_task;
+  std::string memory;                    // sbatch --mem, e.g. "4G"
+  std::string gres;                      // e.g. "gpu:1"
+  std::vector<std::string> sbatch_args;  // passed to sbatch as they are
+  fs::path shared_dir;                   // absolute; the experiment folder must be inside it (empty: unchecked)
+  int max_retries = 1;                   // resubmissions after a requeue, preemption or node failure
+  double pending_timeout_s = 600;        // how long a job may wait for a node that is not available
+  double poll_interval_s = 5;            // between two squeue calls
+};
+
+struct TrainingServiceConfig {
+  std::string platform = "local";  // "local" or "slurm"
+  SlurmConfig slurm;
+  bool is_slurm() const { return platform == "slurm"; }
+  json to_json() const;
+};
 
 struct ExperimentConfig {
   std::string name;
@@ -24,6 +47,7 @@ struct ExperimentConfig {
   double max_trial_duration_s = std::numeric_limits<double>::infinity();
   json tuner;                 // {name, classArgs} with the seed filled in
   json assessor;              // null when there is none
+  TrainingServiceConfig service;
 
   // The effective configuration in NNI field names: what the store keeps and the report shows. It
   // parses back to the same config without needing the original file.

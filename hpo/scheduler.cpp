@@ -19,6 +19,7 @@
 #include "hpo/assessor.h"
 #include "hpo/config.h"
 #include "hpo/results.h"
+#include "hpo/training_service.h"
 #include "hpo/tuner_registry.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
@@ -39,11 +40,11 @@ double default_number(const json& v, const std::string& what) {
   throw Error(what + ": expected a number or an object with a numeric \"default\", got " + v.dump());
 }
 
-// A running trial process and what has been read back from it so far.
+// A running trial and what has been read back from it so far.
 struct Running {
   int id = 0;
   Point point;
-  pid_t pid = -1;
+  Job job;
   double started = 0;
   fs::path dir;
   std::streamoff metrics_offset = 0;
@@ -55,15 +56,18 @@ struct Running {
   std::string protocol_error;
   std::string kill_reason;     // why the scheduler is stopping it, if it is
   TrialState kill_status = TrialState::kFailed;
-  double kill_sent = 0;
-  bool sigkill_sent = false;
-};
 
-std::string describe_wait(int wstatus) {
-  if (WIFEXITED(wstatus)) return "exit code " + std::to_string(WEXITSTATUS(wstatus));
-  if (WIFSIGNALED(wstatus)) return std::string("killed by signal ") + strsignal(WTERMSIG(wstatus));
-  return "ended abnormally";
-}
+  // Forgets what was read: the metrics file is read again from its start (a retried attempt, an adopted job).
+  void restart_reading() {
+    metrics_offset = 0;
+    partial_line.clear();
+    line_no = 0;
+    values.clear();
+    final.reset();
+    final_payload = json();
+    protocol_error.clear();
+  }
+};
 
 }  // namespace
 
@@ -102,10 +106,12 @@ class Scheduler {
     tuner_ = make_tuner(cfg_.tuner, *space_, "tuner");
     if (!cfg_.assessor.is_null()) assessor_ = std::make_unique<MedianStop>(MedianStop::from_config(cfg_.assessor, "assessor"));
     mode_ = experiment_mode(cj);
+    service_ = make_training_service(cfg_, dir_, store_, opt.poll_seconds, opt.kill_grace_seconds);
   }
 
   RunEnd run() {
     check_trial_command(cfg_, "trialCommand");
+    check_training_service(cfg_, dir_, (dir_ / Store::kFileName).string() + " (stored config)");
     replay();
     session_start_ = now_seconds();
     elapsed_before_ = store_.elapsed();
@@ -126,8 +132,9 @@ class Scheduler {
         if (out_of_time) spdlog::info("maxExperimentDuration reached");
         break;
       }
-      std::this_thread::sleep_for(std::chrono::duration<double>(opt_.poll_seconds));
-      for (auto it = running_.begin(); it != running_.end();) it = poll(*it) ? running_.erase(it) : std::next(it);
+      wait_for_next_poll();
+      if (opt_.stop && opt_.stop->load()) return interrupt();
+      poll_all();
       store_.set_elapsed(elapsed());
       draw_status();
     }
@@ -139,10 +146,23 @@ class Scheduler {
  private:
   double elapsed() const { return elapsed_before_ + (now_seconds() - session_start_); }
 
-  // Feeds finished trials back to the tuner and assessor; queues interrupted ones for a rerun.
+  void wait_for_next_poll() {
+    const double until = now_seconds() + service_->poll_interval();
+    while (now_seconds() < until && !(opt_.stop && opt_.stop->load()))
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.05, service_->poll_interval())));
+  }
+
+  // Feeds finished trials back to the tuner and assessor; adopts the jobs of trials left running that the
+  // training service still knows (Slurm); queues the other interrupted ones for a rerun.
   void replay() {
-    end_leftover_processes();
-    store_.mark_interrupted(now_seconds());
+    std::vector<TrialRecord> left_running;
+    for (const auto& t : store_.trials())
+      if (t.status == TrialState::kRunning) left_running.push_back(t);
+    std::map<int, Job> adopted;
+    for (Job& j : service_->adopt(left_running)) adopted[j.trial_id] = j;
+    std::vector<int> keep;
+    for (const auto& [id, job] : adopted) keep.push_back(id);
+    store_.mark_interrupted_except(now_seconds(), keep);
     std::vector<TrialRecord> trials = store_.trials();
     std::set<int> rerun;
     for (const auto& t : trials)
@@ -161,6 +181,16 @@ class Scheduler {
       } else if (t.status == TrialState::kInterrupted) {
         tuner_->observe(t.id, p, std::nullopt);
         if (!rerun.count(t.id)) reruns_.push_back({t.id, t.params});
+      } else if (t.status == TrialState::kRunning && adopted.count(t.id)) {
+        tuner_->running(t.id, p);
+        Running r;
+        r.id = t.id;
+        r.point = p;
+        r.job = adopted[t.id];
+        r.started = t.started;
+        r.dir = r.job.dir;
+        store_.clear_metrics(t.id);  // the metrics file is the record; it is read again from its start
+        running_.push_back(std::move(r));
       }
       if (t.counts_as_done()) {
         ++done_;
@@ -169,16 +199,7 @@ class Scheduler {
       }
     }
     if (!reruns_.empty()) spdlog::info("{} interrupted trial(s) will run again", reruns_.size());
-  }
-
-  // A trial still RUNNING in the store was left by a tuner that died. Its supervisor normally ends the
-  // trial's process group with it; should the group still live (the supervisor was killed too), end it
-  // now, provided its leader is still the process recorded, not a later one that got the same pid.
-  void end_leftover_processes() {
-    for (const TrialProcess& p : store_.running_processes())
-      if (kill_group_if_started_at(p.pgid, p.start_time))
-        spdlog::warn("trial {}: ended its process group {}, left running by a tuner that stopped", p.trial_id,
-                     p.pgid);
+    if (!adopted.empty()) spdlog::info("{} trial(s) still queued or running were adopted", adopted.size());
   }
 
   static std::vector<double> values_of(const TrialRecord& t) {
@@ -220,27 +241,70 @@ class Scheduler {
     std::ofstream(r.dir / kMetricsFile).close();
     r.started = now_seconds();
     store_.add_trial(id, params, r.started, rerun_of);
-    r.pid = spawn(r);
-    if (const auto start = process_start_time(r.pid)) store_.set_trial_process(id, {id, r.pid, *start});
+    r.job.trial_id = id;
+    r.job.dir = r.dir;
     status_.clear();
-    spdlog::info("trial {} started{}: {}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
-                 params.dump());
+    if (!start_job(r)) return true;
+    spdlog::info("trial {} started{}: {}{}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
+                 params.dump(), r.job.job_id.empty() ? "" : " as Slurm job " + r.job.job_id);
     running_.push_back(std::move(r));
     return true;
   }
 
-  pid_t spawn(const Running& r) {
-    ShellCommand c;
-    c.command = cfg_.trial_command;
-    c.cwd = cfg_.code_dir;
-    c.environment = current_environment({"VDSR_TRIAL_"});
-    c.environment.push_back("VDSR_TRIAL_ID=" + std::to_string(r.id));
-    c.environment.push_back("VDSR_TRIAL_DIR=" + r.dir.string());
-    c.environment.push_back("VDSR_TRIAL_PARAMS=" + (r.dir / kParamsFile).string());
-    c.environment.push_back("VDSR_TRIAL_METRICS=" + (r.dir / kMetricsFile).string());
-    c.stdout_path = r.dir / "stdout.log";
-    c.stderr_path = r.dir / "stderr.log";
-    return spawn_shell(c);
+  // Starts the trial's job; one that cannot be started (sbatch refused it) fails the trial at once.
+  bool start_job(Running& r) {
+    try {
+      service_->start(r.job, {cfg_.trial_command, cfg_.code_dir});
+      return true;
+    } catch (const std::exception& e) {
+      finish(r, JobEnd::failed(e.what()), now_seconds());
+      return false;
+    }
+  }
+
+  // One look at every running trial: new metrics, time limits, then the service's batched poll.
+  void poll_all() {
+    std::vector<Job*> jobs;
+    for (auto& r : running_) {
+      read_metrics(r);
+      if (r.kill_reason.empty() && now_seconds() - r.started > cfg_.max_trial_duration_s)
+        start_kill(r, "timed out after maxTrialDuration (" + std::to_string(cfg_.max_trial_duration_s) + " s)",
+                   TrialState::kFailed);
+      jobs.push_back(&r.job);
+    }
+    const std::map<int, JobEnd> ends = service_->poll(jobs);
+    for (auto it = running_.begin(); it != running_.end();) {
+      const auto e = ends.find(it->id);
+      it = e != ends.end() && ended(*it, e->second) ? running_.erase(it) : std::next(it);
+    }
+  }
+
+  // Handles a job's end; returns false when the trial goes on (resubmitted after Slurm lost its job).
+  bool ended(Running& r, const JobEnd& e) {
+    const int max_retries = cfg_.service.slurm.max_retries;
+    if (e.kind == JobEnd::Kind::kRetry && r.kill_reason.empty() && r.job.attempt <= max_retries) {
+      status_.clear();
+      spdlog::warn("trial {}: {}; retry {} of {} with the same parameters", r.id, e.message, r.job.attempt,
+                   max_retries);
+      // The new attempt starts from nothing: what the lost one reported is dropped, not counted twice.
+      store_.clear_metrics(r.id);
+      r.restart_reading();
+      std::ofstream(r.dir / kMetricsFile, std::ios::trunc).close();
+      Job next;
+      next.trial_id = r.id;
+      next.dir = r.dir;
+      next.attempt = r.job.attempt + 1;
+      r.job = next;
+      return !start_job(r);
+    }
+    read_metrics(r);
+    if (!r.partial_line.empty() && r.protocol_error.empty()) {
+      ++r.line_no;
+      handle_line(r, r.partial_line);  // a last line without newline still counts
+      r.partial_line.clear();
+    }
+    finish(r, e, std::max(r.started, e.ended_at.value_or(now_seconds())));
+    return true;
   }
 
   // Reads what the trial appended, in bounded blocks, so that a trial writing without end costs neither
@@ -307,47 +371,24 @@ class Scheduler {
   void start_kill(Running& r, const std::string& reason, TrialState st) {
     r.kill_reason = reason;
     r.kill_status = st;
-    r.kill_sent = now_seconds();
-    kill(-r.pid, SIGTERM);
+    service_->cancel(r.job);
   }
 
-  // Returns true once the trial has ended and is recorded.
-  bool poll(Running& r) {
-    read_metrics(r);
-    const double now = now_seconds();
-    if (r.kill_reason.empty() && now - r.started > cfg_.max_trial_duration_s)
-      start_kill(r, "timed out after maxTrialDuration (" + std::to_string(cfg_.max_trial_duration_s) + " s)",
-                 TrialState::kFailed);
-    if (!r.kill_reason.empty() && !r.sigkill_sent && now - r.kill_sent > opt_.kill_grace_seconds) {
-      kill(-r.pid, SIGKILL);
-      r.sigkill_sent = true;
-    }
-    int ws = 0;
-    pid_t got = waitpid(r.pid, &ws, WNOHANG);
-    if (got == 0) return false;
-    // The shell is gone; make sure nothing it started keeps running in the group.
-    kill(-r.pid, SIGKILL);
-    read_metrics(r);
-    if (!r.partial_line.empty() && r.protocol_error.empty()) {
-      ++r.line_no;
-      handle_line(r, r.partial_line);  // a last line without newline still counts
-      r.partial_line.clear();
-    }
-    finish(r, got < 0 ? -1 : ws, now_seconds());
-    return true;
-  }
-
-  void finish(Running& r, int ws, double ended) {
+  void finish(Running& r, const JobEnd& e, double ended) {
     TrialState st = TrialState::kSucceeded;
     std::string message;
-    std::optional<int> code;
-    if (ws >= 0 && WIFEXITED(ws)) code = WEXITSTATUS(ws);
+    const std::optional<int> code = e.exit_code;
     if (!r.kill_reason.empty()) {
       st = r.kill_status;
       message = r.kill_reason;
-    } else if (ws < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+      if (st == TrialState::kFailed && code == 0 && r.final)
+        spdlog::warn("trial {}: a result ({}) came after the trial was marked FAILED ({}); ignored", r.id, *r.final,
+                     r.kill_reason);
+    } else if (e.kind != JobEnd::Kind::kExited || code != 0) {
       st = TrialState::kFailed;
-      message = ws < 0 ? "lost track of the process" : describe_wait(ws);
+      message = e.kind == JobEnd::Kind::kExited ? "exit code " + std::to_string(code.value_or(-1)) : e.message;
+      if (e.kind == JobEnd::Kind::kRetry)
+        message += "; no retries left (maxRetries " + std::to_string(cfg_.service.slurm.max_retries) + ")";
       if (code == 127) message += " (command not found?)";
       message += "; see " + (r.dir / "stderr.log").string();
     } else if (!r.protocol_error.empty()) {
@@ -356,6 +397,7 @@ class Scheduler {
     } else if (!r.final) {
       st = TrialState::kFailed;
       message = "exited 0 but reported no final result to VDSR_TRIAL_METRICS";
+      if (cfg_.service.is_slurm()) message += " (is the experiment folder on a filesystem that the nodes share?)";
     }
     const bool ok = st == TrialState::kSucceeded;
     store_.finish_trial(r.id, st, ended, ok ? r.final : std::nullopt, ok ? r.final_payload : json(), code, message);
@@ -383,16 +425,9 @@ class Scheduler {
     status_.clear();
     spdlog::warn("interrupted: stopping {} running trial(s); continue with --resume {}", running_.size(),
                  dir_.string());
-    for (auto& r : running_) kill(-r.pid, SIGTERM);
-    const double deadline = now_seconds() + opt_.kill_grace_seconds;
-    for (auto& r : running_) {
-      int ws = 0;
-      while (waitpid(r.pid, &ws, WNOHANG) == 0) {
-        if (now_seconds() > deadline) kill(-r.pid, SIGKILL);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      kill(-r.pid, SIGKILL);
-    }
+    std::vector<Job*> jobs;
+    for (auto& r : running_) jobs.push_back(&r.job);
+    service_->stop_all(jobs);
     running_.clear();
     store_.mark_interrupted(now_seconds());
     store_.set_elapsed(elapsed());
@@ -425,6 +460,7 @@ class Scheduler {
   std::unique_ptr<SearchSpace> space_;
   std::unique_ptr<Tuner> tuner_;
   std::unique_ptr<MedianStop> assessor_;
+  std::unique_ptr<TrainingService> service_;
   OptimizeMode mode_ = OptimizeMode::Minimize;
   std::vector<Running> running_;
   std::deque<std::pair<int, json>> reruns_;

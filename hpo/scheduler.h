@@ -1,7 +1,8 @@
 #pragma once
-// Runs an experiment: asks the tuner for parameters, runs trials as processes (trialConcurrency at a
-// time) under the protocol in docs/trial-protocol.md, records everything in the store, applies
-// Medianstop and the time limits, and resumes an interrupted experiment from its store.
+// Runs an experiment: asks the tuner for parameters, runs trials (trialConcurrency at a time) under the
+// protocol in docs/trial-protocol.md through the configured training service (local processes or Slurm
+// jobs), records everything in the store, applies Medianstop and the time limits, and resumes an
+// interrupted experiment from its store (adopting Slurm jobs that still run).
 #include <atomic>
 #include <cstddef>
 #include <filesystem>

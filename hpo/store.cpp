@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 
 #include "vdsr/util/error.h"
 #include "vdsr/util/json_io.h"
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS experiment(
 CREATE TABLE IF NOT EXISTS trials(
   id INTEGER PRIMARY KEY, params TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL,
   ended REAL, final REAL, final_json TEXT, exit_code INTEGER, message TEXT, rerun_of INTEGER,
-  pgid INTEGER, pid_start INTEGER);
+  pgid INTEGER, pid_start INTEGER, job_id TEXT, attempt INTEGER);
 CREATE TABLE IF NOT EXISTS metrics(
   trial_id INTEGER NOT NULL REFERENCES trials(id), seq INTEGER NOT NULL, type TEXT NOT NULL,
   step INTEGER NOT NULL, value REAL NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (trial_id, seq));
@@ -137,12 +138,16 @@ void check_database(sqlite3* db, const fs::path& file) {
 
 // Adds the columns later versions need to a store created by an earlier one.
 void upgrade_schema(sqlite3* db) {
-  bool has_pgid = false;
-  Stmt cols(db, "PRAGMA table_info(trials)");
-  while (cols.step()) has_pgid = has_pgid || cols.text(1) == "pgid";
-  if (has_pgid) return;
-  Stmt(db, "ALTER TABLE trials ADD COLUMN pgid INTEGER").step();
-  Stmt(db, "ALTER TABLE trials ADD COLUMN pid_start INTEGER").step();
+  std::set<std::string> have;
+  {
+    Stmt cols(db, "PRAGMA table_info(trials)");
+    while (cols.step()) have.insert(cols.text(1));
+  }
+  const std::pair<const char*, const char*> added[] = {
+      {"pgid", "INTEGER"}, {"pid_start", "INTEGER"}, {"job_id", "TEXT"}, {"attempt", "INTEGER"}};
+  for (const auto& [name, type] : added)
+    if (!have.count(name))
+      Stmt(db, ("ALTER TABLE trials ADD COLUMN " + std::string(name) + " " + type).c_str()).step();
 }
 
 // The store file of `dir`. An empty file is refused before SQLite sees it: SQLite would take it for a
@@ -299,14 +304,27 @@ void Store::add_metric(int trial_id, const Metric& m) {
       .step();
 }
 
-int Store::mark_interrupted(double now) {
+int Store::mark_interrupted(double now) { return mark_interrupted_except(now, {}); }
+
+int Store::mark_interrupted_except(double now, const std::vector<int>& keep) {
+  const json kept = keep;
   Stmt(db_, "UPDATE trials SET status = ?, ended = ?, message = 'interrupted: the tuner stopped while it ran' "
-            "WHERE status = ?")
+            "WHERE status = ? AND id NOT IN (SELECT value FROM json_each(?))")
       .bind(1, name_of(TrialState::kInterrupted))
       .bind(2, now)
       .bind(3, name_of(TrialState::kRunning))
+      .bind(4, kept.dump())
       .step();
   return sqlite3_changes(db_);
+}
+
+void Store::set_trial_job(int id, const std::string& job_id, int attempt) {
+  Stmt(db_, "UPDATE trials SET job_id = ?, attempt = ? WHERE id = ?").bind(1, job_id).bind(2, attempt).bind(3, id).step();
+}
+
+void Store::clear_metrics(int id) {
+  Stmt(db_, "DELETE FROM metrics WHERE trial_id = ?").bind(1, id).step();
+  Stmt(db_, "UPDATE trials SET final = NULL, final_json = NULL WHERE id = ?").bind(1, id).step();
 }
 
 void Store::set_trial_process(int id, const TrialProcess& p) {
@@ -331,9 +349,16 @@ std::vector<TrialRecord> Store::trials() const {
   std::vector<TrialRecord> out;
   std::map<int, size_t> index;
   {
-    Stmt st(db_,
-            "SELECT id, params, status, started, ended, final, final_json, exit_code, message, rerun_of "
-            "FROM trials ORDER BY id");
+    // A store of an earlier version opened read-only has no job columns (open() adds them).
+    bool has_job = false;
+    {
+      Stmt cols(db_, "PRAGMA table_info(trials)");
+      while (cols.step()) has_job = has_job || cols.text(1) == "job_id";
+    }
+    const std::string sql =
+        std::string("SELECT id, params, status, started, ended, final, final_json, exit_code, message, rerun_of, ") +
+        (has_job ? "job_id, attempt" : "NULL, NULL") + " FROM trials ORDER BY id";
+    Stmt st(db_, sql.c_str());
     while (st.step()) {
       TrialRecord t;
       t.id = st.integer(0);
@@ -347,6 +372,8 @@ std::vector<TrialRecord> Store::trials() const {
       if (!st.null(7)) t.exit_code = st.integer(7);
       t.message = st.text(8);
       if (!st.null(9)) t.rerun_of = st.integer(9);
+      t.job_id = st.text(10);
+      t.attempt = st.null(11) ? 0 : st.integer(11);
       index[t.id] = out.size();
       out.push_back(std::move(t));
     }

@@ -48,6 +48,8 @@ struct TrialRecord {
   std::optional<int> exit_code;
   std::string message;
   std::optional<int> rerun_of;
+  std::string job_id;  // the Slurm job of its latest attempt (empty for local trials)
+  int attempt = 0;     // 1 for the first submission, 2 for the first retry, ... (0: local trial)
   std::vector<Metric> intermediate;
   double seconds() const { return ended > started ? ended - started : 0; }
   bool counts_as_done() const;  // SUCCEEDED, FAILED or EARLY_STOPPED
@@ -121,6 +123,14 @@ class Store final : public TrialStorage {
   void set_trial_process(int id, const TrialProcess& p);
   // The recorded process groups of the trials still RUNNING (left so by a tuner that stopped).
   std::vector<TrialProcess> running_processes() const;
+
+  // Records the Slurm job that runs a trial's attempt.
+  void set_trial_job(int id, const std::string& job_id, int attempt);
+  // Turns the RUNNING trials that are not in `keep` into INTERRUPTED (a resumed Slurm experiment keeps
+  // the trials whose jobs it adopts); returns how many it marked.
+  int mark_interrupted_except(double now, const std::vector<int>& keep);
+  // Drops a trial's metrics: a retried attempt, or an adopted trial whose metrics file is read again.
+  void clear_metrics(int id);
 
  private:
   explicit Store(sqlite3* db) : db_(db) {}

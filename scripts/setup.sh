@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libhdf5-dev libgtest-dev libcli11-dev libopencv-dev libsqlite3-dev libssl-dev
   clang libclang-rt-14-dev libomp-dev   # the sanitizer build and the libFuzzer harnesses (fuzz/)
   python3 python3-torch python3-h5py python3-numpy   # PyTorch interop checks and benchmarks
+  munge slurmctld slurmd slurm-client   # the one-node cluster of the Slurm tests (scripts/slurm-local.sh)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -63,6 +63,8 @@ KillWait=5
 MinJobAge=300
 NodeName=$node CPUs=$cpus RealMemory=$memory_mb State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+# Never runs anything: jobs sent here wait with reason PartitionDown (the tuner's pendingTimeout test).
+PartitionName=down Nodes=$node MaxTime=INFINITE State=DOWN
 EOF
   mv "$conf.tmp" "$conf"
 }

@@ -6,6 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export VDSR_ASSETS="${VDSR_ASSETS:-$(cd .. && pwd)/shared/assets}"
+# The Slurm tests (label slurm) run on the one-node cluster of scripts/slurm-local.sh (root only). A cluster
+# started here is stopped on exit, also when a test fails; one that was already up is left as it was.
+slurm_local="$(pwd)/scripts/slurm-local.sh"
+if bash "$slurm_local" status >/dev/null 2>&1; then
+  echo "== Slurm: using the cluster that is already up"
+elif [ "$(id -u)" -eq 0 ]; then
+  trap 'bash "$slurm_local" stop || true' EXIT
+  bash "$slurm_local" start || echo "test: the local Slurm cluster did not start; the Slurm tests skip (fail under CI=true)" >&2
+else
+  echo "test: not root, so no local Slurm cluster; the Slurm tests skip (fail under CI=true)" >&2
+fi
 cd build
 ctest --output-on-failure -j"$(nproc)" --timeout 1200
 # Machines of this kind differ in their CPUs (AVX-512 and AMX, or AVX2 only), and a build must pass on

@@ -14,7 +14,9 @@
 #include "hpo/config.h"
 #include "hpo/results.h"
 #include "hpo/scheduler.h"
+#include "hpo/slurm_service.h"
 #include "hpo/store.h"
+#include "hpo/training_service.h"
 #include "hpo/tuner_registry.h"
 #include "report/report.h"
 #include "tools/cli/common.h"
@@ -31,7 +33,8 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
 
-// Holds an exclusive lock on DIR/.lock so two tuners never drive the same experiment.
+// Holds an exclusive lock on DIR/.lock so two tuners never drive the same experiment. The file holds the
+// holder's pid, for --stop.
 class DirLock {
  public:
   explicit DirLock(const fs::path& dir) {
@@ -42,6 +45,9 @@ class DirLock {
       ::close(fd_);
       throw Error("experiment '" + dir.string() + "' is in use by another vdsr-tune process");
     }
+    const std::string pid = std::to_string(getpid()) + "\n";
+    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+      spdlog::warn("cannot write the pid into {}", p.string());
   }
   ~DirLock() { ::close(fd_); }
 
@@ -91,6 +97,43 @@ int conclude(const fs::path& dir, RunEnd end, const std::string& report_path) {
   return 0;
 }
 
+// --stop DIR: ends the experiment's controller (as Ctrl-C would: it cancels its jobs and marks their
+// trials INTERRUPTED) and then cancels whatever job of the experiment Slurm still has, so that nothing of
+// it stays queued or running, also when the controller had died.
+int stop(const fs::path& dir) {
+  const ExperimentConfig cfg = parse_config(Store::open_read_only(dir).config(), dir.string() + " (stored config)", dir);
+  const fs::path lock_path = dir / ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    const pid_t pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+    if (pid > 0 && kill(pid, SIGTERM) == 0) {
+      spdlog::info("asked the controller (pid {}) to stop; waiting for it", pid);
+      // Its stop ends with the lock freed; it waits up to two minutes for its jobs to end first.
+      for (int waited_ms = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; waited_ms += 100) {
+        if (waited_ms > 300 * 1000) {
+          ::close(fd);
+          throw Error("the controller (pid " + std::to_string(pid) + ") of " + dir.string() +
+                      " did not stop within 300 s; its trials' jobs are left as they are");
+        }
+        usleep(100 * 1000);
+      }
+    }
+  }
+  if (fd >= 0) ::close(fd);
+  if (cfg.service.is_slurm()) {
+    const int n = cancel_experiment_jobs(dir, 120);
+    if (n) spdlog::info("cancelled {} job(s) of the experiment that Slurm still had", n);
+    DirLock lock(dir);
+    Store store = Store::open(dir);
+    if (const int marked = store.mark_interrupted(now_seconds()))
+      spdlog::info("{} trial(s) marked INTERRUPTED; --resume {} runs them again", marked, dir.string());
+  }
+  spdlog::info("experiment {} stopped", dir.string());
+  return 0;
+}
+
 int run(const fs::path& dir, const std::string& report_path) {
   DirLock lock(dir);
   RunOptions opt;
@@ -109,15 +152,20 @@ int run(const fs::path& dir, const std::string& report_path) {
 int main(int argc, char** argv) {
   CLI::App app{
       "vdsr-tune: hyper-parameter search with NNI-style experiment configs (tuners: " + tuner_names() + ").\n"
-      "Trials are processes speaking the protocol in docs/trial-protocol.md; everything is kept in\n"
-      "DIR/experiment.db, so an interrupted experiment continues with --resume DIR.\n"};
+      "Trials are processes speaking the protocol in docs/trial-protocol.md, run locally or as Slurm jobs\n"
+      "(trainingService, docs/tuning.md); everything is kept in DIR/experiment.db, so an interrupted\n"
+      "experiment continues with --resume DIR (queued and running Slurm jobs are adopted).\n"};
   std::string config_path, resume_dir, export_dir, dir, report_path, format = "csv", out_path;
   int trials = -1, concurrency = -1;
   auto* o_config = app.add_option("--config", config_path, "Experiment config (JSON, NNI field names)");
   auto* o_resume = app.add_option("--resume", resume_dir, "Continue the experiment in DIR after a crash or Ctrl-C");
   auto* o_export = app.add_option("--export", export_dir, "Export the trials of the experiment in DIR");
-  o_config->excludes(o_resume)->excludes(o_export);
-  o_resume->excludes(o_export);
+  std::string stop_dir;
+  auto* o_stop = app.add_option("--stop", stop_dir,
+                                "Stop the experiment in DIR: end its controller and cancel its Slurm jobs");
+  o_config->excludes(o_resume)->excludes(o_export)->excludes(o_stop);
+  o_resume->excludes(o_export)->excludes(o_stop);
+  o_export->excludes(o_stop);
   app.add_option("--trials", trials, "Override maxTrialNumber (with --resume: the new total budget)")
       ->check(cli::integer_at_least(1));
   app.add_option("--concurrency", concurrency, "Override trialConcurrency")->check(cli::integer_at_least(1));
@@ -137,6 +185,7 @@ int main(int argc, char** argv) {
         write_file_atomically(out_path, text);
       return 0;
     }
+    if (!stop_dir.empty()) return stop(stop_dir);
     if (!resume_dir.empty()) {
       {
         Store store = Store::open(resume_dir);
@@ -148,7 +197,7 @@ int main(int argc, char** argv) {
       }
       return run(resume_dir, report_path);
     }
-    if (config_path.empty()) throw Error("give --config FILE, --resume DIR or --export DIR (see --help)");
+    if (config_path.empty()) throw Error("give --config FILE, --resume DIR, --export DIR or --stop DIR (see --help)");
     json raw;
     {
       // Overrides go into the JSON before validation, so they are checked like the file's own values.
@@ -159,6 +208,7 @@ int main(int argc, char** argv) {
     ExperimentConfig cfg = parse_config(raw, config_path, fs::current_path());
     check_trial_command(cfg, config_path);
     const fs::path d = dir.empty() ? default_dir(cfg.name) : dir;
+    check_training_service(cfg, d, config_path);
     Store::create(d, cfg.to_json());
     spdlog::info("experiment folder: {}", d.string());
     return run(d, report_path);

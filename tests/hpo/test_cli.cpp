@@ -450,17 +450,19 @@ static std::vector<std::string> sql(const fs::path& db_file, const std::string& 
   return rows;
 }
 
-TEST_F(TuneCli, AStoreFromBeforeProcessGroupsWereRecordedIsUpgradedOnResume) {
+TEST_F(TuneCli, AStoreFromBeforeProcessGroupsAndJobsWereRecordedIsReadAndUpgradedOnResume) {
   write_config(config("", 1, 1));
   ASSERT_EQ(tune("--config exp.json --dir run").rc, 0);
   const fs::path db = dir_ / "run" / Store::kFileName;
   EXPECT_EQ(sql(db, "SELECT pgid IS NOT NULL AND pid_start > 0 FROM trials"), std::vector<std::string>{"1"});
-  sql(db, "ALTER TABLE trials DROP COLUMN pgid");
-  sql(db, "ALTER TABLE trials DROP COLUMN pid_start");
-  ASSERT_EQ(tune("--export run").rc, 0);
+  for (const char* column : {"pgid", "pid_start", "job_id", "attempt"})
+    sql(db, std::string("ALTER TABLE trials DROP COLUMN ") + column);
+  ASSERT_EQ(tune("--export run").rc, 0);  // read-only: the store stays as it was
+  EXPECT_EQ(sql(db, "SELECT COUNT(*) FROM pragma_table_info('trials') WHERE name = 'job_id'"), std::vector<std::string>{"0"});
   Result r = tune("--resume run --trials 2");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(sql(db, "SELECT pgid IS NOT NULL FROM trials ORDER BY id"), (std::vector<std::string>{"0", "1"}));
+  EXPECT_EQ(sql(db, "SELECT COUNT(job_id) FROM trials"), std::vector<std::string>{"0"});  // added, empty for local trials
 }
 
 TEST_F(TuneCli, ADamagedOrEmptyDatabaseIsAClearErrorAndStaysAsItWas) {
