@@ -18,6 +18,7 @@
 #include "hpo/tuner_registry.h"
 #include "report/report.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/json_io.h"
@@ -94,7 +95,7 @@ int conclude(const fs::path& dir, RunEnd end, const std::string& report_path) {
 int run(const fs::path& dir, const std::string& report_path) {
   DirLock lock(dir);
   RunOptions opt;
-  opt.status_line = isatty(STDERR_FILENO);
+  opt.progress = default_progress_mode();
   opt.stop = &g_stop;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -126,7 +127,10 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "Export format: csv or json")->check(CLI::IsMember({"csv", "json"}));
   app.add_option("--out", out_path, "Export to this file instead of stdout");
   app.set_version_flag("--version", vdsr::report::version());
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
   return cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     if (!export_dir.empty()) {
       const Store store = Store::open_read_only(export_dir);
       const std::vector<TrialRecord> t = store.trials();
