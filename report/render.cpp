@@ -140,8 +140,10 @@ std::string html_table(const std::vector<std::string>& header, const std::vector
   return o.str();
 }
 
-std::string html_page(const std::string& title, const std::string& body) {
-  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + escape(title) +
+}  // namespace
+
+std::string html_page(const std::string& title, const std::string& body, const std::string& head) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" + head + "<title>" + escape(title) +
          "</title>\n<style>\n"
          "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}\n"
          "table{border-collapse:collapse;margin:8px 0 16px}\n"
@@ -152,6 +154,8 @@ std::string html_page(const std::string& title, const std::string& body) {
          "</style>\n</head>\n<body>\n<h1>" +
          escape(title) + "</h1>\n" + body + "</body>\n</html>\n";
 }
+
+namespace {
 
 // ---- flatten / sections ----
 

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "hpo/live_page.h"
 #include "report/render.h"
 #include "report/report.h"
 #include "tools/cli/common.h"
@@ -60,8 +61,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string show_path, show_out;
-  auto* show = app.add_subcommand("show", "readable summary of one report");
-  show->add_option("report", show_path, "report JSON")->required();
+  auto* show = app.add_subcommand("show", "readable summary of one report, or of a vdsr-tune experiment folder");
+  show->add_option("report", show_path, "report JSON, or an experiment folder (DIR of vdsr-tune)")->required();
   show->add_option("--out", show_out, "write here (atomically) instead of stdout");
 
   std::string diff_a, diff_b, diff_format = "md", diff_out;
@@ -84,7 +85,8 @@ int main(int argc, char** argv) {
 
   return cli::run(app, argc, argv, [&] {
     if (*show) {
-      emit(report::show(report::read(show_path)), show_out);
+      emit(fs::is_directory(show_path) ? hpo::experiment_summary(show_path) : report::show(report::read(show_path)),
+           show_out);
     } else if (*diff) {
       const report::Named a{file_name(diff_a), report::read(diff_a)};
       const report::Named b{file_name(diff_b), report::read(diff_b)};

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hpo/config.h"
+#include "hpo/live_page.h"
 #include "hpo/results.h"
 #include "hpo/scheduler.h"
 #include "hpo/store.h"
@@ -97,6 +98,7 @@ int run(const fs::path& dir, const std::string& report_path) {
   RunOptions opt;
   opt.progress = default_progress_mode();
   opt.stop = &g_stop;
+  opt.on_event = LivePage(dir);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
