@@ -76,9 +76,27 @@ std::string table_dataset(const std::vector<Named>& variants, const std::string&
 // Rows of the variants that carry a model, quality or speed (pure tune reports only feed the charts).
 std::vector<TableRow> table_rows(const std::vector<Named>& variants, const std::string& dataset);
 
-// The table (Markdown or HTML), with ratios against the first row; HTML adds PSNR-vs-MACs and
+// Crops of one evaluation image (vdsr/comparison.h makes them; this library only shows them).
+struct ComparisonPicture {
+  std::string label;            // "ground truth", "bicubic" or a variant's name
+  std::optional<double> psnr;   // none for the ground truth
+  std::string png;              // PNG file bytes
+};
+struct PictureComparison {
+  std::string image;
+  int left = 0, top = 0, size = 0, scale = 0;
+  bool automatic = false;       // the crop was chosen where the variants differ most
+  std::vector<ComparisonPicture> pictures;  // ground truth, bicubic, then the variants
+};
+
+// The table (Markdown or HTML), with ratios against the first row; then the visual comparison (HTML: the
+// crops as PNG data URIs, each with its PSNR; Markdown: the PSNRs); HTML adds PSNR-vs-MACs and
 // PSNR-vs-size charts and, for tune reports among the inputs, the trial and parallel-coordinate charts.
-std::string render_table(const std::vector<Named>& variants, Format format, const std::string& dataset);
+std::string render_table(const std::vector<Named>& variants, Format format, const std::string& dataset,
+                         const std::vector<PictureComparison>& pictures = {});
+
+// RFC 4648 base64, for data URIs.
+std::string base64(const std::string& bytes);
 
 // ---- the live page of a tuning experiment ----
 
