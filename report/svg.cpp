@@ -80,7 +80,7 @@ Axis make_axis(double lo, double hi, bool log = false) {
     hi += pad;
   } else {
     const double pad = (hi - lo) * 0.08;
-    lo -= pad;
+    lo = lo >= 0 ? std::max(0.0, lo - pad) : lo - pad;  // counts, sizes and losses never dip below zero
     hi += pad;
   }
   const double raw = (hi - lo) / 5;

@@ -153,3 +153,18 @@ TEST(StatusLine, ClearBeforeLoggingOnlyOnATerminal) {
   line.keep();
   EXPECT_EQ(c.text(), "trials: 1 done\ntrials: 2 done\n");
 }
+
+TEST(StatusLine, ALogDoesNotRepeatAnUnchangedStatus) {
+  Capture c;
+  {
+    StatusLine line(ProgressMode::lines, c.out, c.clock, 1.0);
+    for (int i = 0; i < 100; ++i) {
+      c.now += 0.1;  // 10 s of the same status, then a new one
+      line.show("trials: 2 done, 2 running");
+    }
+    c.now += 1;
+    line.show("trials: 3 done, 1 running");
+    line.keep();
+  }
+  EXPECT_EQ(c.text(), "trials: 2 done, 2 running\ntrials: 3 done, 1 running\n");
+}

@@ -43,6 +43,10 @@ void StatusLine::show(const std::string& text) {
   if (mode_ == ProgressMode::off) return;
   pending_ = text;
   if (!due()) return;
+  if (mode_ == ProgressMode::lines && lines_ > 0 && text == last_line_) {  // a log gains nothing from a repeat
+    pending_.clear();
+    return;
+  }
   last_ = clock_();
   if (mode_ == ProgressMode::terminal) {
     std::fprintf(out_, "\r\033[K%s", text.c_str());
@@ -50,6 +54,7 @@ void StatusLine::show(const std::string& text) {
   } else {
     std::fprintf(out_, "%s\n", text.c_str());
     ++lines_;
+    last_line_ = text;
   }
   pending_.clear();
   std::fflush(out_);
@@ -67,7 +72,7 @@ void StatusLine::keep() {
     if (!pending_.empty()) std::fprintf(out_, "\r\033[K%s", pending_.c_str()), shown_ = true;
     if (shown_) std::fputc('\n', out_);
     shown_ = false;
-  } else if (mode_ == ProgressMode::lines && lines_ > 0 && !pending_.empty()) {
+  } else if (mode_ == ProgressMode::lines && lines_ > 0 && !pending_.empty() && pending_ != last_line_) {
     std::fprintf(out_, "%s\n", pending_.c_str());
     ++lines_;
   }

@@ -57,7 +57,8 @@ class StatusLine {
   double last_ = 0;          // when the last draw or line went out
   bool shown_ = false;       // terminal: something is on the line
   int lines_ = 0;            // lines: how many were printed
-  std::string pending_;      // lines: the latest text not printed yet
+  std::string pending_;      // the latest text not printed yet
+  std::string last_line_;    // lines: the last one printed
 };
 
 // Count, rate and ETA of `total` items: "x2 12/100 images  0.41 images/s  ETA 215s".
