@@ -95,14 +95,14 @@ void Progress::update(long done, const std::string& extra) {
   const double rate = elapsed > 0 ? done / elapsed : 0.0;
   char numbers[160];
   if (done >= total_) {
-    std::snprintf(numbers, sizeof numbers, " %ld/%ld %s  %.2f %s/s  done in %.0fs ", done, total_, unit_.c_str(),
+    std::snprintf(numbers, sizeof numbers, " %ld/%ld %s  %.2f %s/s  done in %.0fs", done, total_, unit_.c_str(),
                   rate, unit_.c_str(), elapsed);
   } else {
     const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
-    std::snprintf(numbers, sizeof numbers, " %ld/%ld %s  %.2f %s/s  ETA %.0fs ", done, total_, unit_.c_str(), rate,
+    std::snprintf(numbers, sizeof numbers, " %ld/%ld %s  %.2f %s/s  ETA %.0fs", done, total_, unit_.c_str(), rate,
                   unit_.c_str(), eta);
   }
-  line_.show(label_ + numbers + extra);
+  line_.show(label_ + numbers + (extra.empty() ? "" : "  " + extra));
 }
 
 }  // namespace vdsr
