@@ -62,8 +62,8 @@ std::string experiment_summary(const fs::path& dir) {
     << "trials: " << done << " done";
   if (config.contains("maxTrialNumber")) o << " of " << config["maxTrialNumber"].dump();
   // RUNNING rows in a folder no tuner drives are left by one that stopped; --resume reruns them.
-  o << ", " << running << (in_use ? " running" : " left running (vdsr-tune --resume continues them)") << ", "
-    << failed << " failed\n";
+  o << ", " << running << (in_use || running == 0 ? " running" : " left running (vdsr-tune --resume continues them)")
+    << ", " << failed << " failed\n";
   if (auto best = best_trial(trials, mode))
     o << "best: " << *best->final << " (trial " << best->id << ", " << name_of(mode) << ") " << best->params.dump()
       << "\n";
