@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "hpo/results.h"
 #include "report/render.h"
 #include "vdsr/util/files.h"
@@ -30,7 +32,13 @@ void LivePage::operator()(const ExperimentEvent& e) {
   const char* state = e.kind == EventKind::Finished      ? "done"
                       : e.kind == EventKind::Interrupted ? "interrupted"
                                                          : "running";
-  write_experiment_page(dir_, e.store, state, e.elapsed);
+  // The page is a view: failing to write it (a full disk, a read-only folder) never stops the experiment.
+  try {
+    write_experiment_page(dir_, e.store, state, e.elapsed);
+  } catch (const std::exception& error) {
+    if (!warned_) spdlog::warn("the live page {} was not written: {}", (dir_ / "report.html").string(), error.what());
+    warned_ = true;
+  }
   last_write_ = now;
 }
 

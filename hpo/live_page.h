@@ -14,7 +14,7 @@ namespace vdsr::hpo {
 void write_experiment_page(const fs::path& dir, const TrialStorage& store, const std::string& state, double elapsed);
 
 // The scheduler's on_event: rewrites the page after each trial event; intermediate results, which may come
-// many a second, at most every `min_seconds`.
+// many a second, at most every `min_seconds`. A page that cannot be written is logged once, not thrown.
 class LivePage {
  public:
   explicit LivePage(fs::path dir, double min_seconds = 1.0) : dir_(std::move(dir)), min_seconds_(min_seconds) {}
@@ -24,6 +24,7 @@ class LivePage {
   fs::path dir_;
   double min_seconds_;
   double last_write_ = 0;
+  bool warned_ = false;
 };
 
 // True while a vdsr-tune process drives the experiment in `dir` (it holds DIR/.lock).

@@ -111,7 +111,7 @@ class Scheduler {
     elapsed_before_ = store_.elapsed();
     spdlog::info("experiment '{}' in {}: {} trial(s) done, concurrency {}, budget {}", cfg_.name, dir_.string(),
                  done_, cfg_.concurrency, cfg_.max_trials ? std::to_string(*cfg_.max_trials) + " trials" : "unlimited");
-    notify(EventKind::Resumed);
+    notify(EventKind::RunStarted);
     bool exhausted = false;
     while (true) {
       if (opt_.stop && opt_.stop->load()) return interrupt();

@@ -23,7 +23,7 @@ constexpr int kMaxMetricDepth = 8;
 Metric parse_metric_line(const std::string& line);
 
 // What happened in an experiment, for whoever follows it (the live page): the store already holds it.
-enum class EventKind { Resumed, TrialStarted, Intermediate, TrialEnded, Finished, Interrupted };
+enum class EventKind { RunStarted, TrialStarted, Intermediate, TrialEnded, Finished, Interrupted };
 
 struct ExperimentEvent {
   EventKind kind;

@@ -198,7 +198,7 @@ with open(os.environ["VDSR_TRIAL_METRICS"], "a") as f:
   };
   ASSERT_EQ(run_experiment(dir, opt), RunEnd::Finished);
   ASSERT_FALSE(kinds.empty());
-  EXPECT_EQ(kinds.front(), EventKind::Resumed);
+  EXPECT_EQ(kinds.front(), EventKind::RunStarted);
   EXPECT_EQ(kinds.back(), EventKind::Finished);
   ASSERT_EQ(by_trial.size(), 5u);
   for (const auto& [id, seen] : by_trial)
@@ -228,5 +228,17 @@ TEST(LivePage, VdsrReportShowSummarisesAnExperimentFolder) {
   for (const char* expected : {"experiment 'live <test>'", "not running", "2 done of 5", "1 left running", "1 failed",
                                "best: 0.2 (trial 1, minimize)"})
     EXPECT_NE(text.find(expected), std::string::npos) << expected << " in\n" << text;
+  fs::remove_all(dir);
+}
+
+TEST(LivePage, APageThatCannotBeWrittenDoesNotStopTheExperiment) {
+  const fs::path dir = vdsr::test::scratch_dir("vdsr_live_unwritable");
+  Store s = Store::create(dir, experiment_config());
+  fill(s);
+  fs::create_directories(dir / "report.html");  // a folder where the page would go: the rename fails
+  LivePage page(dir, 0);
+  EXPECT_NO_THROW(page({EventKind::TrialEnded, 1, s, 10}));
+  EXPECT_NO_THROW(page({EventKind::Finished, 0, s, 11}));
+  EXPECT_TRUE(fs::is_directory(dir / "report.html"));
   fs::remove_all(dir);
 }
