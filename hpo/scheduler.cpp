@@ -25,7 +25,7 @@
 #include "vdsr/util/files.h"
 #include "vdsr/util/json_io.h"
 #include "vdsr/util/process.h"
-#include "vdsr/util/status_line.h"
+#include "vdsr/util/progress.h"
 
 namespace vdsr::hpo {
 
@@ -99,7 +99,7 @@ namespace {
 class Scheduler {
  public:
   Scheduler(const fs::path& dir, const RunOptions& opt)
-      : dir_(fs::absolute(dir)), opt_(opt), store_(Store::open(dir)), status_(opt.status_line) {
+      : dir_(fs::absolute(dir)), opt_(opt), store_(Store::open(dir)), status_(opt.progress) {
     const json cj = store_.config();
     cfg_ = parse_config(cj, (dir_ / Store::kFileName).string() + " (stored config)", dir_);
     space_ = std::make_unique<SearchSpace>(SearchSpace::parse(cfg_.search_space, "searchSpace"));
@@ -117,6 +117,7 @@ class Scheduler {
     elapsed_before_ = store_.elapsed();
     spdlog::info("experiment '{}' in {}: {} trial(s) done, concurrency {}, budget {}", cfg_.name, dir_.string(),
                  done_, cfg_.concurrency, cfg_.max_trials ? std::to_string(*cfg_.max_trials) + " trials" : "unlimited");
+    notify(EventKind::RunStarted);
     bool exhausted = false;
     while (true) {
       if (opt_.stop && opt_.stop->load()) return interrupt();
@@ -140,6 +141,7 @@ class Scheduler {
     }
     store_.set_elapsed(elapsed());
     status_.clear();
+    notify(EventKind::Finished);
     return RunEnd::Finished;
   }
 
@@ -150,6 +152,10 @@ class Scheduler {
     const double until = now_seconds() + service_->poll_interval();
     while (now_seconds() < until && !(opt_.stop && opt_.stop->load()))
       std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.05, service_->poll_interval())));
+  }
+
+  void notify(EventKind kind, int trial_id = 0) {
+    if (opt_.on_event) opt_.on_event({kind, trial_id, store_, elapsed()});
   }
 
   // Feeds finished trials back to the tuner and assessor; adopts the jobs of trials left running that the
@@ -248,6 +254,7 @@ class Scheduler {
     spdlog::info("trial {} started{}: {}{}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
                  params.dump(), r.job.job_id.empty() ? "" : " as Slurm job " + r.job.job_id);
     running_.push_back(std::move(r));
+    notify(EventKind::TrialStarted, id);
     return true;
   }
 
@@ -364,6 +371,7 @@ class Scheduler {
     if (m.step == 0) m.step = static_cast<int>(r.values.size()) + 1;
     r.values.push_back(m.value);
     store_.add_metric(r.id, m);
+    notify(EventKind::Intermediate, r.id);
     if (assessor_ && r.kill_reason.empty() && assessor_->should_stop(r.values))
       start_kill(r, "stopped by Medianstop at step " + std::to_string(m.step), TrialState::kEarlyStopped);
   }
@@ -419,6 +427,7 @@ class Scheduler {
       spdlog::info("trial {} SUCCEEDED in {:.1f} s: {}", r.id, ended - r.started, *r.final);
     else
       spdlog::warn("trial {} {} after {:.1f} s: {}", r.id, name_of(st), ended - r.started, message);
+    notify(EventKind::TrialEnded, r.id);
   }
 
   RunEnd interrupt() {
@@ -431,11 +440,12 @@ class Scheduler {
     running_.clear();
     store_.mark_interrupted(now_seconds());
     store_.set_elapsed(elapsed());
+    notify(EventKind::Interrupted);
     return RunEnd::Interrupted;
   }
 
   void draw_status() {
-    if (!status_.enabled()) return;
+    if (!status_.due()) return;
     std::string line = "trials: " + std::to_string(done_) + " done";
     if (cfg_.max_trials) line += "/" + std::to_string(*cfg_.max_trials);
     line += ", " + std::to_string(running_.size()) + " running, " + std::to_string(failed_) + " failed";

@@ -6,9 +6,11 @@
 #include <atomic>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "hpo/store.h"
+#include "vdsr/util/progress.h"
 
 namespace vdsr::hpo {
 
@@ -21,11 +23,22 @@ constexpr int kMaxMetricDepth = 8;
 // is valid UTF-8 whatever the line holds.
 Metric parse_metric_line(const std::string& line);
 
+// What happened in an experiment, for whoever follows it (the live page): the store already holds it.
+enum class EventKind { RunStarted, TrialStarted, Intermediate, TrialEnded, Finished, Interrupted };
+
+struct ExperimentEvent {
+  EventKind kind;
+  int trial_id = 0;                // the trial's events only
+  const TrialStorage& store;
+  double elapsed = 0;              // experiment seconds over all runs
+};
+
 struct RunOptions {
-  bool status_line = false;          // redraw a live status line (stderr is a terminal)
+  ProgressMode progress = ProgressMode::off;  // the live status line (vdsr/util/progress.h)
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler: kill trials, mark them, return
   double poll_seconds = 0.05;
   double kill_grace_seconds = 2.0;   // SIGTERM, then SIGKILL after this long
+  std::function<void(const ExperimentEvent&)> on_event;  // called after each event is stored
 };
 
 enum class RunEnd { Finished, Interrupted };

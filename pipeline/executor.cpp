@@ -27,7 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 // A stopped stage gets this long to save its work (vdsr-train finishes its step) before SIGKILL.
 constexpr double kStopGraceSeconds = 30;
-constexpr double kHeartbeatSeconds = 300;
 
 double now_seconds() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
 
@@ -88,7 +87,7 @@ int Executor::run_one(const std::string& command, const fs::path& log, const std
 
 int Executor::wait_for(pid_t pid, const fs::path& log, const std::string& tag, double started_at, bool& stopped) {
   int status = 0;
-  double stop_sent = 0, last_beat = now_seconds();
+  double stop_sent = 0;
   while (waitpid(pid, &status, WNOHANG) == 0) {
     if (!stopped && stop_ && stop_->load()) {
       stopped = true;
@@ -99,12 +98,7 @@ int Executor::wait_for(pid_t pid, const fs::path& log, const std::string& tag, d
     }
     if (stopped && now_seconds() - stop_sent > kStopGraceSeconds) signal_group(pid, SIGKILL);
     const double elapsed = now_seconds() - started_at;
-    if (status_.enabled()) {
-      status_.show(tag + " " + pretty_seconds(elapsed) + "  " + last_line(log));
-    } else if (now_seconds() - last_beat >= kHeartbeatSeconds) {
-      last_beat = now_seconds();
-      spdlog::info("{}: still running ({})", tag, pretty_seconds(elapsed));
-    }
+    if (status_.due()) status_.show(tag + " " + pretty_seconds(elapsed) + "  " + last_line(log));
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return status;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "pipeline/stages.h"
-#include "vdsr/util/status_line.h"
+#include "vdsr/util/progress.h"
 
 namespace vdsr::pipeline {
 

@@ -20,7 +20,7 @@
 #include "pipeline/state.h"
 #include "pipeline/variables.h"
 #include "report/report.h"
-#include "vdsr/util/status_line.h"
+#include "vdsr/util/progress.h"
 
 namespace vdsr::pipeline {
 
@@ -95,7 +95,7 @@ class StageWalk {
   StageWalk(const Options& o, const Config& config, const RunContext& context, std::vector<Stage> stages,
             Selection selection)
       : o_(o), config_(config), context_(context), stages_(std::move(stages)), selection_(selection),
-        state_(context.exp / "pipeline_state.json"), status_(o.status_line),
+        state_(context.exp / "pipeline_state.json"), status_(o.progress),
         executor_(o.root, o.assets, o.stop, status_) {}
 
   int run() {

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <string>
 
+#include "vdsr/util/progress.h"
+
 namespace vdsr::pipeline {
 
 struct Options {
@@ -22,7 +24,7 @@ struct Options {
   std::filesystem::path bin;        // ${bin}: where the vdsr-* tools are
   std::filesystem::path root;       // ${root}: working directory of the stages; experiments/ lives here
   std::filesystem::path assets;     // ${assets}
-  bool status_line = false;         // redraw a live line on a terminal
+  ProgressMode progress = ProgressMode::off;  // the live status of the running stage (vdsr/util/progress.h)
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM: stop the running stage, save state
 };
 

@@ -140,8 +140,10 @@ std::string html_table(const std::vector<std::string>& header, const std::vector
   return o.str();
 }
 
-std::string html_page(const std::string& title, const std::string& body) {
-  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + escape(title) +
+}  // namespace
+
+std::string html_page(const std::string& title, const std::string& body, const std::string& head) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n" + head + "<title>" + escape(title) +
          "</title>\n<style>\n"
          "body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}\n"
          "table{border-collapse:collapse;margin:8px 0 16px}\n"
@@ -149,9 +151,13 @@ std::string html_page(const std::string& title, const std::string& body) {
          "th{background:#f0f0f0}\ntd.num{text-align:right;font-variant-numeric:tabular-nums}\n"
          ".folded{color:#777;font-style:italic}\n.charts{display:flex;flex-wrap:wrap;gap:16px}\n"
          "figure{margin:0;border:1px solid #ddd}\n"
+         ".crops{display:flex;flex-wrap:wrap;gap:8px}\n.crop img{image-rendering:pixelated;display:block}\n"
+         ".crop figcaption{text-align:center;font-size:13px;padding:4px}\n"
          "</style>\n</head>\n<body>\n<h1>" +
          escape(title) + "</h1>\n" + body + "</body>\n</html>\n";
 }
+
+namespace {
 
 // ---- flatten / sections ----
 
@@ -746,9 +752,59 @@ std::string tune_section(const Named& t, bool html) {
          "<figure>\n" + trials_svg(t.report) + "</figure>\n<figure>\n" + parallel_svg(t.report) + "</figure>\n</div>\n";
 }
 
+// The visual comparison: per image, the crops side by side (shown at twice their size, pixels kept sharp),
+// each captioned with its PSNR; the best variant's caption in bold. Markdown gets the PSNRs alone.
+std::string pictures_section(const std::vector<PictureComparison>& comparisons, bool html) {
+  if (comparisons.empty()) return "";
+  std::ostringstream o;
+  o << (html ? "<h2>Visual comparison</h2>\n" : "\n## Visual comparison\n");
+  for (const auto& c : comparisons) {
+    const std::string where = c.image + " x" + std::to_string(c.scale) + ", crop " + std::to_string(c.size) + "\u00d7" +
+                              std::to_string(c.size) + " at (" + std::to_string(c.left) + ", " + std::to_string(c.top) +
+                              ")" + (c.automatic ? ", where the variants differ most" : "") +
+                              "; PSNR on Y of the crop";
+    std::optional<double> best;
+    for (size_t i = 2; i < c.pictures.size(); ++i)  // the models: after ground truth and bicubic
+      if (c.pictures[i].psnr && (!best || *c.pictures[i].psnr > *best)) best = c.pictures[i].psnr;
+    if (!html) {
+      o << "\n" << where << "\n\n";
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& p : c.pictures)
+        if (p.psnr) rows.push_back({p.label, fmt("%.2f", *p.psnr)});
+      o << md_table({"crop of", "PSNR (dB)"}, rows);
+      continue;
+    }
+    o << "<p>" << escape(where) << "</p>\n<div class=\"crops\">\n";
+    for (const auto& p : c.pictures) {
+      const bool is_best = p.psnr && best && *p.psnr == *best && &p - c.pictures.data() >= 2;
+      o << "<figure class=\"crop\"><img src=\"data:image/png;base64," << base64(p.png) << "\" width=\"" << 2 * c.size
+        << "\" height=\"" << 2 * c.size << "\" alt=\"" << escape(p.label + " crop of " + c.image) << "\">"
+        << "<figcaption>" << (is_best ? "<b>" : "") << escape(p.label) << "<br>"
+        << (p.psnr ? escape(fmt("%.2f dB", *p.psnr)) : std::string("reference")) << (is_best ? "</b>" : "")
+        << "</figcaption></figure>\n";
+    }
+    o << "</div>\n";
+  }
+  return o.str();
+}
+
 }  // namespace
 
-std::string render_table(const std::vector<Named>& variants, Format format, const std::string& wanted) {
+std::string base64(const std::string& bytes) {
+  static const char* kDigits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    unsigned v = 0;
+    for (size_t k = 0; k < 3; ++k) v = v << 8 | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? kDigits[(v >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
+
+std::string render_table(const std::vector<Named>& variants, Format format, const std::string& wanted,
+                         const std::vector<PictureComparison>& pictures) {
   if (format == Format::Json) throw Error("table: --format must be md or html");
   const bool html = format == Format::Html;
   const std::string dataset = table_dataset(variants, wanted);
@@ -756,6 +812,7 @@ std::string render_table(const std::vector<Named>& variants, Format format, cons
   const TableColumns columns = columns_of(rows);
   const std::string title = "Variants" + (dataset.empty() ? std::string() : " (" + dataset + ")");
   std::string body = (html ? "" : "# " + title + "\n\n") + variants_table(rows, dataset, columns, html);
+  body += pictures_section(pictures, html);
   if (html && !rows.empty() && !columns.scales.empty()) body += quality_charts(rows, dataset, *columns.scales.begin());
   for (const auto& v : variants) {
     if (at_path(v.report, {"tune", "trials"}).is_array()) body += tune_section(v, html);

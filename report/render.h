@@ -76,9 +76,41 @@ std::string table_dataset(const std::vector<Named>& variants, const std::string&
 // Rows of the variants that carry a model, quality or speed (pure tune reports only feed the charts).
 std::vector<TableRow> table_rows(const std::vector<Named>& variants, const std::string& dataset);
 
-// The table (Markdown or HTML), with ratios against the first row; HTML adds PSNR-vs-MACs and
+// Crops of one evaluation image (vdsr/comparison.h makes them; this library only shows them).
+struct ComparisonPicture {
+  std::string label;            // "ground truth", "bicubic" or a variant's name
+  std::optional<double> psnr;   // none for the ground truth
+  std::string png;              // PNG file bytes
+};
+struct PictureComparison {
+  std::string image;
+  int left = 0, top = 0, size = 0, scale = 0;
+  bool automatic = false;       // the crop was chosen where the variants differ most
+  std::vector<ComparisonPicture> pictures;  // ground truth, bicubic, then the variants
+};
+
+// The table (Markdown or HTML), with ratios against the first row; then the visual comparison (HTML: the
+// crops as PNG data URIs, each with its PSNR; Markdown: the PSNRs); HTML adds PSNR-vs-MACs and
 // PSNR-vs-size charts and, for tune reports among the inputs, the trial and parallel-coordinate charts.
-std::string render_table(const std::vector<Named>& variants, Format format, const std::string& dataset);
+std::string render_table(const std::vector<Named>& variants, Format format, const std::string& dataset,
+                         const std::vector<PictureComparison>& pictures = {});
+
+// RFC 4648 base64, for data URIs.
+std::string base64(const std::string& bytes);
+
+// ---- the live page of a tuning experiment ----
+
+struct ExperimentStatus {
+  std::string state = "running";          // "running", "done" or "interrupted"
+  double elapsed_s = 0;                   // experiment time over all runs
+  int refresh_s = 5;                      // the page reloads itself this often while running
+  std::map<int, double> running_seconds;  // how long each running trial has run so far
+};
+
+// A self-contained HTML page of a tune report (hpo::make_report): a status header, the trials table with
+// links to each trial's logs (relative to the experiment folder), the best-so-far, parallel-coordinate
+// and intermediate-result charts. A meta refresh while running, none once done.
+std::string experiment_page(const nlohmann::json& tune_report, const ExperimentStatus& status);
 
 // ---- SVG (well-formed XML; one <circle class="point"> per data point) ----
 
@@ -89,11 +121,17 @@ struct Point {
 
 std::string escape(const std::string& text);  // &, <, >, ", ' for HTML and XML
 
+// A self-contained HTML page (the reports' style sheet); `head` goes into <head> as it is.
+std::string html_page(const std::string& title, const std::string& body, const std::string& head = "");
+
 std::string scatter_svg(const std::string& title, const std::string& x_label, const std::string& y_label,
                         const std::vector<Point>& points);
 
 // A tune report's trials: final result over trial order with the best-so-far line.
 std::string trials_svg(const nlohmann::json& report);
+
+// Intermediate results of a tune report's trials, one polyline (class "curve") per trial over its steps.
+std::string curves_svg(const nlohmann::json& report);
 
 // Parallel coordinates of a tune report's hyper-parameters, one polyline (class "trial") per finished
 // trial, coloured by result, with a legend.

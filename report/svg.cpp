@@ -80,7 +80,7 @@ Axis make_axis(double lo, double hi, bool log = false) {
     hi += pad;
   } else {
     const double pad = (hi - lo) * 0.08;
-    lo -= pad;
+    lo = lo >= 0 ? std::max(0.0, lo - pad) : lo - pad;  // counts, sizes and losses never dip below zero
     hi += pad;
   }
   const double raw = (hi - lo) / 5;
@@ -90,6 +90,33 @@ Axis make_axis(double lo, double hi, bool log = false) {
   axis.lo = std::floor(lo / step) * step;
   axis.hi = std::ceil(hi / step) * step;
   for (double v = axis.lo; v <= axis.hi + step * 1e-6; v += step) axis.ticks.push_back(std::fabs(v) < step * 1e-9 ? 0 : v);
+  return axis;
+}
+
+// An axis over exactly [lo, hi] (a search space's bounds: nothing outside them can occur), labelled at
+// both ends and at the "nice" values (decades on a log axis) in between.
+Axis exact_axis(double lo, double hi, bool log) {
+  Axis axis;
+  axis.lo = lo, axis.hi = hi, axis.log = log && lo > 0;
+  if (!(hi > lo)) return make_axis(lo, hi, log);
+  std::vector<double> inner;
+  double gap = 0;  // interior ticks this close to an end would crowd its label
+  if (axis.log) {
+    for (double v = std::pow(10.0, std::ceil(std::log10(lo))); v < hi; v *= 10) inner.push_back(v);
+    gap = 0.15 * (std::log10(hi) - std::log10(lo));
+  } else {
+    const Axis nice = make_axis(lo, hi);
+    for (double v : nice.ticks)
+      if (v > lo && v < hi) inner.push_back(v);
+    gap = 0.08 * (hi - lo);
+  }
+  axis.ticks.push_back(lo);
+  for (double v : inner) {
+    const double from_lo = axis.log ? std::log10(v) - std::log10(lo) : v - lo;
+    const double to_hi = axis.log ? std::log10(hi) - std::log10(v) : hi - v;
+    if (from_lo >= gap && to_hi >= gap) axis.ticks.push_back(v);
+  }
+  axis.ticks.push_back(hi);
   return axis;
 }
 
@@ -251,6 +278,47 @@ std::string trials_svg(const json& report) {
   return o.str();
 }
 
+std::string curves_svg(const json& report) {
+  struct Curve {
+    int id;
+    std::vector<std::pair<double, double>> points;  // step, value
+  };
+  std::vector<Curve> curves;
+  double xl = 0, xh = 1, yl = 0, yh = 1;
+  bool first = true;
+  for (const auto& t : report.at("tune").at("trials")) {
+    Curve c{t.value("id", 0), {}};
+    for (const auto& m : t.value("intermediate", json::array())) {
+      const json& v = m.value("value", json());
+      const json n = v.is_object() ? v.value("default", json()) : v;
+      if (!n.is_number()) continue;
+      const double x = m.value("step", 0), y = n.get<double>();
+      if (first) xl = xh = x, yl = yh = y, first = false;
+      xl = std::min(xl, x), xh = std::max(xh, x), yl = std::min(yl, y), yh = std::max(yh, y);
+      c.points.push_back({x, y});
+    }
+    if (!c.points.empty()) curves.push_back(std::move(c));
+  }
+  const Axis x = make_axis(xl, xh), y = make_axis(yl, yh, wide_positive(yl, yh));
+  std::ostringstream o;
+  o << svg_open("Intermediate results of " + std::to_string(curves.size()) + " trial(s)")
+    << axes(x, y, "step", "intermediate result");
+  for (size_t i = 0; i < curves.size(); ++i) {
+    const Curve& c = curves[i];
+    const std::string colour = kPalette[i % (sizeof kPalette / sizeof *kPalette)];
+    std::ostringstream line;
+    for (const auto& [sx, sy] : c.points) line << num(px_x(x, sx)) << "," << num(px_y(y, sy)) << " ";
+    const std::string label = "trial " + std::to_string(c.id);
+    o << "<polyline class=\"curve\" fill=\"none\" stroke-width=\"1.5\" stroke=\"" << colour << "\" points=\""
+      << line.str() << "\"><title>" << escape(label) << "</title></polyline>\n";
+    const auto& [ex, ey] = c.points.back();  // the label at the curve's latest point
+    o << "<text class=\"curve-label\" x=\"" << num(px_x(x, ex) + 4) << "\" y=\"" << num(px_y(y, ey) - 4)
+      << "\" font-size=\"10\" fill=\"" << colour << "\">#" << c.id << "</text>\n";
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
 std::string parallel_svg(const json& report) {
   const json& trials = report.at("tune").at("trials");
   const bool max = maximize(report);
@@ -269,9 +337,10 @@ std::string parallel_svg(const json& report) {
     for (const auto& [k, _] : row.params) names.insert(k);
     rows.push_back(std::move(row));
   }
-  // One axis per parameter, then the result. The experiment's search space decides the scale where the
-  // report has it (log10 for the log types); otherwise numbers get a linear axis (log10 when they span
-  // 100x or more and are all positive). Anything else is placed by category.
+  // One axis per parameter, then the result. The experiment's search space decides the axis where the
+  // report has it: a choice is categorical, its options in the space's order; a bounded type spans exactly
+  // its bounds, in log10 for the log types. Otherwise numbers get a linear axis over the values seen
+  // (log10 when they span 100x or more and are all positive), and anything else is placed by category.
   const json space = report.value("config", json::object()).value("searchSpace", json::object());
   struct Column {
     std::string name;
@@ -296,8 +365,21 @@ std::string parallel_svg(const json& report) {
       }
       cats.insert(it->second.is_string() ? it->second.get<std::string>() : it->second.dump());
     }
-    if (c.numeric) {
-      const std::string type = space.contains(name) && space[name].is_object() ? space[name].value("_type", "") : "";
+    const json dim = space.contains(name) && space[name].is_object() ? space[name] : json::object();
+    const std::string type = dim.value("_type", "");
+    const json values = dim.value("_value", json());
+    const bool bounded = type == "uniform" || type == "quniform" || type == "loguniform" || type == "qloguniform" ||
+                         type == "randint";
+    if (type == "choice" && values.is_array() && !values.empty()) {
+      c.numeric = false;
+      for (const auto& v : values) c.categories.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      for (const auto& seen : cats)  // a value the space does not list (an edited store) still gets a place
+        if (std::find(c.categories.begin(), c.categories.end(), seen) == c.categories.end()) c.categories.push_back(seen);
+    } else if (c.numeric && bounded && values.is_array() && values.size() >= 2 && values[0].is_number() &&
+               values[1].is_number()) {
+      const bool log = type.find("log") != std::string::npos;
+      c.axis = exact_axis(std::min(values[0].get<double>(), lo), std::max(values[1].get<double>(), hi), log);
+    } else if (c.numeric) {
       c.axis = make_axis(lo, hi, type.empty() ? wide_positive(lo, hi) : type.find("log") != std::string::npos);
     } else {
       c.categories.assign(cats.begin(), cats.end());

@@ -9,6 +9,7 @@
 #include "runtime/timing.h"
 #include "vdsr/onednn_engine.h"
 #include "vdsr/util/error.h"
+#include "vdsr/util/progress.h"
 
 namespace vdsr::runtime {
 
@@ -127,7 +128,11 @@ void run_bench(std::vector<BenchCase>& cases, const BenchPlan& plan) {
     const auto here = cases_at(cases, size);
     spdlog::info("{}: {} configuration(s), {} x {} run(s) each", size.text(), here.size(), plan.rounds, plan.runs);
     warm_up(here, x);
-    for (int round = 0; round < plan.rounds; ++round) run_round(here, x, plan);
+    Progress progress(size.text(), plan.rounds, "rounds");
+    for (int round = 0; round < plan.rounds; ++round) {
+      run_round(here, x, plan);
+      progress.update(round + 1);
+    }
   }
 }
 

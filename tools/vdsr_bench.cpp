@@ -9,6 +9,7 @@
 #include "runtime/bench.h"
 #include "runtime/runners.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/machine.h"
 #include "vdsr/util/cpu.h"
@@ -86,8 +87,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100));
   inference.add_to(app, false);  // for the libtorch and aten runtimes
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1, stage bench)");
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
 
   return cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     BenchPlan plan;
     plan.threads = set_threads(threads);
     plan.runs = runs;

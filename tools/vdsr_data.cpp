@@ -7,6 +7,7 @@
 
 #include "report/report.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "vdsr/data/patches.h"
 #include "vdsr/util/error.h"
 
@@ -74,8 +75,11 @@ int main(int argc, char** argv) {
                  "patches per in-memory shuffle bucket; bounds memory at about 2 x 13.5 KB x this for P=41")
       ->capture_default_str();
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1, stage data)");
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
 
   return cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     options.images = images;
     options.out = out;
     options.scales = cli::parse_int_list(scales_arg, "--scales", 1, 16);

@@ -6,6 +6,7 @@
 #include "report/report.h"
 #include "vdsr/checkpoint.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "tools/cli/device_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/evaluation.h"
@@ -47,8 +48,11 @@ int main(int argc, char** argv) {
   app.add_option("--report", report_path, "write a JSON report (schema vdsr-report/1)");
   cli::InferenceFlags inference;
   inference.add_to(app);
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
 
   return cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     const std::vector<int> scales = cli::parse_int_list(scales_arg, "--scale", 2, 8);
     const Device device = device_flags.device();
     const int threads_used = device_flags.apply_threads();

@@ -11,6 +11,7 @@
 #include "report/report.h"
 #include "runtime/runners.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/checkpoint.h"
 #include "vdsr/evaluation.h"
@@ -212,8 +213,11 @@ int main(int argc, char** argv) {
       "              [--state-dict out.pt] [--report R] [--threads N]"};
   Flags flags;
   flags.add_to(app);
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
 
   return cli::run(app, argc, argv, [&]() -> int {
+    progress_flags.apply();
     flags.check_outputs();
     cli::apply_engine_flag(flags.engine);
     const OnnxOptions options = flags.onnx_options();

@@ -9,6 +9,7 @@
 
 #include "pipeline/pipeline.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "vdsr/util/error.h"
 
 namespace fs = std::filesystem;
@@ -55,8 +56,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.threads, "CPU threads for each tool (default: all cores)")
       ->check(vdsr::cli::integer_at_least(1));
   app.add_option("--bin", bin, "folder of the vdsr-* tools (default: this program's folder)");
+  vdsr::cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
 
   return vdsr::cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     if (quick && !profile.empty() && profile != "quick") throw vdsr::Error("--quick and --profile " + profile);
     o.profile = quick ? "quick" : profile.empty() ? "default" : profile;
     o.config = config;
@@ -68,7 +72,7 @@ int main(int argc, char** argv) {
     if (!o.bootstrap.empty() && !fs::is_directory(o.bootstrap)) {
       throw vdsr::Error("--bootstrap: '" + o.bootstrap.string() + "' is not a folder");
     }
-    o.status_line = isatty(fileno(stderr)) != 0;
+    o.progress = vdsr::default_progress_mode();
     o.stop = &g_stop;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -8,6 +8,7 @@
 
 #include "report/report.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "tools/cli/device_flags.h"
 #include "tools/cli/inference_flags.h"
 #include "vdsr/machine.h"
@@ -188,7 +189,10 @@ int main(int argc, char** argv) {
   f.o.out = "checkpoint";
   add_training_flags(app, f);
   add_run_flags(app, f);
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
   return cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     if (f.o.data.empty()) throw Error("--data is required (an HDF5 file from vdsr-data)");
     cli::apply_engine_flag(f.engine);
     f.o.device = f.device.device();

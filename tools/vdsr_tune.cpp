@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hpo/config.h"
+#include "hpo/live_page.h"
 #include "hpo/results.h"
 #include "hpo/scheduler.h"
 #include "hpo/slurm_service.h"
@@ -20,6 +21,7 @@
 #include "hpo/tuner_registry.h"
 #include "report/report.h"
 #include "tools/cli/common.h"
+#include "tools/cli/progress_flags.h"
 #include "vdsr/util/error.h"
 #include "vdsr/util/files.h"
 #include "vdsr/util/json_io.h"
@@ -137,8 +139,9 @@ int stop(const fs::path& dir) {
 int run(const fs::path& dir, const std::string& report_path) {
   DirLock lock(dir);
   RunOptions opt;
-  opt.status_line = isatty(STDERR_FILENO);
+  opt.progress = default_progress_mode();
   opt.stop = &g_stop;
+  opt.on_event = LivePage(dir);
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
@@ -174,7 +177,10 @@ int main(int argc, char** argv) {
   app.add_option("--format", format, "Export format: csv or json")->check(CLI::IsMember({"csv", "json"}));
   app.add_option("--out", out_path, "Export to this file instead of stdout");
   app.set_version_flag("--version", vdsr::report::version());
+  cli::ProgressFlags progress_flags;
+  progress_flags.add_to(app);
   return cli::run(app, argc, argv, [&] {
+    progress_flags.apply();
     if (!export_dir.empty()) {
       const Store store = Store::open_read_only(export_dir);
       const std::vector<TrialRecord> t = store.trials();

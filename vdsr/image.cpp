@@ -167,7 +167,10 @@ void check_image_output(const std::filesystem::path& path) {
   }
 }
 
-void write_image(const std::filesystem::path& path, const Image& image) {
+namespace {
+
+// The image as 8-bit BGR (or gray), rounded and clipped, encoded by OpenCV as `ext`.
+std::string encode_image(const Image& image, const std::string& ext, const std::string& where) {
   if (image.channels != 1 && image.channels != 3) throw Error("write_image: expected 1 or 3 channels");
   cv::Mat mat(image.height, image.width, image.channels == 3 ? CV_8UC3 : CV_8UC1);
   auto to_byte = [](double v) { return static_cast<unsigned char>(std::lround(std::clamp(v, 0.0, 255.0))); };
@@ -181,12 +184,19 @@ void write_image(const std::filesystem::path& path, const Image& image) {
       }
     }
   }
-  check_image_output(path);
-  const std::string ext = path.extension().string();
   std::vector<unsigned char> encoded;
-  if (!cv::imencode(ext, mat, encoded)) throw Error(path.string() + ": cannot encode as " + ext);
-  write_file_atomically(path, std::string(encoded.begin(), encoded.end()));
+  if (!cv::imencode(ext, mat, encoded)) throw Error(where + ": cannot encode as " + ext);
+  return std::string(encoded.begin(), encoded.end());
 }
+
+}  // namespace
+
+void write_image(const std::filesystem::path& path, const Image& image) {
+  check_image_output(path);
+  write_file_atomically(path, encode_image(image, path.extension().string(), path.string()));
+}
+
+std::string encode_png(const Image& image) { return encode_image(image, ".png", "PNG"); }
 
 namespace {
 // ITU-R BT.601 as MATLAB's rgb2ycbcr, rows scaled for inputs on the 0..255 scale.

@@ -54,6 +54,8 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& fold
 
 // Writes a 1- or 3-channel image (values rounded and clipped to 0..255) atomically; format by extension.
 void write_image(const std::filesystem::path& path, const Image& image);
+// The same as PNG file bytes (for pages that embed pictures).
+std::string encode_png(const Image& image);
 
 // MATLAB rgb2ycbcr / ycbcr2rgb on the 0..255 scale, unrounded (Y in 16..235 for RGB in 0..255).
 Image rgb2ycbcr(const Image& rgb);

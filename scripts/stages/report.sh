@@ -14,9 +14,12 @@ step_diff() { "$bin/vdsr-report" diff "$1" "$2" --format md --out "$exp/report/$
 original=$(joined "$exp"/eval/original_*.json)$(bench "$label")
 pruned=$exp/prune/report.json$(bench pruned)
 tuned=$exp/train/report.json+$(joined "$exp"/train/eval_*.json)$(bench tuned)
+# The HTML table also shows crops of two evaluation images as each model upscales them (--pictures).
 for format in md html; do
+  pictures=""
+  if [ "$format" = html ]; then pictures=--pictures; fi
   "$bin/vdsr-report" table "$label=$original" "pruned=$pruned" "tuned=$tuned" "onnx=$exp/export/report.json" \
-    "$exp/tune/report.json" --dataset "$dataset" --format "$format" --out "$exp/report/table.$format"
+    "$exp/tune/report.json" --dataset "$dataset" --format "$format" $pictures --out "$exp/report/table.$format"
 done
 
 original_eval=$exp/eval/original_$dataset.json

@@ -2,6 +2,9 @@
 // variants table with merged reports and ratios, and well-formed SVG charts with one point per datum.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+
 #include "report/render.h"
 #include "report_samples.h"
 #include "vdsr/util/error.h"
@@ -268,4 +271,93 @@ TEST(ReportShow, SummarisesEveryBlock) {
   EXPECT_NE(tune.find("best: trial 6, value 0.166667"), std::string::npos) << tune;
   const std::string bench = report::show(test::bench_report(12.5, 6));
   EXPECT_NE(bench.find("| m | libtorch | fp32 | 256\u00d7256 | 2 | 12.50 | 5 | 120.5 |"), std::string::npos) << bench;
+}
+
+namespace {
+
+// The tick labels of each axis of a parallel-coordinates chart, keyed by the axis' x position.
+std::map<std::string, std::vector<std::string>> axis_ticks(const std::string& svg) {
+  std::map<std::string, std::vector<std::string>> out;
+  const std::string open = "<text class=\"tick-label\" x=\"";
+  for (size_t at = svg.find(open); at != std::string::npos; at = svg.find(open, at + 1)) {
+    const size_t x_end = svg.find('"', at + open.size());
+    const size_t text_start = svg.find('>', x_end) + 1;
+    out[svg.substr(at + open.size(), x_end - at - open.size())].push_back(
+        svg.substr(text_start, svg.find("</text>", text_start) - text_start));
+  }
+  return out;
+}
+
+json space_report() {
+  json trials = json::array();
+  const double xs[] = {0.0, 0.4, 1.0}, lrs[] = {1e-4, 3e-3, 0.1}, wds[] = {1e-4, 1e-5, 1e-4};
+  for (int i = 0; i < 3; ++i)
+    trials.push_back({{"id", i + 1},
+                      {"params", {{"x", xs[i]}, {"lr", lrs[i]}, {"wd", wds[i]}}},
+                      {"status", "SUCCEEDED"},
+                      {"final", 0.5 + i},
+                      {"intermediate", json::array()},
+                      {"seconds", 1.0}});
+  json r = test::tune_report(1);
+  r["tune"]["trials"] = trials;
+  r["config"]["searchSpace"] = {{"x", {{"_type", "uniform"}, {"_value", {0, 1}}}},
+                                {"lr", {{"_type", "loguniform"}, {"_value", {1e-4, 0.1}}}},
+                                {"wd", {{"_type", "choice"}, {"_value", {1e-4, 1e-5, 1e-3}}}}};
+  return r;
+}
+
+}  // namespace
+
+TEST(ReportSvg, ParallelAxesFollowTheSearchSpace) {
+  const std::string svg = report::parallel_svg(space_report());
+  ASSERT_EQ(test::xml_problem(svg), "") << svg;
+  const auto ticks = axis_ticks(svg);
+  ASSERT_EQ(ticks.size(), 4u);  // lr, wd, x (sorted), then the result
+  std::vector<std::vector<std::string>> columns;
+  for (const auto& [x, labels] : ticks) columns.push_back(labels);
+  // loguniform [1e-4, 0.1]: a log axis spanning exactly the bounds, labelled at the decades.
+  EXPECT_NE(svg.find(">lr (log)</text>"), std::string::npos);
+  EXPECT_NE(std::find(columns.begin(), columns.end(), std::vector<std::string>{"0.0001", "0.001", "0.01", "0.1"}),
+            columns.end());
+  // choice: categorical, the space's options in its order, including the one no trial drew.
+  EXPECT_NE(std::find(columns.begin(), columns.end(), std::vector<std::string>{"0.0001", "1e-05", "0.001"}),
+            columns.end());
+  EXPECT_EQ(svg.find(">wd (log)</text>"), std::string::npos);
+  EXPECT_EQ(svg.find("0.00012"), std::string::npos) << "no numeric axis for a choice";
+  // uniform [0, 1]: from 0 to 1, no padding beyond the bounds.
+  bool found_x = false;
+  for (const auto& labels : columns)
+    if (labels.front() == "0" && labels.back() == "1") found_x = true;
+  EXPECT_TRUE(found_x) << svg;
+  EXPECT_EQ(svg.find(">-0.2<"), std::string::npos);
+  EXPECT_EQ(svg.find(">1.2<"), std::string::npos);
+  // The trial at x = 0 touches the bottom of the x axis, the one at x = 1 its top (columns at 80, 233.3,
+  // 386.7, 540 px; the axes run from y 336 up to 54); lr 1e-4 and 0.1 likewise on theirs.
+  EXPECT_NE(svg.find("386.7,336.0"), std::string::npos);
+  EXPECT_NE(svg.find("386.7,54.0"), std::string::npos);
+  EXPECT_NE(svg.find("80.0,336.0"), std::string::npos);
+  EXPECT_NE(svg.find("80.0,54.0"), std::string::npos);
+  // wd 1e-4 is the first option (bottom), 1e-5 the middle one.
+  EXPECT_NE(svg.find("233.3,336.0"), std::string::npos);
+  EXPECT_NE(svg.find("233.3,195.0"), std::string::npos);
+}
+
+TEST(ReportSvg, WithoutASpaceAxesComeFromTheValues) {
+  json r = space_report();
+  r["config"].erase("searchSpace");
+  const std::string svg = report::parallel_svg(r);
+  ASSERT_EQ(test::xml_problem(svg), "") << svg;
+  EXPECT_NE(svg.find(">lr (log)</text>"), std::string::npos);  // spans 1000x: log by the values
+  EXPECT_EQ(count(svg, "<polyline class=\"trial\""), 3u);
+}
+
+TEST(ReportSvg, CurvesDrawOneLinePerTrialWithIntermediates) {
+  json r = space_report();
+  r["tune"]["trials"][0]["intermediate"] = {{{"step", 1}, {"value", 0.9}}, {{"step", 2}, {"value", 0.7}}};
+  r["tune"]["trials"][2]["intermediate"] = {{{"step", 1}, {"value", {{"default", 0.8}, {"psnr", 30}}}}};
+  const std::string svg = report::curves_svg(r);
+  ASSERT_EQ(test::xml_problem(svg), "") << svg;
+  EXPECT_EQ(count(svg, "<polyline class=\"curve\""), 2u);
+  EXPECT_NE(svg.find(">#1</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">#3</text>"), std::string::npos);
 }

@@ -102,13 +102,12 @@ class Bf16Autocast {
 }  // namespace
 
 StepLog::StepLog(int log_every, long long steps_in_run)
-    : progress_("train", static_cast<long>(steps_in_run), "steps"), log_every_(log_every),
-      tty_(isatty(fileno(stderr)) != 0), last_draw_(Clock::now()) {}
+    : progress_("train", static_cast<long>(steps_in_run), "steps"), log_every_(log_every) {}
 
 bool StepLog::due(long long batch) {
   ++steps_;
   log_line_ = log_every_ > 0 && batch % log_every_ == 0;
-  draw_ = tty_ && Clock::now() - last_draw_ > std::chrono::milliseconds(500);
+  draw_ = progress_.due();
   return log_line_ || draw_;
 }
 
@@ -120,7 +119,6 @@ void StepLog::show(int epoch, long long batch, long long batches, double lr, dou
   if (draw_) {
     progress_.update(static_cast<long>(steps_), fmt::format("epoch {} step {}/{} loss {:.6f} lr {:g} {:.1f} patches/s",
                                                             epoch, batch, batches, mse, lr, patches_per_s));
-    last_draw_ = Clock::now();
   }
 }
 

@@ -20,7 +20,7 @@ namespace vdsr::train {
 // How an epoch's run ended: all its batches done, or cut short.
 enum class EpochEnd { complete, budget_reached, stop_requested };
 
-// Log lines every `log_every` batches, and a progress line on a terminal redrawn at most twice a second.
+// Log lines every `log_every` batches, and the progress line (vdsr/util/progress.h) when it is due.
 class StepLog {
  public:
   StepLog(int log_every, long long steps_in_run);
@@ -31,8 +31,6 @@ class StepLog {
  private:
   Progress progress_;
   int log_every_;
-  bool tty_;
-  std::chrono::steady_clock::time_point last_draw_;
   long long steps_ = 0;
   bool log_line_ = false, draw_ = false;
 };
