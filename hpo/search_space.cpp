@@ -95,6 +95,22 @@ double Dim::quantize(double x) const {
   }
 }
 
+namespace {
+std::string number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
+}  // namespace
+
+double Dim::grid_count(int continuous_points) const {
+  if (!is_discrete() && type != ParamType::Choice) return continuous_points;
+  if (type == ParamType::Randint) return std::max(0.0, std::ceil(b - a));
+  if (type == ParamType::Quniform || type == ParamType::Qloguniform)
+    return std::max(0.0, std::round(b / q) - std::round(a / q) + 1);
+  return 0;  // a choice: the space counts its options, with their nested dims
+}
+
 std::vector<double> Dim::grid_values(int continuous_points) const {
   std::vector<double> out;
   if (!is_discrete() && type != ParamType::Choice && continuous_points > 0) {
@@ -112,14 +128,24 @@ std::vector<double> Dim::grid_values(int continuous_points) const {
     }
     return out;
   }
+  // Counted first: a range such as randint [0, 1e300] is refused, not listed, and the values are
+  // indexed from the low end, since adding 1 to a double past 2^53 does not move it.
+  const double count = grid_count();
+  if (count > kMaxGridValues)
+    throw Error("search space: '" + label + "' has " + number(count) + " values, more than the " +
+                number(kMaxGridValues) + " that can be listed for a grid");
+  const auto n = static_cast<long long>(count);
   if (type == ParamType::Randint) {
-    for (double v = a; v < b; v += 1) out.push_back(v);
+    for (long long i = 0; i < n; ++i) {
+      const double v = a + static_cast<double>(i);
+      if (out.empty() || v != out.back()) out.push_back(v);
+    }
   } else if (type == ParamType::Quniform || type == ParamType::Qloguniform) {
     // Every value clip(round(x/q)*q, low, high) takes for x in [low, high]: multiples of q, with the
     // bounds themselves where rounding falls outside them.
-    double k_lo = std::round(a / q), k_hi = std::round(b / q);
-    for (double k = k_lo; k <= k_hi; k += 1) {
-      double v = std::clamp(k * q, a, b);
+    const double k_lo = std::round(a / q);
+    for (long long i = 0; i < n; ++i) {
+      const double v = std::clamp((k_lo + static_cast<double>(i)) * q, a, b);
       if (out.empty() || v != out.back()) out.push_back(v);
     }
   }
@@ -314,7 +340,8 @@ double SearchSpace::grid_size_of(const std::vector<int>& ids, double cap) const 
     if (d.type == ParamType::Choice) {
       for (const auto& kids : d.children) n += grid_size_of(kids, cap);
     } else {
-      n = static_cast<double>(d.grid_values().size());
+      n = d.grid_count();
+      if (n <= Dim::kMaxGridValues) n = static_cast<double>(d.grid_values().size());  // exact: bounds may repeat
     }
     total = std::min(total * n, cap);
   }

@@ -62,7 +62,11 @@ struct Dim {
   double model_high() const;
   // Ordered discrete values (randint, quniform, qloguniform). With continuous_points > 0 the other
   // numeric types give that many evenly spaced values (grid search); otherwise they give none.
+  // Refused (vdsr::Error naming the parameter) past kMaxGridValues values.
   std::vector<double> grid_values(int continuous_points = 0) const;
+  // How many values grid_values gives, counted without listing them (an upper bound when huge).
+  double grid_count(int continuous_points = 0) const;
+  static constexpr double kMaxGridValues = 1e7;
   double quantize(double x) const;  // applies q and bounds to a value in value space
 };
 
