@@ -1,6 +1,7 @@
 #include "compress/plan.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <iomanip>
 #include <regex>
@@ -46,16 +47,21 @@ const Range kMaxRatio{0.0, 1.0, /*max_open=*/false, /*min_open=*/true};  // a ca
 
 // ---- pass 1: parse ----
 
-// Where a quantifier follows another one ("a**", "a+{2}"), or npos. Python's re, which NNI uses, rejects
-// such a pattern as a "multiple repeat"; std::regex accepts it and nests the repeats, which costs
-// exponential time. A single '?' after a quantifier makes it lazy and is allowed, as in Python.
-size_t multiple_repeat_at(const std::string& pattern) {
+// What std::regex would mishandle in a layer-name pattern, or "". A quantifier after another one ("a**",
+// "a+{2}"): Python's re, which NNI uses, rejects it as a "multiple repeat", while std::regex nests the
+// repeats at exponential cost; a single '?' after a quantifier makes it lazy and is allowed, as in Python.
+// Back-references and repeat counts over 1000: libstdc++ reads their digits into an int that can
+// overflow, and layer names need neither.
+std::string pattern_problem(const std::string& pattern) {
+  const auto at = [](size_t i) { return " at position " + std::to_string(i); };
   bool after_quantifier = false, after_lazy = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     const bool quantifier = c == '*' || c == '+' || c == '?' || c == '{';
-    if (quantifier && (after_lazy || (after_quantifier && c != '?'))) return i;
+    if (quantifier && (after_lazy || (after_quantifier && c != '?'))) return "multiple repeat" + at(i);
     if (c == '\\') {
+      if (i + 1 < pattern.size() && pattern[i + 1] >= '1' && pattern[i + 1] <= '9')
+        return "back-references are not supported" + at(i);
       ++i;
     } else if (c == '[') {  // a class: its characters are literal up to the closing ']'
       size_t j = i + 1;
@@ -66,13 +72,18 @@ size_t multiple_repeat_at(const std::string& pattern) {
     } else if (c == '(' && i + 1 < pattern.size() && pattern[i + 1] == '?') {
       ++i;  // "(?:", "(?=", "(?!": that '?' is not a quantifier
     } else if (c == '{') {
-      const size_t close = pattern.find('}', i);
-      if (close != std::string::npos) i = close;
+      const size_t close = std::min(pattern.find('}', i), pattern.size());
+      size_t digits = 0;
+      for (size_t j = i + 1; j < close; ++j) {
+        digits = std::isdigit(static_cast<unsigned char>(pattern[j])) ? digits + 1 : 0;
+        if (digits > 3) return "repeat count over 999" + at(i);
+      }
+      i = close;
     }
     after_lazy = after_quantifier && c == '?';
     after_quantifier = quantifier && !after_lazy;
   }
-  return std::string::npos;
+  return "";
 }
 
 // A layer-name pattern as std::regex. libstdc++'s __polynomial flag matches with its breadth-first
@@ -90,9 +101,7 @@ std::vector<std::string> patterns(Fields& f, const char* key) {
   const auto values = f.optional<std::vector<std::string>>(key, {});
   for (const auto& pattern : values) {
     const std::string invalid = "invalid regular expression '" + pattern + "' (";
-    if (const size_t at = multiple_repeat_at(pattern); at != std::string::npos) {
-      f.fail(key, invalid + "multiple repeat at position " + std::to_string(at) + ")");
-    }
+    if (const std::string problem = pattern_problem(pattern); !problem.empty()) f.fail(key, invalid + problem + ")");
     try {
       (void)layer_pattern(pattern);
     } catch (const std::regex_error& err) {

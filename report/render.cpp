@@ -75,7 +75,7 @@ std::vector<int> scales_of(const json& dataset) {
   std::vector<int> scales;
   if (!dataset.is_object()) return scales;
   for (auto it = dataset.begin(); it != dataset.end(); ++it)
-    if (it.key().size() > 1 && it.key()[0] == 'x') scales.push_back(std::atoi(it.key().c_str() + 1));
+    if (it.key().size() > 1 && it.key().size() <= 4 && it.key()[0] == 'x') scales.push_back(std::atoi(it.key().c_str() + 1));
   std::sort(scales.begin(), scales.end());
   return scales;
 }
@@ -287,7 +287,7 @@ void show_quality(const json& r, std::ostream& o) {
   std::vector<std::vector<std::string>> rows;
   for (auto d = quality.begin(); d != quality.end(); ++d) {
     for (int s : scales_of(d.value())) {
-      const json& q = d.value()["x" + std::to_string(s)];
+      const json& q = at_path(d.value(), {"x" + std::to_string(s)});
       auto cell = [&](const char* k, const char* f) {
         return q.contains(k) && q[k].is_number() ? fmt(f, q[k].get<double>()) : std::string(kMissing);
       };

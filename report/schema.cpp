@@ -151,8 +151,10 @@ const char* expected(Type t) {
   return "";
 }
 
+// "x2", "x3", ...: written as the tools write them (no leading zero, at most three digits), so that the
+// key read back is the key "x" + std::to_string(scale).
 bool is_scale_key(const std::string& key) {
-  if (key.size() < 2 || key[0] != 'x') return false;
+  if (key.size() < 2 || key.size() > 4 || key[0] != 'x' || key[1] == '0') return false;
   for (size_t i = 1; i < key.size(); ++i)
     if (!std::isdigit(static_cast<unsigned char>(key[i]))) return false;
   return true;

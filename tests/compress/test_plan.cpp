@@ -257,6 +257,8 @@ TEST(PlanErrors, NameTheEntryAndKey) {
        "config_list[0].op_names_re: invalid regular expression 'residua*******\\v' (multiple repeat at position 8)"},
       {R"([{"sparsity": 0.5, "exclude_op_names_re": ["conv+{2}"], "op_types": ["Conv2d"]}])",
        "config_list[0].exclude_op_names_re: invalid regular expression 'conv+{2}' (multiple repeat at position 5)"},
+      {R"([{"sparsity": 0.5, "op_names_re": ["(conv)\\1"]}])", "(back-references are not supported at position 6)"},
+      {R"([{"sparsity": 0.5, "op_names_re": ["a{2147483648}"]}])", "(repeat count over 999 at position 1)"},
       {R"([{"sparsity": 0.5, "max_sparsity_per_layer": 0.5, "op_types": ["Conv2d"]}])",
        "config_list[0].max_sparsity_per_layer: only applies with total_sparsity"},
       {R"([{"sparsity": 0.5, "total_sparsity": 0.5, "op_types": ["Conv2d"]}])",
