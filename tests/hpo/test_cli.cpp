@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/cli_runner.h"
 #include "tests/test_paths.h"
 #include "hpo/store.h"
 #include "tests/process_scan.h"
@@ -103,19 +104,7 @@ class TuneCli : public ::testing::Test {
   }
 
   pid_t spawn_tune(const std::vector<std::string>& args) const {
-    std::vector<std::string> all = {kTune};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "spawn_out.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, (dir_ / "spawn_err.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    EXPECT_EQ(posix_spawn(&pid, kTune.c_str(), &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
+    return vdsr::test::spawn_in_background(kTune, args, dir_ / "spawn_out.txt", dir_ / "spawn_err.txt");
   }
 
   static std::map<TrialState, int> count_status(const std::vector<TrialRecord>& t) {

@@ -96,20 +96,7 @@ class TuneSlurm : public ::testing::Test {
   }
 
   pid_t spawn_tune(const std::vector<std::string>& args) const {
-    std::vector<std::string> all = {kTune};
-    all.insert(all.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addchdir_np(&fa, dir_.c_str());
-    posix_spawn_file_actions_addopen(&fa, 1, (dir_ / "bg_out.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, (dir_ / "bg_err.txt").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = -1;
-    EXPECT_EQ(posix_spawn(&pid, kTune.c_str(), &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
+    return vdsr::test::spawn_in_background(kTune, args, dir_ / "bg_out.txt", dir_ / "bg_err.txt", dir_);
   }
 
   std::vector<TrialRecord> trials() const { return Store::open_read_only(dir_ / "exp").trials(); }
