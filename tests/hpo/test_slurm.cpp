@@ -1,6 +1,7 @@
 // vdsr-tune with trainingService "slurm" on a real Slurm cluster (scripts/slurm-local.sh start): trials
 // that complete, exit 1, are cancelled from outside, run over their time, are requeued, wait on a partition
 // that never runs them; a controller killed with SIGKILL and resumed; --stop; Medianstop cancelling a job.
+// The accounting tests put a squeue that forgets ended jobs at once and a sacct in front of the real ones.
 // Without a cluster these tests skip, except under CI=true, where they fail. They share the one cluster, so
 // CTest runs them one at a time (RESOURCE_LOCK slurm).
 #include <gtest/gtest.h>
@@ -358,6 +359,117 @@ TEST_F(TuneSlurm, MedianstopCancelsTheJob) {
   EXPECT_EQ(t[1].status, TrialState::kEarlyStopped) << t[1].message;
   EXPECT_LT(t[1].seconds(), 30);  // not the minute it would have run
   EXPECT_TRUE(live_jobs().empty());
+}
+
+
+// Jobs that squeue has forgotten (they ended more than MinJobAge ago) are collected from sacct where
+// accounting is on, else from their exit records. The local cluster has no accounting database and keeps
+// ended jobs for five minutes, so a squeue in front of the real one forgets them at once, and a sacct in front
+// answers from slurmctld's own record (scontrol), or with a record planted for a trial (sacct/<trial>, used once).
+class TuneSlurmAccounting : public TuneSlurm {
+ protected:
+  void SetUp() override {
+    TuneSlurm::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    fs::create_directories(dir_ / "fakebin");
+    fs::create_directories(dir_ / "sacct");
+    const std::string squeue = vdsr::test::run_command("command -v squeue").output;
+    std::ofstream(dir_ / "fakebin" / "squeue") << "#!/bin/sh\nout=$(" << squeue.substr(0, squeue.find('\n'))
+                                                << R"SH( "$@") || exit $?
+printf '%s\n' "$out" | awk -F'|' '$2 !~ /^(COMPLETED|FAILED|CANCELLED|TIMEOUT|OUT_OF_MEMORY|NODE_FAIL|PREEMPTED|BOOT_FAIL|DEADLINE)$/'
+)SH";
+    std::ofstream(dir_ / "fakebin" / "sacct") << R"SH(#!/bin/sh
+here=$(cd "$(dirname "$0")/.." && pwd)
+jobs=
+for a in "$@"; do
+  case "$a" in
+    --jobs=*) jobs=${a#--jobs=} ;;
+    --format=JobIDRaw)  # the tuner's probe: is accounting on?
+      [ -f "$here/accounting_off" ] && { echo "sacct: Slurm accounting storage is disabled" >&2; exit 1; }
+      exit 0 ;;
+  esac
+done
+echo "$*" >> "$here/sacct_calls.txt"
+# As if the exit records had been written to a node's local disk: only sacct knows how the jobs ended.
+[ -f "$here/drop_exit_records" ] && rm -f "$here"/exp/trials/*/exit.json
+for id in $(echo "$jobs" | tr ',' ' '); do
+  info=$(scontrol -o show job "$id" 2>/dev/null) || continue
+  name=$(echo "$info" | sed -n 's/.*JobName=\([^ ]*\).*/\1/p')
+  planted="$here/sacct/${name##*-}"
+  if [ -f "$planted" ]; then echo "$id|$(cat "$planted")"; mv "$planted" "$planted.used"; continue; fi
+  field() { echo "$info" | sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+  echo "$id|$(field JobState)|$(field ExitCode)|$(field Reason)"
+done
+)SH";
+    fs::permissions(dir_ / "fakebin" / "squeue", fs::perms::owner_all, fs::perm_options::add);
+    fs::permissions(dir_ / "fakebin" / "sacct", fs::perms::owner_all, fs::perm_options::add);
+  }
+
+  vdsr::test::CommandResult tune_behind_fakes(const std::string& args) const {
+    return vdsr::test::run_command("cd '" + dir_.string() + "' && PATH='" + (dir_ / "fakebin").string() +
+                                   "':\"$PATH\" timeout 300 '" + kTune + "' " + args);
+  }
+};
+
+TEST_F(TuneSlurmAccounting, ForgottenJobsAreCollectedFromSacct) {
+  std::ofstream(dir_ / "sacct" / "1") << "OUT_OF_MEMORY|0:125|OutOfMemory";
+  std::ofstream(dir_ / "sacct" / "2") << "PREEMPTED|0:0|None";
+  write_config(config("", 3, 1));
+  const auto r = tune_behind_fakes("--config exp.json --dir exp");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("accounting (sacct) on"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(dir_ / "sacct_calls.txt")) << "the tuner never asked sacct";
+  const auto t = trials();
+  ASSERT_EQ(t.size(), 3u);
+  // sacct's verdict wins over the exit record (which says 0 for all three).
+  EXPECT_EQ(t[0].status, TrialState::kFailed);
+  EXPECT_NE(t[0].message.find("OUT_OF_MEMORY"), std::string::npos) << t[0].message;
+  EXPECT_TRUE(fs::exists(dir_ / "sacct" / "1.used"));
+  // A preempted job runs again with the same parameters; its second attempt completes.
+  EXPECT_EQ(t[1].status, TrialState::kSucceeded) << t[1].message;
+  EXPECT_EQ(t[1].attempt, 2);
+  EXPECT_EQ(t[1].intermediate.size(), 1u);
+  EXPECT_DOUBLE_EQ(*t[1].final, t[1].params["x"].get<double>());
+  // And an ordinary one, from slurmctld's record through sacct.
+  EXPECT_EQ(t[2].status, TrialState::kSucceeded) << t[2].message;
+  EXPECT_EQ(t[2].attempt, 1);
+}
+
+TEST_F(TuneSlurmAccounting, ForgottenJobsWithoutExitRecordsTakeTheirExitCodeFromSacct) {
+  std::ofstream(dir_ / "drop_exit_records");
+  write_config(config("fail", 1, 1));
+  const auto r = tune_behind_fakes("--config exp.json --dir exp");
+  EXPECT_EQ(r.code, 1) << r.output;
+  const auto t = trials();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].status, TrialState::kFailed);
+  EXPECT_EQ(t[0].exit_code, 1);
+  EXPECT_EQ(t[0].attempt, 1);  // not taken for lost and run again
+  EXPECT_FALSE(fs::exists(dir_ / "exp" / "trials" / "1" / "exit.json"));
+}
+
+TEST_F(TuneSlurmAccounting, WithoutAccountingForgottenJobsAreCollectedFromTheirExitRecords) {
+  std::ofstream(dir_ / "accounting_off");
+  std::ofstream(dir_ / "sacct" / "1") << "OUT_OF_MEMORY|0:125|OutOfMemory";  // must not be read
+  write_config(config("", 2, 2));
+  const auto r = tune_behind_fakes("--config exp.json --dir exp");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("accounting (sacct) off: exit records and squeue"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "sacct_calls.txt"));
+  const auto t = trials();
+  ASSERT_EQ(t.size(), 2u);
+  for (const auto& tr : t) {
+    EXPECT_EQ(tr.status, TrialState::kSucceeded) << tr.id << ": " << tr.message;
+    EXPECT_EQ(tr.attempt, 1);
+    EXPECT_DOUBLE_EQ(*tr.final, tr.params["x"].get<double>());
+  }
+  write_config(config("fail", 1, 1));
+  const auto f = tune_behind_fakes("--config exp.json --dir exp_fail");
+  EXPECT_EQ(f.code, 1) << f.output;
+  const auto failed = Store::open_read_only(dir_ / "exp_fail").trials();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].exit_code, 1);
+  EXPECT_NE(failed[0].message.find("exit code 1"), std::string::npos) << failed[0].message;
 }
 
 }  // namespace
