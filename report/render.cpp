@@ -32,8 +32,9 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 
-// 664704 -> "664,704".
+// 664704 -> "664,704". Values no 64-bit integer holds (only a hand-made report has them): as "%.3g".
 std::string grouped(double v) {
+  if (!std::isfinite(v) || std::fabs(v) >= 9e18) return fmt("%.3g", v);
   const long long n = std::llround(v);
   std::string digits = std::to_string(n < 0 ? -n : n), out;
   for (size_t i = 0; i < digits.size(); ++i) {
