@@ -263,14 +263,36 @@ double suggest_number(const Dim& dim, const std::vector<double>& below, const st
 
 }  // namespace
 
-TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args)
-    : Tuner(space, mode), seed_(seed), args_(std::move(args)) {}
+int startup_jobs_for_budget(std::optional<int> max_trials) {
+  if (!max_trials) return 20;
+  return std::clamp((*max_trials + 2) / 3, 2, 20);
+}
+
+TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args,
+                   std::optional<int> max_trials)
+    : Tuner(space, mode),
+      seed_(seed),
+      args_(std::move(args)),
+      max_trials_(max_trials),
+      startup_from_budget_(!args_.n_startup_jobs) {
+  if (!args_.n_startup_jobs) args_.n_startup_jobs = startup_jobs_for_budget(max_trials);
+  startup_ = *args_.n_startup_jobs;
+}
+
+std::string TpeTuner::plan() const {
+  const int random = max_trials_ ? std::min(startup_, *max_trials_) : startup_;
+  std::string s = "TPE: " + std::to_string(random) + (max_trials_ ? " of " + std::to_string(*max_trials_) : "") +
+                  " trial(s) will be random start-up samples, then the model picks (n_startup_jobs " +
+                  std::to_string(startup_);
+  if (!startup_from_budget_) return s + ", as set in tpe_args)";
+  return s + (max_trials_ ? ": a third of maxTrialNumber, within [2, 20])" : ": no maxTrialNumber, so NNI's 20)");
+}
 
 std::optional<Point> TpeTuner::suggest(int trial_id) {
   Rng rng(stream_seed(seed_, static_cast<uint64_t>(trial_id)));
   size_t known = 0;
   for (const auto& [id, e] : history_) known += (!e.done || e.loss) ? 1 : 0;
-  Point p = known < static_cast<size_t>(args_.n_startup_jobs) ? space_.sample(rng) : model_suggest(rng);
+  Point p = known < static_cast<size_t>(startup_) ? space_.sample(rng) : model_suggest(rng);
   std::optional<Point> out = dedup(p, rng);
   if (out) remember(trial_id, *out);
   return out;
@@ -462,7 +484,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   Fields f = class_args.object("tpe_args");
   TpeArgs a;
   a.constant_liar_type = f.optional("constant_liar_type", a.constant_liar_type);
-  a.n_startup_jobs = f.optional("n_startup_jobs", a.n_startup_jobs, Range::at_least(0));
+  a.n_startup_jobs = f.maybe<int>("n_startup_jobs", Range::at_least(0));
   a.n_ei_candidates = f.optional("n_ei_candidates", a.n_ei_candidates, Range::at_least(1));
   a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
   a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
@@ -476,7 +498,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
 namespace {
 
 std::unique_ptr<Tuner> make_tpe(const TunerBase& base, const TpeArgs& args) {
-  return std::make_unique<TpeTuner>(base.space, base.mode, base.seed, args);
+  return std::make_unique<TpeTuner>(base.space, base.mode, base.seed, args, base.max_trials);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // NNI's implementation, on purpose: forgetting weights follow trial age as in hyperopt (NNI orders them
 // by loss), constant_liar_type "none" is accepted, randint is modelled as ordered integers, and
 // discrete spaces never get a duplicate suggestion.
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "hpo/tuner_registry.h"
@@ -24,8 +26,9 @@ VDSR_ENUM_NAMES(GammaMode, {{GammaMode::kSqrt, "sqrt"}, {GammaMode::kLinear, "li
 // TPE's classArgs.tpe_args, with NNI's names and defaults.
 struct TpeArgs {
   Liar constant_liar_type = Liar::kBest;
-  // Trials drawn from the prior before the model takes over.
-  int n_startup_jobs = 20;
+  // Trials drawn from the prior before the model takes over; unset: sized to the trial budget
+  // (startup_jobs_for_budget).
+  std::optional<int> n_startup_jobs;
   // Candidates drawn from the good group's model per suggestion; the best ratio l(x)/g(x) wins.
   int n_ei_candidates = 24;
   // The newest this many observations weigh fully, older ones ramp down to 1/N; also caps the good group.
@@ -41,6 +44,10 @@ struct TpeArgs {
   bool multivariate = true;
 };
 
+// The start-up when tpe_args does not set it: a third of the trial budget (rounded up), clamped to
+// [2, 20]; 20 (NNI's default) without a trial limit. A budget the start-up filled would leave TPE no
+// trial to model, which is what NNI's 20 did to a 10-trial experiment.
+int startup_jobs_for_budget(std::optional<int> max_trials);
 // Reads classArgs.tpe_args (absent: the defaults).
 TpeArgs read_tpe_args(Fields& class_args);
 // "TPE": classArgs optimize_mode, seed, tpe_args.
@@ -70,8 +77,11 @@ std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior
 
 class TpeTuner : public Tuner {
  public:
-  TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args);
+  // `max_trials` sizes the start-up when args.n_startup_jobs is unset; args() then holds the size used.
+  TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args,
+           std::optional<int> max_trials = std::nullopt);
   std::optional<Point> suggest(int trial_id) override;
+  std::string plan() const override;
   const TpeArgs& args() const { return args_; }
 
  private:
@@ -92,6 +102,9 @@ class TpeTuner : public Tuner {
   double suggest_dim(size_t d, const Observations& obs, const std::vector<bool>& good, Rng& rng) const;
   uint64_t seed_;
   TpeArgs args_;
+  int startup_;  // *args_.n_startup_jobs
+  std::optional<int> max_trials_;
+  bool startup_from_budget_;
 };
 
 }  // namespace vdsr::hpo

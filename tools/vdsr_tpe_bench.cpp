@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
         json cfg = tuner_cfg;
         const TunerKind* kind = find_tuner(cfg.value("name", ""));
         if (kind && kind->seeded) cfg["classArgs"]["seed"] = s;
-        auto tuner = make_tuner(cfg, space, "tuner");
+        auto tuner = make_tuner(cfg, space, "tuner", trials);  // the budget, as vdsr-tune passes maxTrialNumber
         json values = json::array();
         for (int id = 1; id <= trials; ++id) {
           std::optional<Point> p = tuner->suggest(id);

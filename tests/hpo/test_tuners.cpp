@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "hpo/assessor.h"
@@ -137,6 +138,54 @@ TEST(Tpe, ModelPhaseBeatsRandomSearch) {
     }
   }
   EXPECT_LT(tpe_mean, 0.7 * random_mean);
+}
+
+TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTwenty) {
+  EXPECT_EQ(startup_jobs_for_budget(std::nullopt), 20);  // no trial limit: NNI's default
+  const std::map<int, int> expected = {{1, 2}, {3, 2}, {6, 2}, {7, 3}, {10, 4}, {12, 4}, {30, 10},
+                                       {31, 11}, {58, 20}, {60, 20}, {100, 20}, {1000, 20}};
+  for (const auto& [budget, startup] : expected) EXPECT_EQ(startup_jobs_for_budget(budget), startup) << budget;
+
+  // Through the registry, as vdsr-tune builds it: the budget sizes the start-up, and the model takes
+  // over right after it. The same tuner with an explicit start-up of 4 makes the same suggestions;
+  // one with 20 makes the same first four (prior draws from the same streams) and then differs.
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  const json cfg = {{"name", "TPE"}, {"classArgs", {{"seed", 3}}}};
+  auto sized = make_tuner(cfg, s, "t", 10);
+  EXPECT_EQ(static_cast<TpeTuner&>(*sized).args().n_startup_jobs, 4);
+  EXPECT_NE(sized->plan().find("4 of 10 trial(s) will be random"), std::string::npos) << sized->plan();
+  EXPECT_NE(sized->plan().find("a third of maxTrialNumber"), std::string::npos) << sized->plan();
+  EXPECT_EQ(static_cast<TpeTuner&>(*make_tuner(cfg, s, "t")).args().n_startup_jobs, 20);
+  auto four = tpe(s, 3, {{"n_startup_jobs", 4}}), twenty = tpe(s, 3, {{"n_startup_jobs", 20}});
+  const auto rs = run(*sized, s, 10), r4 = run(*four, s, 10), r20 = run(*twenty, s, 10);
+  EXPECT_EQ(rs, r4);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(rs[i], r20[i]) << i;
+  for (size_t i = 4; i < 10; ++i) EXPECT_NE(rs[i], r20[i]) << i;
+}
+
+TEST(Tpe, ExplicitStartupIsObeyedWhateverTheBudget) {
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  for (int startup : {0, 2, 7, 20, 50}) {
+    const json cfg = {{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", startup}}}}}};
+    for (std::optional<int> budget : {std::optional<int>(), std::optional<int>(10), std::optional<int>(100)}) {
+      auto t = make_tuner(cfg, s, "t", budget);
+      EXPECT_EQ(static_cast<TpeTuner&>(*t).args().n_startup_jobs, startup);
+      EXPECT_NE(t->plan().find("as set in tpe_args"), std::string::npos) << t->plan();
+    }
+  }
+  // A start-up longer than the budget leaves every trial random: the suggestions are the prior draws a
+  // tuner without a model (start-up 1000) makes.
+  auto all_random = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", 50}}}}}},
+                               s, "t", 10);
+  EXPECT_NE(all_random->plan().find("10 of 10 trial(s) will be random"), std::string::npos) << all_random->plan();
+  auto never = tpe(s, 3, {{"n_startup_jobs", 1000}});
+  EXPECT_EQ(run(*all_random, s, 30), run(*never, s, 30));
+  // And the model starts exactly after an explicit start-up of 7.
+  auto seven = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", 7}}}}}},
+                          s, "t", 100);
+  auto r7 = run(*seven, s, 12), rn = run(*tpe(s, 3, {{"n_startup_jobs", 1000}}), s, 12);
+  for (size_t i = 0; i < 7; ++i) EXPECT_EQ(r7[i], rn[i]) << i;
+  EXPECT_NE(r7[7], rn[7]);
 }
 
 TEST(Tpe, UnivariateModeIsDeterministicToo) {
