@@ -115,6 +115,21 @@ TEST(TpeParts, ParzenEstimatorFollowsHyperopt) {
   }
 }
 
+TEST(TpeParts, DensityIsTheDistributionTheEstimatorSamples) {
+  // Two observations near the lower bound: their components lose much of their mass outside [0, 1].
+  // Each component is truncated on its own when sampled, so the density must be too; the mass of
+  // [0, 0.1] differs by 0.01 between that and normalising the mixture as a whole.
+  Parzen p = fit_parzen({0.02, 0.05}, 0.5, 1.0, 1.0, 25, 0, 1);
+  vdsr::Rng rng(3);
+  const int n = 200000;
+  int inside = 0;
+  for (int i = 0; i < n; ++i) inside += p.sample(rng) <= 0.1 ? 1 : 0;
+  EXPECT_NEAR(std::exp(p.log_mass(0, 0.1)), static_cast<double>(inside) / n, 0.003);
+  double integral = 0;
+  for (int i = 0; i < 1000; ++i) integral += std::exp(p.log_pdf((i + 0.5) / 10000)) / 10000;
+  EXPECT_NEAR(integral, std::exp(p.log_mass(0, 0.1)), 1e-4);
+}
+
 TEST(Tpe, SameSeedSameResultsGiveSameSuggestions) {
   SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
   auto a = tpe(s, 5), b = tpe(s, 5), c = tpe(s, 6);
@@ -362,10 +377,20 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"multivariate", 1}}}}}}, "multivariate");
   auto def = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}}}}, s, "t");
   const TpeArgs& da = static_cast<TpeTuner&>(*def).args();
-  EXPECT_EQ(da.n_startup_jobs, 20);  // NNI's defaults
+  EXPECT_EQ(da.n_startup_jobs, 20);  // no trial budget: NNI's default
   EXPECT_EQ(da.n_ei_candidates, 24);
-  EXPECT_EQ(da.gamma, 0.25);
-  EXPECT_EQ(da.gamma_mode, GammaMode::kSqrt);
+  EXPECT_EQ(da.gamma, 0.15);  // the linear split, which measured better than NNI's sqrt rule
+  EXPECT_EQ(da.gamma_mode, GammaMode::kLinear);
+  // gamma set alone keeps NNI's meaning (the sqrt rule); gamma_mode alone gets its own default share.
+  auto nni = [&](const json& tpe_args) {
+    return static_cast<TpeTuner&>(*make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", tpe_args}}}},
+                                              s, "t")).args();
+  };
+  EXPECT_EQ(nni({{"gamma", 0.3}}).gamma_mode, GammaMode::kSqrt);
+  EXPECT_EQ(nni({{"gamma", 0.3}}).gamma, 0.3);
+  EXPECT_EQ(nni({{"gamma_mode", "sqrt"}}).gamma, 0.25);
+  EXPECT_EQ(nni({{"gamma_mode", "linear"}}).gamma, 0.15);
+  EXPECT_EQ(nni({{"gamma_mode", "linear"}, {"gamma", 0.1}}).gamma_mode, GammaMode::kLinear);
   EXPECT_EQ(da.constant_liar_type, Liar::kBest);
   EXPECT_TRUE(da.multivariate);
   auto opt = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "linear"},
