@@ -103,7 +103,7 @@ class Scheduler {
     const json cj = store_.config();
     cfg_ = parse_config(cj, (dir_ / Store::kFileName).string() + " (stored config)", dir_);
     space_ = std::make_unique<SearchSpace>(SearchSpace::parse(cfg_.search_space, "searchSpace"));
-    tuner_ = make_tuner(cfg_.tuner, *space_, "tuner");
+    tuner_ = make_tuner(cfg_.tuner, *space_, "tuner", cfg_.max_trials);
     if (!cfg_.assessor.is_null()) assessor_ = std::make_unique<MedianStop>(MedianStop::from_config(cfg_.assessor, "assessor"));
     mode_ = experiment_mode(cj);
     service_ = make_training_service(cfg_, dir_, store_, opt.poll_seconds, opt.kill_grace_seconds);
@@ -117,6 +117,7 @@ class Scheduler {
     elapsed_before_ = store_.elapsed();
     spdlog::info("experiment '{}' in {}: {} trial(s) done, concurrency {}, budget {}", cfg_.name, dir_.string(),
                  done_, cfg_.concurrency, cfg_.max_trials ? std::to_string(*cfg_.max_trials) + " trials" : "unlimited");
+    if (const std::string plan = tuner_->plan(); !plan.empty()) spdlog::info("{}", plan);
     notify(EventKind::RunStarted);
     bool exhausted = false;
     while (true) {

@@ -92,28 +92,31 @@ double Parzen::sample(Rng& rng) const {
   return std::clamp(mus[k], low, high);
 }
 
+// Each component is truncated to the bounds on its own, as sample() draws it (and as Optuna's estimator
+// is): a component near a bound keeps its full weight inside. Normalising the mixture as a whole gave a
+// density that sample() did not follow.
 double Parzen::log_pdf(double x) const {
   std::vector<double> terms;
-  std::vector<double> norm;
   terms.reserve(mus.size());
   for (size_t i = 0; i < mus.size(); ++i) {
-    double z = (x - mus[i]) / sigmas[i];
-    terms.push_back(std::log(weights[i]) - 0.5 * z * z - std::log(sigmas[i] * std::sqrt(2 * M_PI)));
-    double mass = normal_cdf((high - mus[i]) / sigmas[i]) - normal_cdf((low - mus[i]) / sigmas[i]);
-    norm.push_back(std::log(weights[i]) + std::log(std::max(mass, 1e-300)));
+    const double z = (x - mus[i]) / sigmas[i];
+    const double mass = normal_cdf((high - mus[i]) / sigmas[i]) - normal_cdf((low - mus[i]) / sigmas[i]);
+    terms.push_back(std::log(weights[i]) - 0.5 * z * z - std::log(sigmas[i] * std::sqrt(2 * M_PI)) -
+                    std::log(std::max(mass, 1e-300)));
   }
-  return log_sum_exp(terms) - log_sum_exp(norm);
+  return log_sum_exp(terms);
 }
 
 double Parzen::log_mass(double lo, double hi) const {
-  double num = 0, den = 0;
+  const double a = std::max(lo, low), b = std::min(hi, high);
+  if (!(b > a)) return kLogTiny;
+  double m = 0;
   for (size_t i = 0; i < mus.size(); ++i) {
-    double a = std::max(lo, low), b = std::min(hi, high);
-    if (b > a) num += weights[i] * (normal_cdf((b - mus[i]) / sigmas[i]) - normal_cdf((a - mus[i]) / sigmas[i]));
-    den += weights[i] * (normal_cdf((high - mus[i]) / sigmas[i]) - normal_cdf((low - mus[i]) / sigmas[i]));
+    const double mass = normal_cdf((high - mus[i]) / sigmas[i]) - normal_cdf((low - mus[i]) / sigmas[i]);
+    m += weights[i] * (normal_cdf((b - mus[i]) / sigmas[i]) - normal_cdf((a - mus[i]) / sigmas[i])) /
+         std::max(mass, 1e-300);
   }
-  if (num <= 0 || den <= 0) return kLogTiny;
-  return std::max(std::log(num) - std::log(den), kLogTiny);
+  return m > 0 ? std::max(std::log(m), kLogTiny) : kLogTiny;
 }
 
 std::vector<double> forgetting_weights(size_t n, int lf) {
@@ -263,14 +266,36 @@ double suggest_number(const Dim& dim, const std::vector<double>& below, const st
 
 }  // namespace
 
-TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args)
-    : Tuner(space, mode), seed_(seed), args_(std::move(args)) {}
+int startup_jobs_for_budget(std::optional<int> max_trials) {
+  if (!max_trials) return 20;
+  return std::clamp((*max_trials + 2) / 3, 2, 20);
+}
+
+TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, TpeArgs args,
+                   std::optional<int> max_trials)
+    : Tuner(space, mode),
+      seed_(seed),
+      args_(std::move(args)),
+      max_trials_(max_trials),
+      startup_from_budget_(!args_.n_startup_jobs) {
+  if (!args_.n_startup_jobs) args_.n_startup_jobs = startup_jobs_for_budget(max_trials);
+  startup_ = *args_.n_startup_jobs;
+}
+
+std::string TpeTuner::plan() const {
+  const int random = max_trials_ ? std::min(startup_, *max_trials_) : startup_;
+  std::string s = "TPE: " + std::to_string(random) + (max_trials_ ? " of " + std::to_string(*max_trials_) : "") +
+                  " trial(s) will be random start-up samples, then the model picks (n_startup_jobs " +
+                  std::to_string(startup_);
+  if (!startup_from_budget_) return s + ", as set in tpe_args)";
+  return s + (max_trials_ ? ": a third of maxTrialNumber, within [2, 20])" : ": no maxTrialNumber, so NNI's 20)");
+}
 
 std::optional<Point> TpeTuner::suggest(int trial_id) {
   Rng rng(stream_seed(seed_, static_cast<uint64_t>(trial_id)));
   size_t known = 0;
   for (const auto& [id, e] : history_) known += (!e.done || e.loss) ? 1 : 0;
-  Point p = known < static_cast<size_t>(args_.n_startup_jobs) ? space_.sample(rng) : model_suggest(rng);
+  Point p = known < static_cast<size_t>(startup_) ? space_.sample(rng) : model_suggest(rng);
   std::optional<Point> out = dedup(p, rng);
   if (out) remember(trial_id, *out);
   return out;
@@ -462,12 +487,15 @@ TpeArgs read_tpe_args(Fields& class_args) {
   Fields f = class_args.object("tpe_args");
   TpeArgs a;
   a.constant_liar_type = f.optional("constant_liar_type", a.constant_liar_type);
-  a.n_startup_jobs = f.optional("n_startup_jobs", a.n_startup_jobs, Range::at_least(0));
+  a.n_startup_jobs = f.maybe<int>("n_startup_jobs", Range::at_least(0));
   a.n_ei_candidates = f.optional("n_ei_candidates", a.n_ei_candidates, Range::at_least(1));
   a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
   a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
-  a.gamma = f.optional("gamma", a.gamma, unit_interval);
-  a.gamma_mode = f.optional("gamma_mode", a.gamma_mode);
+  // NNI's gamma means the sqrt rule, so a config that sets gamma alone keeps that meaning; with neither
+  // set, the linear split (ceil(0.15 N)) measured better on the benchmark suite (docs/tuning.md).
+  const std::optional<double> gamma = f.maybe<double>("gamma", unit_interval);
+  a.gamma_mode = f.optional("gamma_mode", gamma ? GammaMode::kSqrt : GammaMode::kLinear);
+  a.gamma = gamma.value_or(a.gamma_mode == GammaMode::kLinear ? kLinearGamma : kSqrtGamma);
   a.multivariate = f.optional("multivariate", a.multivariate);
   f.finish();
   return a;
@@ -476,7 +504,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
 namespace {
 
 std::unique_ptr<Tuner> make_tpe(const TunerBase& base, const TpeArgs& args) {
-  return std::make_unique<TpeTuner>(base.space, base.mode, base.seed, args);
+  return std::make_unique<TpeTuner>(base.space, base.mode, base.seed, args, base.max_trials);
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ class Tuner {
 
   const SearchSpace& space() const { return space_; }
   OptimizeMode mode() const { return mode_; }
+  // One line on how the tuner will search, printed when an experiment starts (empty: nothing to say).
+  virtual std::string plan() const { return {}; }
 
  protected:
   struct Entry {

@@ -45,7 +45,8 @@ std::string tuner_names() {
   return s;
 }
 
-std::unique_ptr<Tuner> make_tuner(const json& cfg, const SearchSpace& space, const std::string& where) {
+std::unique_ptr<Tuner> make_tuner(const json& cfg, const SearchSpace& space, const std::string& where,
+                                  std::optional<int> max_trials) {
   Fields f(cfg, where);
   const std::string name = f.required<std::string>("name");
   const TunerKind* kind = find_tuner(name);
@@ -54,7 +55,7 @@ std::unique_ptr<Tuner> make_tuner(const json& cfg, const SearchSpace& space, con
   f.finish();
   const OptimizeMode mode = args.optional("optimize_mode", OptimizeMode::Minimize);
   const uint64_t seed = kind->seeded ? args.required<uint64_t>("seed") : 0;
-  std::unique_ptr<Tuner> tuner = kind->build(args, TunerBase{space, mode, seed});
+  std::unique_ptr<Tuner> tuner = kind->build(args, TunerBase{space, mode, seed, max_trials});
   args.finish();
   return tuner;
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "hpo/tuner.h"
@@ -18,6 +19,8 @@ struct TunerBase {
   const SearchSpace& space;
   OptimizeMode mode;  // classArgs.optimize_mode, minimize when absent
   uint64_t seed;      // classArgs.seed for a seeded tuner; 0 otherwise
+  // The experiment's maxTrialNumber (nullopt: no trial limit), for defaults sized to the budget.
+  std::optional<int> max_trials = std::nullopt;
 };
 
 struct TunerKind {
@@ -43,8 +46,10 @@ const TunerKind* find_tuner(const std::string& name);
 // "GridSearch, Random or TPE": the registered names, for help texts and errors.
 std::string tuner_names();
 
-// Builds a tuner from `tuner: {name, classArgs}`; `where` names the config and key for errors.
-std::unique_ptr<Tuner> make_tuner(const json& tuner_config, const SearchSpace& space, const std::string& where);
+// Builds a tuner from `tuner: {name, classArgs}`; `where` names the config and key for errors;
+// `max_trials` is the experiment's trial budget.
+std::unique_ptr<Tuner> make_tuner(const json& tuner_config, const SearchSpace& space, const std::string& where,
+                                  std::optional<int> max_trials = std::nullopt);
 // The config with a fresh classArgs.seed when it names a seeded tuner and gives none; else unchanged.
 json with_seed(json tuner_config);
 

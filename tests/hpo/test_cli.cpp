@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -21,6 +22,7 @@
 #include "tests/cli_runner.h"
 #include "tests/test_paths.h"
 #include "hpo/store.h"
+#include "hpo/tuner_registry.h"
 #include "tests/process_scan.h"
 #include "tests/test_util.h"
 #include "vdsr/util/process.h"
@@ -204,6 +206,68 @@ TEST_F(TuneCli, SameSeedSameExperiment) {
   auto a = Store::open(dir_ / "a").trials(), b = Store::open(dir_ / "b").trials();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].params, b[i].params);
+}
+
+namespace {
+
+// Branin plus a penalty per string option, written the same way in Python (the trial) and C++ (the
+// library run) so that both compute the same doubles.
+const char* kBraninPy = R"(import json, math, os
+p = json.load(open(os.environ["VDSR_TRIAL_PARAMS"]))
+x1, x2 = p["x1"], p["x2"]
+b, c, t = 5.1 / (4 * math.pi * math.pi), 5 / math.pi, 1 / (8 * math.pi)
+r = x2 - b * x1 * x1 + c * x1 - 6
+y = r * r + 10 * (1 - t) * math.cos(x1) + 10 + {"a": 0.0, "b": 1.0, "c": 3.0}[p["kind"]]
+with open(os.environ["VDSR_TRIAL_METRICS"], "a") as f:
+    f.write(json.dumps({"type": "final", "value": y}) + "\n")
+)";
+
+double branin_kind(const json& p) {
+  const double x1 = p["x1"], x2 = p["x2"];
+  const double b = 5.1 / (4 * M_PI * M_PI), c = 5 / M_PI, t = 1 / (8 * M_PI);
+  const double r = x2 - b * x1 * x1 + c * x1 - 6;
+  const std::string kind = p["kind"];
+  return r * r + 10 * (1 - t) * std::cos(x1) + 10 + (kind == "a" ? 0.0 : kind == "b" ? 1.0 : 3.0);
+}
+
+}  // namespace
+
+TEST_F(TuneCli, CliPathMatchesTheLibraryPathForOneSeed) {
+  // vdsr-tune with trials as processes and the store in between, against the same tuner driven in
+  // process: same seed and same budget (default tpe_args, so the budget also sizes the start-up) give
+  // the same parameters trial by trial, hence the same best.
+  std::ofstream(dir_ / "branin.py") << kBraninPy;
+  const int trials = 14;
+  json cfg = config("", trials, 1);
+  cfg["trialCommand"] = "/usr/bin/python3 branin.py";
+  cfg["searchSpace"] = json::parse(R"({"x1": {"_type": "uniform", "_value": [-5, 10]},
+                                       "x2": {"_type": "uniform", "_value": [0, 15]},
+                                       "kind": {"_type": "choice", "_value": ["a", "b", "c"]}})");
+  cfg["tuner"] = {{"name", "TPE"}, {"classArgs", {{"seed", 11}}}};
+  write_config(cfg);
+  Result r = tune("--config exp.json --dir run");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("TPE: 5 of 14 trial(s) will be random"), std::string::npos) << r.err;
+  auto cli = Store::open(dir_ / "run").trials();
+  ASSERT_EQ(cli.size(), static_cast<size_t>(trials));
+
+  const SearchSpace space = SearchSpace::parse(cfg["searchSpace"], "searchSpace");
+  auto tuner = make_tuner(cfg["tuner"], space, "tuner", trials);
+  double best = INFINITY, cli_best = INFINITY;
+  for (int id = 1; id <= trials; ++id) {
+    const Point p = *tuner->suggest(id);
+    const json params = space.to_params(p);
+    const double y = branin_kind(params);
+    tuner->observe(id, p, y);
+    best = std::min(best, y);
+    const TrialRecord& t = cli[static_cast<size_t>(id - 1)];
+    EXPECT_EQ(t.id, id);
+    EXPECT_EQ(t.params, params) << "trial " << id;
+    ASSERT_TRUE(t.final) << "trial " << id << ": " << t.message;
+    EXPECT_EQ(*t.final, y) << "trial " << id;
+    cli_best = std::min(cli_best, *t.final);
+  }
+  EXPECT_EQ(cli_best, best);
 }
 
 TEST_F(TuneCli, BadInputIsAClearErrorWithExitTwo) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "hpo/assessor.h"
@@ -114,6 +115,21 @@ TEST(TpeParts, ParzenEstimatorFollowsHyperopt) {
   }
 }
 
+TEST(TpeParts, DensityIsTheDistributionTheEstimatorSamples) {
+  // Two observations near the lower bound: their components lose much of their mass outside [0, 1].
+  // Each component is truncated on its own when sampled, so the density must be too; the mass of
+  // [0, 0.1] differs by 0.01 between that and normalising the mixture as a whole.
+  Parzen p = fit_parzen({0.02, 0.05}, 0.5, 1.0, 1.0, 25, 0, 1);
+  vdsr::Rng rng(3);
+  const int n = 200000;
+  int inside = 0;
+  for (int i = 0; i < n; ++i) inside += p.sample(rng) <= 0.1 ? 1 : 0;
+  EXPECT_NEAR(std::exp(p.log_mass(0, 0.1)), static_cast<double>(inside) / n, 0.003);
+  double integral = 0;
+  for (int i = 0; i < 1000; ++i) integral += std::exp(p.log_pdf((i + 0.5) / 10000)) / 10000;
+  EXPECT_NEAR(integral, std::exp(p.log_mass(0, 0.1)), 1e-4);
+}
+
 TEST(Tpe, SameSeedSameResultsGiveSameSuggestions) {
   SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
   auto a = tpe(s, 5), b = tpe(s, 5), c = tpe(s, 6);
@@ -137,6 +153,54 @@ TEST(Tpe, ModelPhaseBeatsRandomSearch) {
     }
   }
   EXPECT_LT(tpe_mean, 0.7 * random_mean);
+}
+
+TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTwenty) {
+  EXPECT_EQ(startup_jobs_for_budget(std::nullopt), 20);  // no trial limit: NNI's default
+  const std::map<int, int> expected = {{1, 2}, {3, 2}, {6, 2}, {7, 3}, {10, 4}, {12, 4}, {30, 10},
+                                       {31, 11}, {58, 20}, {60, 20}, {100, 20}, {1000, 20}};
+  for (const auto& [budget, startup] : expected) EXPECT_EQ(startup_jobs_for_budget(budget), startup) << budget;
+
+  // Through the registry, as vdsr-tune builds it: the budget sizes the start-up, and the model takes
+  // over right after it. The same tuner with an explicit start-up of 4 makes the same suggestions;
+  // one with 20 makes the same first four (prior draws from the same streams) and then differs.
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  const json cfg = {{"name", "TPE"}, {"classArgs", {{"seed", 3}}}};
+  auto sized = make_tuner(cfg, s, "t", 10);
+  EXPECT_EQ(static_cast<TpeTuner&>(*sized).args().n_startup_jobs, 4);
+  EXPECT_NE(sized->plan().find("4 of 10 trial(s) will be random"), std::string::npos) << sized->plan();
+  EXPECT_NE(sized->plan().find("a third of maxTrialNumber"), std::string::npos) << sized->plan();
+  EXPECT_EQ(static_cast<TpeTuner&>(*make_tuner(cfg, s, "t")).args().n_startup_jobs, 20);
+  auto four = tpe(s, 3, {{"n_startup_jobs", 4}}), twenty = tpe(s, 3, {{"n_startup_jobs", 20}});
+  const auto rs = run(*sized, s, 10), r4 = run(*four, s, 10), r20 = run(*twenty, s, 10);
+  EXPECT_EQ(rs, r4);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(rs[i], r20[i]) << i;
+  for (size_t i = 4; i < 10; ++i) EXPECT_NE(rs[i], r20[i]) << i;
+}
+
+TEST(Tpe, ExplicitStartupIsObeyedWhateverTheBudget) {
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  for (int startup : {0, 2, 7, 20, 50}) {
+    const json cfg = {{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", startup}}}}}};
+    for (std::optional<int> budget : {std::optional<int>(), std::optional<int>(10), std::optional<int>(100)}) {
+      auto t = make_tuner(cfg, s, "t", budget);
+      EXPECT_EQ(static_cast<TpeTuner&>(*t).args().n_startup_jobs, startup);
+      EXPECT_NE(t->plan().find("as set in tpe_args"), std::string::npos) << t->plan();
+    }
+  }
+  // A start-up longer than the budget leaves every trial random: the suggestions are the prior draws a
+  // tuner without a model (start-up 1000) makes.
+  auto all_random = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", 50}}}}}},
+                               s, "t", 10);
+  EXPECT_NE(all_random->plan().find("10 of 10 trial(s) will be random"), std::string::npos) << all_random->plan();
+  auto never = tpe(s, 3, {{"n_startup_jobs", 1000}});
+  EXPECT_EQ(run(*all_random, s, 30), run(*never, s, 30));
+  // And the model starts exactly after an explicit start-up of 7.
+  auto seven = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", 7}}}}}},
+                          s, "t", 100);
+  auto r7 = run(*seven, s, 12), rn = run(*tpe(s, 3, {{"n_startup_jobs", 1000}}), s, 12);
+  for (size_t i = 0; i < 7; ++i) EXPECT_EQ(r7[i], rn[i]) << i;
+  EXPECT_NE(r7[7], rn[7]);
 }
 
 TEST(Tpe, UnivariateModeIsDeterministicToo) {
@@ -313,20 +377,30 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"multivariate", 1}}}}}}, "multivariate");
   auto def = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}}}}, s, "t");
   const TpeArgs& da = static_cast<TpeTuner&>(*def).args();
-  EXPECT_EQ(da.n_startup_jobs, 20);  // NNI's defaults
+  EXPECT_EQ(da.n_startup_jobs, 20);  // no trial budget: NNI's default
   EXPECT_EQ(da.n_ei_candidates, 24);
-  EXPECT_EQ(da.gamma, 0.25);
-  EXPECT_EQ(da.gamma_mode, GammaMode::kSqrt);
-  EXPECT_EQ(da.constant_liar_type, Liar::kBest);
+  EXPECT_EQ(da.gamma, 0.15);  // the linear split, which measured better than NNI's sqrt rule
+  EXPECT_EQ(da.gamma_mode, GammaMode::kLinear);
+  // gamma set alone keeps NNI's meaning (the sqrt rule); gamma_mode alone gets its own default share.
+  auto nni = [&](const json& tpe_args) {
+    return static_cast<TpeTuner&>(*make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", tpe_args}}}},
+                                              s, "t")).args();
+  };
+  EXPECT_EQ(nni({{"gamma", 0.3}}).gamma_mode, GammaMode::kSqrt);
+  EXPECT_EQ(nni({{"gamma", 0.3}}).gamma, 0.3);
+  EXPECT_EQ(nni({{"gamma_mode", "sqrt"}}).gamma, 0.25);
+  EXPECT_EQ(nni({{"gamma_mode", "linear"}}).gamma, 0.15);
+  EXPECT_EQ(nni({{"gamma_mode", "linear"}, {"gamma", 0.1}}).gamma_mode, GammaMode::kLinear);
+  EXPECT_EQ(da.constant_liar_type, Liar::kNone);  // measured better than NNI's "best" at concurrency 4
   EXPECT_TRUE(da.multivariate);
   auto opt = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "linear"},
                                                                                      {"multivariate", false}}}}}},
                         s, "t");
   EXPECT_EQ(static_cast<TpeTuner&>(*opt).args().gamma_mode, GammaMode::kLinear);
   EXPECT_FALSE(static_cast<TpeTuner&>(*opt).args().multivariate);
-  auto ok = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"constant_liar_type", "none"}}}}}},
+  auto ok = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"constant_liar_type", "best"}}}}}},
                        s, "t");
-  EXPECT_EQ(static_cast<TpeTuner&>(*ok).args().constant_liar_type, Liar::kNone);
+  EXPECT_EQ(static_cast<TpeTuner&>(*ok).args().constant_liar_type, Liar::kBest);
 }
 
 TEST(Medianstop, StopsTrialsBelowTheMedianOfCompletedRunningAverages) {

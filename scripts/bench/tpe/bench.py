@@ -1,85 +1,154 @@
-"""TPE benchmark (not a test): vdsr-tune's TPE vs its random search vs Optuna's TPESampler on Branin,
-Hartmann-6 and a 5-parameter mixed space shaped like the seed's. Prints, per function and method, the
-median [first quartile, third quartile] of the best value found after 25, 50 and 100 trials over the
-seeds, then the time per TPE suggestion with 1000 finished trials.
+"""TPE benchmark (not a test): vdsr-tune's TPE vs Optuna's TPESampler vs random search on the suite's
+functions (functions.py: continuous unimodal, multimodal 2-6-D, log-scaled, integer and quantized,
+categorical-heavy with strings, mixed, nested choice). Every run has 100 trials (the budget TPE's
+defaults see); the best value found after 25, 50 and 100 of them is read off the same run. Prints, per
+concurrency, function and checkpoint, the median best over the seeds for each method and the two-sided
+Mann-Whitney rank-sum p-value of ours against Optuna and against random search.
 
-    /usr/bin/python3 scripts/bench/tpe/bench.py [--bin build/bin] [--trials 100] [--seeds 20] [--first-seed 0]
+    /usr/bin/python3 scripts/bench/tpe/bench.py [--bin build/bin] [--seeds 30] [--first-seed 0]
+        [--concurrency 1 4] [--functions ...] [--variant NAME=TPE_ARGS_JSON ...] [--cache DIR]
 
-Our TPE runs in three configurations (settings in CONFIGS): NNI's defaults with the default joint model,
-the same with independent per-parameter estimators (NNI's model), and Optuna's settings (10 startup trials,
-good set ceil(0.1 N)) so that both TPEs are compared on equal terms.
-
-Needs Debian's python3-optuna (apt-get install -y python3-optuna) and a built vdsr-tpe-bench."""
+Concurrency c: c trials always run, the oldest finishes first; ours uses its constant liar (best),
+Optuna constant_liar=True. Optuna's and random search's runs do not depend on this project's TPE, so
+they are cached under --cache (delete it after changing functions.py). --variant adds TPE
+configurations (tpe_args) next to the defaults, for ablations. Needs Debian's python3-optuna
+(/usr/bin/python3) and a built vdsr-tpe-bench."""
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FUNCTIONS = ["branin", "hartmann6", "seedlike"]
+sys.path.insert(0, HERE)
+from functions import FUNCTIONS, objective  # noqa: E402
+
 CHECKPOINTS = [25, 50, 100]
+TRIALS = 100
 
 
-CONFIGS = {
-    "vdsr TPE, NNI defaults": {},
-    "vdsr TPE, NNI defaults, multivariate false": {"multivariate": False},
-    "vdsr TPE, Optuna's settings": {"n_startup_jobs": 10, "gamma_mode": "linear", "gamma": 0.1},
-    "vdsr TPE, Optuna's settings, 48 candidates": {"n_startup_jobs": 10, "gamma_mode": "linear", "gamma": 0.1,
-                                                   "n_ei_candidates": 48},
-}
+def mann_whitney_p(a, b):
+    """Two-sided p of the rank-sum test: normal approximation with tie and continuity correction (as
+    scipy.stats.mannwhitneyu's asymptotic method)."""
+    n1, n2 = len(a), len(b)
+    pooled = sorted([(v, 0) for v in a] + [(v, 1) for v in b])
+    ranks, ties, i = [0.0] * len(pooled), 0.0, 0
+    while i < len(pooled):
+        j = i
+        while j + 1 < len(pooled) and pooled[j + 1][0] == pooled[i][0]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[k] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t ** 3 - t
+        i = j + 1
+    r1 = sum(r for r, (_, g) in zip(ranks, pooled) if g == 0)
+    u = r1 - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if var <= 0:
+        return 1.0
+    d = u - n1 * n2 / 2
+    z = (abs(d) - 0.5) / math.sqrt(var) if d != 0 else 0.0
+    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
 
 
-def runs_ours(binary, name, tuner, trials, first, seeds):
-    out = subprocess.run([binary, "run", name, json.dumps(tuner), str(trials), str(first), str(seeds)],
-                         check=True, capture_output=True, text=True).stdout
-    return [json.loads(line)["values"] for line in out.splitlines()]
+def run_lines(cmd, cwd=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=cwd).stdout
+    return [json.loads(line) for line in out.splitlines()]
 
 
-def runs_optuna(name, trials, first, seeds):
-    out = subprocess.run([sys.executable, os.path.join(HERE, "optuna_runs.py"), name, str(trials), str(first),
-                          str(seeds)],
-                         check=True, capture_output=True, text=True, cwd=HERE).stdout
-    return [json.loads(line)["values"] for line in out.splitlines()]
+def ours(binary, f, tuner, a, conc):
+    return run_lines([binary, "run", f, json.dumps(tuner), str(TRIALS), str(a.first_seed), str(a.seeds), str(conc)])
 
 
-def quartiles(xs):
-    q = statistics.quantiles(xs, n=4, method="inclusive")
-    return q[1], q[0], q[2]
+def cached(a, key, make):
+    path = os.path.join(a.cache, f"{key}-t{TRIALS}-s{a.first_seed}+{a.seeds}.json")
+    if os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh)
+    runs = make()
+    os.makedirs(a.cache, exist_ok=True)
+    with open(path + ".tmp", "w") as fh:
+        json.dump(runs, fh)
+    os.replace(path + ".tmp", path)
+    return runs
+
+
+def check_same_objective(f, runs):
+    """The C++ and Python formulas agree on the parameters the C++ side drew."""
+    for p, y in zip(runs[0]["params"], runs[0]["values"]):
+        z = objective(f, p)
+        if abs(z - y) > 1e-9 * max(1.0, abs(y)):
+            sys.exit(f"{f}: functions.py gives {z} where vdsr-tpe-bench gave {y} for {p}")
+
+
+def bests(runs, c):
+    return [min(r["values"][:c]) for r in runs]
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default="build/bin")
-    ap.add_argument("--trials", type=int, default=100)
-    ap.add_argument("--seeds", type=int, default=20)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bin", default="build/bin", help="folder with vdsr-tpe-bench (default build/bin)")
+    ap.add_argument("--seeds", type=int, default=30, help="seeds per function and method (default 30)")
     ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=TPE_ARGS_JSON",
+                    help="another TPE configuration to compare, e.g. 'startup10={\"n_startup_jobs\": 10}'")
+    ap.add_argument("--cache", default="experiments/tpe-bench", help="where Optuna's and random runs are kept")
+    ap.add_argument("--no-timing", action="store_true", help="skip the suggestion-time measurement")
     a = ap.parse_args()
     binary = os.path.join(a.bin, "vdsr-tpe-bench")
-    methods = {}
-    for label, tpe_args in CONFIGS.items():
-        cfg = {"name": "TPE", "classArgs": {"tpe_args": tpe_args}}
-        methods[label] = lambda f, cfg=cfg: runs_ours(binary, f, cfg, a.trials, a.first_seed, a.seeds)
-    methods["vdsr Random"] = lambda f: runs_ours(binary, f, {"name": "Random", "classArgs": {}}, a.trials,
-                                                 a.first_seed, a.seeds)
-    methods["Optuna 3.1 TPESampler(seed=s)"] = lambda f: runs_optuna(f, a.trials, a.first_seed, a.seeds)
-    checkpoints = [c for c in CHECKPOINTS if c <= a.trials]
-    print(f"best-so-far, median [q1, q3] over {a.seeds} seeds\n")
-    print("| function | method | " + " | ".join(f"{c} trials" for c in checkpoints) + " |")
-    print("|---|---|" + "---|" * len(checkpoints))
-    for f in FUNCTIONS:
-        for m, run in methods.items():
-            runs = run(f)
-            cells = []
-            for c in checkpoints:
-                med, q1, q3 = quartiles([min(r[:c]) for r in runs])
-                cells.append(f"{med:.4g} [{q1:.4g}, {q3:.4g}]")
-            print(f"| {f} | {m} | " + " | ".join(cells) + " |", flush=True)
-    timing = json.loads(subprocess.run([binary, "timing", "1000", "100"], check=True, capture_output=True,
-                                       text=True).stdout)
-    print(f"\nvdsr TPE: {timing['ms_per_suggestion']:.2f} ms per suggestion with {timing['finished']} finished trials "
-          "(seed-shaped 5-parameter space)")
+    variants = {"ours": {}}
+    for v in a.variant:
+        name, _, args = v.partition("=")
+        variants[name] = json.loads(args)
+
+    summary = {name: {"le": 0, "cells": 0, "worse": 0} for name in variants}
+    for conc in a.concurrency:
+        print(f"\n### concurrency {conc}: median best-so-far over {a.seeds} seeds ({a.first_seed}-"
+              f"{a.first_seed + a.seeds - 1}); p: Mann-Whitney, two-sided\n")
+        names = list(variants)
+        print("| function | trials | " + " | ".join(names) + " | Optuna | random | "
+              + " | ".join(f"p {n} vs Optuna" for n in names) + " | p ours vs random |")
+        print("|---|---:|" + "---:|" * (2 * len(names) + 3))
+        for f in a.functions:
+            space = subprocess.run([binary, "space", f], check=True, capture_output=True, text=True).stdout.strip()
+            optuna_runs = cached(a, f"optuna-{f}-c{conc}", lambda: run_lines(
+                ["/usr/bin/python3", os.path.join(HERE, "optuna_runs.py"), f, space, str(TRIALS), str(a.first_seed),
+                 str(a.seeds), str(conc)], cwd=HERE))
+            random_runs = cached(a, f"random-{f}", lambda: ours(binary, f, {"name": "Random", "classArgs": {}}, a, 1))
+            check_same_objective(f, random_runs)
+            mine = {n: ours(binary, f, {"name": "TPE", "classArgs": {"tpe_args": t}}, a, conc)
+                    for n, t in variants.items()}
+            for c in CHECKPOINTS:
+                o, r = bests(optuna_runs, c), bests(random_runs, c)
+                cells, ps = [], []
+                for n, runs in mine.items():
+                    m = bests(runs, c)
+                    p = mann_whitney_p(m, o)
+                    med = statistics.median(m)
+                    worse = med > statistics.median(o)
+                    cells.append(f"{med:.4g}" if worse else f"**{med:.4g}**")
+                    ps.append(f"{p:.3f}" + (" (worse)" if worse and p < 0.05 else ""))
+                    s = summary[n]
+                    s["cells"] += 1
+                    s["le"] += 0 if worse else 1
+                    s["worse"] += 1 if worse and p < 0.05 else 0
+                pr = mann_whitney_p(bests(mine["ours"], c), r)
+                print(f"| {f} | {c} | " + " | ".join(cells) + f" | {statistics.median(o):.4g} | "
+                      f"{statistics.median(r):.4g} | " + " | ".join(ps) + f" | {pr:.2g} |", flush=True)
+    print("\n| configuration | cells with median <= Optuna's | cells significantly worse (p < 0.05) |")
+    print("|---|---:|---:|")
+    for n, s in summary.items():
+        print(f"| {n} {json.dumps(variants[n])} | {s['le']} of {s['cells']} | {s['worse']} |")
+    if not a.no_timing:
+        t = run_lines([binary, "timing", "1000", "100"])[0]
+        print(f"\nvdsr TPE: {t['ms_per_suggestion']:.2f} ms per suggestion with {t['finished']} finished trials "
+              "(seed-shaped 5-parameter space)")
 
 
 if __name__ == "__main__":

@@ -1,34 +1,42 @@
-"""Runs Optuna's TPESampler (default settings: 10 startup trials, good set ceil(0.1 N) capped at 25,
-24 candidates, independent per-parameter estimators) on a benchmark function; one JSON line per seed,
-the same format as `vdsr-tpe-bench run`. Needs Debian's python3-optuna: run with /usr/bin/python3."""
+"""Runs Optuna's TPESampler (defaults: 10 startup trials, good set ceil(0.1 N) capped at 25, 24
+candidates, independent per-parameter estimators; constant_liar=True when trials run concurrently) on a
+benchmark function; one JSON line per seed, the format of `vdsr-tpe-bench run`. With concurrency c, c
+trials are always running and the oldest finishes first, as vdsr-tpe-bench simulates it.
+
+    /usr/bin/python3 optuna_runs.py FUNCTION SPACE_JSON TRIALS FIRST_SEED SEEDS CONCURRENCY
+
+Needs Debian's python3-optuna: run with /usr/bin/python3."""
+import collections
 import json
 import sys
+import warnings
 
 import optuna
 
-from functions import SPACES, objective
+from functions import objective, suggest
 
 
 def main():
-    name, trials, first, seeds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    name, space = sys.argv[1], json.loads(sys.argv[2])
+    trials, first, seeds, concurrency = (int(x) for x in sys.argv[3:7])
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = SPACES[name]
-
-    def obj(trial):
-        p = {}
-        for k, spec in space.items():
-            if spec[0] == "uniform":
-                p[k] = trial.suggest_float(k, spec[1], spec[2])
-            elif spec[0] == "loguniform":
-                p[k] = trial.suggest_float(k, spec[1], spec[2], log=True)
-            else:
-                p[k] = trial.suggest_categorical(k, spec[1])
-        return objective(name, p)
-
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     for seed in range(first, first + seeds):
-        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-        study.optimize(obj, n_trials=trials)
-        print(json.dumps({"seed": seed, "values": [t.value for t in study.trials]}), flush=True)
+        sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=concurrency > 1)
+        study = optuna.create_study(sampler=sampler)
+        running = collections.deque()
+        values, params, asked = [], [], 0
+        while len(values) < trials:
+            while asked < trials and len(running) < concurrency:
+                t = study.ask()
+                running.append((t, suggest(t, space)))
+                asked += 1
+            t, p = running.popleft()
+            y = objective(name, p)
+            study.tell(t, y)
+            values.append(y)
+            params.append(p)
+        print(json.dumps({"seed": seed, "values": values, "params": params}), flush=True)
 
 
 if __name__ == "__main__":
