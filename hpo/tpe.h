@@ -54,7 +54,7 @@ struct TpeArgs {
 };
 
 // The start-up when tpe_args does not set it: a third of the trial budget (rounded up), clamped to
-// [2, 20]; 20 (NNI's default) without a trial limit. A budget the start-up filled would leave TPE no
+// [2, 10]; 10 without a trial limit. A budget the start-up filled would leave TPE no
 // trial to model, which is what NNI's 20 did to a 10-trial experiment.
 int startup_jobs_for_budget(std::optional<int> max_trials);
 // Reads classArgs.tpe_args (absent: the defaults).

@@ -155,10 +155,10 @@ TEST(Tpe, ModelPhaseBeatsRandomSearch) {
   EXPECT_LT(tpe_mean, 0.7 * random_mean);
 }
 
-TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTwenty) {
-  EXPECT_EQ(startup_jobs_for_budget(std::nullopt), 20);  // no trial limit: NNI's default
-  const std::map<int, int> expected = {{1, 2}, {3, 2}, {6, 2}, {7, 3}, {10, 4}, {12, 4}, {30, 10},
-                                       {31, 11}, {58, 20}, {60, 20}, {100, 20}, {1000, 20}};
+TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTen) {
+  EXPECT_EQ(startup_jobs_for_budget(std::nullopt), 10);  // no trial limit: the ceiling
+  const std::map<int, int> expected = {{1, 2}, {3, 2}, {6, 2}, {7, 3}, {10, 4}, {12, 4}, {25, 9},
+                                       {28, 10}, {30, 10}, {31, 10}, {60, 10}, {100, 10}, {1000, 10}};
   for (const auto& [budget, startup] : expected) EXPECT_EQ(startup_jobs_for_budget(budget), startup) << budget;
 
   // Through the registry, as vdsr-tune builds it: the budget sizes the start-up, and the model takes
@@ -170,7 +170,7 @@ TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTwenty) {
   EXPECT_EQ(static_cast<TpeTuner&>(*sized).args().n_startup_jobs, 4);
   EXPECT_NE(sized->plan().find("4 of 10 trial(s) will be random"), std::string::npos) << sized->plan();
   EXPECT_NE(sized->plan().find("a third of maxTrialNumber"), std::string::npos) << sized->plan();
-  EXPECT_EQ(static_cast<TpeTuner&>(*make_tuner(cfg, s, "t")).args().n_startup_jobs, 20);
+  EXPECT_EQ(static_cast<TpeTuner&>(*make_tuner(cfg, s, "t")).args().n_startup_jobs, 10);
   auto four = tpe(s, 3, {{"n_startup_jobs", 4}}), twenty = tpe(s, 3, {{"n_startup_jobs", 20}});
   const auto rs = run(*sized, s, 10), r4 = run(*four, s, 10), r20 = run(*twenty, s, 10);
   EXPECT_EQ(rs, r4);
@@ -377,7 +377,7 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"multivariate", 1}}}}}}, "multivariate");
   auto def = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}}}}, s, "t");
   const TpeArgs& da = static_cast<TpeTuner&>(*def).args();
-  EXPECT_EQ(da.n_startup_jobs, 20);  // no trial budget: NNI's default
+  EXPECT_EQ(da.n_startup_jobs, 10);  // no trial budget: the ceiling of the budget rule
   EXPECT_EQ(da.n_ei_candidates, 24);
   EXPECT_EQ(da.gamma, 0.15);  // the linear split, which measured better than NNI's sqrt rule
   EXPECT_EQ(da.gamma_mode, GammaMode::kLinear);
