@@ -4,8 +4,8 @@
 # in one vdsr-bench run so that they see the same machine load:
 #   1. this CPU as it is (AVX512-VNNI / AMX-INT8 where present);
 #   2. oneDNN limited to AVX2 (ONEDNN_MAX_CPU_ISA=AVX2), as on an AVX2-only CPU (no bf16 there).
-# The int8 scales come from vdsr-quantize on DATA (minmax, 256 patches, seed 0); speed does not depend on
-# their values.
+# The int8 scales come from vdsr-quantize on DATA (minmax, 256 patches, seed 0, plus $QUANTIZE_FLAGS, e.g.
+# "--fp32-layers residual_layer.0.conv"); speed depends on which layers run int8, not on the scale values.
 #
 #   scripts/bench/int8/run.sh DATA.h5 [RUNS] [BUILD_DIR] [THREADS]     (default 5 runs, build, 2 threads)
 #
@@ -23,7 +23,8 @@ ref=$assets/models/vdsr_x234_state_dict.pt
 out=${OUT:-$(mktemp -d /tmp/vdsr-bench-int8.XXXXXX)}
 mkdir -p "$out"
 
-"$build/bin/vdsr-quantize" --model "$ref" --data "$data" --patches 256 --seed 0 --out "$out/scales.json" \
+# shellcheck disable=SC2086  # QUANTIZE_FLAGS is a list of flags
+"$build/bin/vdsr-quantize" --model "$ref" --data "$data" --patches 256 --seed 0 ${QUANTIZE_FLAGS:-} --out "$out/scales.json" \
   >"$out/quantize.log" 2>&1
 common=(--model "original=$ref" --runtimes libtorch --sizes 256,512 --runs "$runs" --rounds 2 --threads "$threads"
         --int8-scales "$out/scales.json")
