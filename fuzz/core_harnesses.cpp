@@ -4,6 +4,7 @@
 #include "fuzz/harnesses.h"
 #include "fuzz/support.h"
 #include "vdsr/image.h"
+#include "vdsr/int8_scales.h"
 #include "vdsr/torch_file.h"
 
 namespace vdsr::fuzz {
@@ -33,6 +34,11 @@ void torch_pickle(const std::uint8_t* data, std::size_t size) {
 void image(const std::uint8_t* data, std::size_t size) {
   const std::filesystem::path path = scratch().write("image", data, size);
   refused_or_read([&] { read_image(path); });
+}
+
+void int8_scales(const std::uint8_t* data, std::size_t size) {
+  const std::filesystem::path path = scratch().write("scales.json", data, size);
+  refused_or_read([&] { read_int8_scales(path.string()); });
 }
 
 }  // namespace vdsr::fuzz

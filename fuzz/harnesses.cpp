@@ -14,6 +14,7 @@ const std::vector<Harness>& harnesses() {
       {"report", report, "report validation and rendering (report/report.h, report/render.h)"},
       {"metrics_line", metrics_line, "one line of a trial's metrics file (hpo/scheduler.h)"},
       {"image", image, "image decoding (vdsr/image.h: read_image)"},
+      {"int8_scales", int8_scales, "int8 scales files (vdsr/int8_scales.h: read_int8_scales)"},
   };
   return all;
 }

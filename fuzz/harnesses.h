@@ -30,5 +30,6 @@ void pipeline_config(const std::uint8_t* data, std::size_t size);
 void report(const std::uint8_t* data, std::size_t size);
 void metrics_line(const std::uint8_t* data, std::size_t size);
 void image(const std::uint8_t* data, std::size_t size);
+void int8_scales(const std::uint8_t* data, std::size_t size);
 
 }  // namespace vdsr::fuzz

@@ -133,6 +133,15 @@ def json_seeds():
     out("metrics_line", "final.json", '{"type": "final", "value": 33.1}\n')
     out("metrics_line", "intermediate.json", '{"type": "intermediate", "value": 30.5, "step": 2}')
     out("metrics_line", "dict.json", '{"type": "final", "value": {"default": 33.2, "loss": 0.01, "psnr": 33.2}}')
+    out("int8_scales", "scales.json", json.dumps({
+        "format": "vdsr-int8-scales", "version": 1, "method": "percentile", "percentile": 99.99, "patches": 4,
+        "seed": 0, "calibration_data": "train.h5", "model_sha256": "",
+        "layers": [{"name": "input", "int8": False, "input_scale": 0.0039, "input_unsigned": True,
+                    "weight_scales": [0.01, 0.02]},
+                   {"name": "residual_layer.0.conv", "int8": True, "input_scale": 0.05, "input_unsigned": True,
+                    "weight_scales": [0.001, 0.002]},
+                   {"name": "output", "int8": False, "input_scale": 0.0003, "input_unsigned": True,
+                    "weight_scales": [0.004]}]}, indent=1))
 
 
 if __name__ == "__main__":

@@ -61,8 +61,10 @@ TEST_F(BenchCli, TableAndReportCoverEveryConfiguration) {
 
 TEST_F(BenchCli, BadInputExitsTwoAndWritesNothing) {
   const fs::path report_path = dir_ / "bench.json";
-  for (const std::string& args : std::vector<std::string>{" --runtimes tensorflow", " --precision fp16", " --sizes 0",
-                                 " --model missing=" + (dir_ / "nope.ckpt").string()}) {
+  // int8 without --int8-scales: nothing to quantize with.
+  for (const std::string& args :
+       std::vector<std::string>{" --runtimes tensorflow", " --precision fp16", " --precision int8", " --sizes 0",
+                                " --model missing=" + (dir_ / "nope.ckpt").string()}) {
     const auto r = run_command(tool("vdsr-bench") + models() + args + " --sizes 24 --runs 1 --report " +
                                report_path.string());
     EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
