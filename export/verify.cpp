@@ -5,6 +5,7 @@
 
 #include <array>
 
+#include "export/qdq.h"
 #include "runtime/ort.h"
 #include "runtime/registry.h"
 #include "runtime/timing.h"
@@ -58,13 +59,34 @@ class Proof {
  private:
   void make_runners(const std::string& draft) {
     file_.results["libtorch"];  // a row of its own in every table, scored or not
-    libtorch_ = make_runner("libtorch", ModelSource::weights(stored_));
+    // An int8 file is held to LibTorch doing the file's own arithmetic (quantize, dequantize, float32 conv).
+    libtorch_ = options_.int8 ? make_qdq_reference(checkpoint_, *options_.int8)
+                              : make_runner("libtorch", ModelSource::weights(stored_));
     // OpenCV 4.6 DNN reads no float16 initializers; float16 files are proven in onnxruntime only.
     if (options_.fp16) {
-      spdlog::warn("OpenCV DNN skipped: it cannot read float16 initializers");
+      skip("opencv-dnn", "OpenCV DNN cannot read float16 initializers");
+    } else if (options_.int8) {
+      try_opencv_on_int8(draft);
     } else {
       opencv_ = make_runner("opencv-dnn", ModelSource::onnx_bytes(draft));
     }
+  }
+
+  // Whether OpenCV DNN runs a QDQ file is the runtime's to say: a failure to read or run it is reported
+  // (export.skipped) rather than fatal, since onnxruntime still proves the file.
+  void try_opencv_on_int8(const std::string& draft) {
+    try {
+      auto cv = make_runner("opencv-dnn", ModelSource::onnx_bytes(draft));
+      cv->forward(random_batch(1, 8, 8, 0));
+      opencv_ = std::move(cv);
+    } catch (const std::exception& e) {
+      skip("opencv-dnn", std::string("OpenCV DNN cannot run the int8 (QDQ) file: ") + e.what());
+    }
+  }
+
+  void skip(const std::string& runtime, const std::string& why) {
+    spdlog::warn("{} skipped: {}", runtime, why);
+    file_.skipped[runtime] = why;
   }
 
   // Parity on random inputs; dynamic files run at several sizes and a batch of two.
@@ -90,7 +112,8 @@ class Proof {
   // PSNR per runtime on the same bicubic inputs; each input also becomes a case for onnxruntime.
   void psnr_on_dataset() {
     for (const auto& p : verify_.images) names_.push_back(p.stem().string());
-    const auto full = options_.fp16 ? make_runner("libtorch", ModelSource::weights(checkpoint_)) : nullptr;
+    const bool reduced = options_.fp16 || options_.int8;
+    const auto full = reduced ? make_runner("libtorch", ModelSource::weights(checkpoint_)) : nullptr;
     pairs_.resize(verify_.scales.size());
     for (size_t k = 0; k < verify_.scales.size(); ++k) {
       const int scale = verify_.scales[k];
@@ -100,7 +123,7 @@ class Proof {
         const Batch in = image_batch(pairs_[k].back().bicubic);
         torch_out.push_back(libtorch_->forward(in));
         if (opencv_) cv_out.push_back(opencv_->forward(in));
-        // The cost of float16 weights: the same protocol with the source's float32 weights.
+        // The cost of float16 or int8: the same protocol with the source's float32 weights.
         if (full) full_out.push_back(full->forward(in));
         cases_.push_back({dataset_case(scale, names_[i]), in, torch_out.back()});
       }
@@ -114,7 +137,8 @@ class Proof {
   }
 
   // The draft plus the PSNR its graph measured in OpenCV DNN (for float16 files, LibTorch on the
-  // float16-rounded weights: the same arithmetic as the graph's Cast then float32 Conv).
+  // float16-rounded weights: the same arithmetic as the graph's Cast then float32 Conv; for int8 files
+  // OpenCV 4.6 cannot run, LibTorch computing the QDQ graph).
   std::string final_bytes() {
     if (!verify_.images.empty()) {
       const std::string runtime = opencv_ ? "opencv-dnn" : "libtorch";
@@ -259,7 +283,8 @@ VerifiedFile build_verified(const Checkpoint& checkpoint, OnnxOptions options, c
   return Proof(checkpoint, std::move(options), verify).run();
 }
 
-void add_proof_to_report(const VerifiedFile& file, const VerifyOptions& verify, bool fp16, json& report) {
+void add_proof_to_report(const VerifiedFile& file, const VerifyOptions& verify, const OnnxOptions& options,
+                         json& report) {
   const std::string dataset = fs::path(verify.dataset).filename().string();
   json& ex = report["export"];
   const auto& torch_scores = file.results.at("libtorch").scores;
@@ -267,12 +292,15 @@ void add_proof_to_report(const VerifiedFile& file, const VerifyOptions& verify, 
     for (const auto& s : r.scores) ex["quality"][runtime][dataset][scale_key(s.scale)] = quality_json(s);
     if (runtime != "libtorch") ex["parity"][runtime] = parity_json(r, torch_scores);
   }
-  const auto& contract_scores = fp16 ? file.fp32_scores : torch_scores;
+  const bool reduced = options.fp16 || options.int8;
+  const auto& contract_scores = reduced ? file.fp32_scores : torch_scores;
   for (const auto& s : contract_scores) report["quality"][dataset][scale_key(s.scale)] = quality_json(s);
+  const std::string cost_key = options.int8 ? "int8_psnr_cost" : "fp16_psnr_cost";
   for (size_t k = 0; k < file.fp32_scores.size(); ++k) {
-    ex["fp16_psnr_cost"][dataset][scale_key(file.fp32_scores[k].scale)] =
+    ex[cost_key][dataset][scale_key(file.fp32_scores[k].scale)] =
         torch_scores[k].mean().psnr - file.fp32_scores[k].mean().psnr;
   }
+  for (const auto& [runtime, why] : file.skipped) ex["skipped"][runtime] = why;
   for (const auto& [runtime, speed] : file.speed.items()) report["speed"][runtime] = speed;
   if (!file.onnxruntime_version.empty()) ex["onnxruntime_version"] = file.onnxruntime_version;
 }
