@@ -48,7 +48,8 @@ std::vector<const RuntimeInfo*> usable_runtimes(const BenchPlan& plan) {
   return usable;
 }
 
-// The precisions a runtime runs here: fp32, and bf16 where the runtime takes a precision and the CPU has it.
+// The precisions a runtime runs here: fp32, bf16 where the runtime takes a precision and the CPU has it,
+// int8 in the libtorch runtime (the oneDNN engine).
 std::vector<std::string> precisions_for(const RuntimeInfo& runtime, const BenchPlan& plan) {
   std::string why_not;
   const bool bf16 = cpu_has_bf16(&why_not);
@@ -59,6 +60,9 @@ std::vector<std::string> precisions_for(const RuntimeInfo& runtime, const BenchP
       spdlog::warn("bf16 skipped: {}", why_not);
       continue;
     }
+    // int8 is the oneDNN engine's (the libtorch runtime's); elsewhere it would silently run fp32.
+    if (p == "int8" && runtime.name != "libtorch") continue;
+    if (p == "int8" && !plan.options.int8_scales) throw Error("--precision int8 needs --int8-scales FILE (vdsr-quantize writes it)");
     kept.push_back(p);
   }
   return kept;

@@ -23,7 +23,7 @@ struct BenchModel {
 struct BenchPlan {
   std::vector<InputSize> sizes;
   std::vector<std::string> runtimes;    // names from runtimes()
-  std::vector<std::string> precisions;  // fp32 | bf16
+  std::vector<std::string> precisions;  // fp32 | bf16 | int8
   InferenceOptions options;             // the LibTorch runtimes' engine, tiling, Winograd
   int runs = 5, rounds = 2, threads = 1;
 };

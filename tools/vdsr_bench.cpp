@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
                  "[NAME=]PATH of a checkpoint or PyTorch state dict, repeatable (default: the reference model)");
   app.add_option("--sizes", sizes_arg, "input sizes: N (square) or HxW, e.g. 256,512,1024 or 2160x3840")
       ->capture_default_str();
-  app.add_option("--precision", precisions_arg, "fp32 and/or bf16 (bf16 applies to libtorch and aten)")
+  app.add_option("--precision", precisions_arg, "fp32, bf16 and/or int8 (bf16 applies to libtorch and aten; int8 to libtorch, with --int8-scales)")
       ->capture_default_str();
   app.add_option("--runtimes", runtimes_arg, "among " + runtime_names())->capture_default_str();
   app.add_option("--threads", threads, "threads of every runtime (default: all cores)")

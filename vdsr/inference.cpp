@@ -75,6 +75,29 @@ LayerFallback aten_layer_fallback(const Checkpoint& checkpoint) {
   };
 }
 
+void check_int8_scales(const Checkpoint& checkpoint, const InferenceOptions& options) {
+  if (!options.int8_scales) throw Error("--precision int8 needs --int8-scales FILE (vdsr-quantize writes it)");
+  const Int8Scales& s = *options.int8_scales;
+  const std::string& where = options.int8_scales_path.empty() ? std::string("the int8 scales") : options.int8_scales_path;
+  if (s.layers.size() != checkpoint.weights.size()) {
+    throw Error(where + ": layers: " + std::to_string(s.layers.size()) + " layers, but the model has " +
+                std::to_string(checkpoint.weights.size()) + " (scales of another model?)");
+  }
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const std::string name = checkpoint.weights[i].first.substr(0, checkpoint.weights[i].first.rfind(".weight"));
+    const auto filters = checkpoint.weights[i].second.size(0);
+    const std::string at = where + ": layers[" + std::to_string(i) + "]";
+    if (s.layers[i].name != name) throw Error(at + ".name: expected '" + name + "', got '" + s.layers[i].name + "'");
+    if (static_cast<int64_t>(s.layers[i].weight_scales.size()) != filters) {
+      throw Error(at + ".weight_scales: expected " + std::to_string(filters) + " (one per filter), got " +
+                  std::to_string(s.layers[i].weight_scales.size()));
+    }
+  }
+  if (!s.model_sha256.empty() && s.model_sha256 != weights_sha256(checkpoint.weights)) {
+    std::fprintf(stderr, "warning: %s: model_sha256: calibrated for other weights than this model's\n", where.c_str());
+  }
+}
+
 struct Upscaler::Impl {
   InferenceOptions options;
   Precision precision = Precision::fp32;
@@ -112,6 +135,13 @@ Upscaler::Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions
   for (const auto& [name, w] : checkpoint.weights) m.shapes.push_back(w.sizes().vec());
   const auto engine = options.engine == InferenceOptions::Engine::automatic ? default_engine() : options.engine;
   const bool use_onednn = !device.cuda && engine != InferenceOptions::Engine::aten;
+  if (m.precision == Precision::int8) {
+    check_int8_scales(checkpoint, options);
+    if (!use_onednn) {
+      std::fprintf(stderr, "warning: --precision int8 runs on the oneDNN engine (CPU) only; running fp32 instead\n");
+      m.precision = Precision::fp32;
+    }
+  }
   if (engine == InferenceOptions::Engine::onednn && device.cuda) {
     throw Error("the oneDNN engine runs on the CPU only; drop --cuda or choose the aten engine");
   }
@@ -125,6 +155,7 @@ Upscaler::Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions
     engine_options.precision = m.precision;
     engine_options.winograd = options.winograd;
     engine_options.fallback = aten_layer_fallback(checkpoint);
+    if (m.precision == Precision::int8) engine_options.int8 = options.int8_scales;
     m.onednn = std::make_unique<OnednnVdsr>(host, m.shapes, std::move(engine_options));
     return;
   }

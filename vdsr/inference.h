@@ -39,6 +39,10 @@ struct InferenceOptions {
   // (channels-last), the path CUDA and builds without oneDNN headers take; automatic: the process default
   // (default_engine()).
   enum class Engine { automatic, onednn, aten } engine = Engine::automatic;
+  // Precision::int8: vdsr-quantize's scales (read_int8_scales) and the file they came from, for errors.
+  // int8 runs on the oneDNN engine; elsewhere (aten, CUDA) the model runs fp32 with a warning.
+  std::shared_ptr<const Int8Scales> int8_scales;
+  std::string int8_scales_path;
 };
 
 // "auto" | "onednn" | "aten"; a vdsr::Error naming `where` otherwise.
@@ -55,6 +59,11 @@ void set_default_engine(InferenceOptions::Engine engine);
 // (LibTorch finds a working path on any CPU). Upscaler gives it to the engine.
 LayerFallback aten_layer_fallback(const Checkpoint& checkpoint);
 
+// Checks that int8 scales fit the model: present, one layer per convolution with its name and one weight
+// scale per filter; vdsr::Error naming the file and the key otherwise. Warns when they were calibrated for
+// other weights.
+void check_int8_scales(const Checkpoint& checkpoint, const InferenceOptions& options);
+
 class Upscaler {
  public:
   Upscaler(const Checkpoint& checkpoint, Device device, InferenceOptions options = {});
@@ -68,7 +77,8 @@ class Upscaler {
   // The raw network on a 0..1 plane [h, w]: residual added, not clipped; tiled as the options say.
   void forward(const float* x, float* y, int h, int w) const;
 
-  // What actually runs, for reports: {engine, precision, tile} (precision is fp32 after a bf16 fallback).
+  // What actually runs, for reports: {engine, precision, tile} (precision is fp32 after a bf16 or int8
+  // fallback; in int8, kernels() says which layers run int8).
   std::string engine_name() const;
   // What computes each layer, one entry per layer (OnednnVdsr::kernels(), or "at::conv2d"); the oneDNN
   // engine's list is known once it has run.

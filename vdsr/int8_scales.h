@@ -22,7 +22,8 @@ struct Int8Scales {
   int64_t patches = 0;               // calibration patches used
   uint64_t seed = 0;
   std::string calibration_data;      // path of the patches (HDF5) as given
-  std::string model_sha256;          // of the checkpoint the scales were computed for
+  std::string model_sha256;          // of the checkpoint the scales were computed for: weights_sha256() (vdsr/checkpoint.h),
+                                     // over the weights' float32 bytes, so a .pt and a checkpoint of one model agree
   std::vector<Int8Layer> layers;     // in forward order, one per convolution
 };
 

@@ -56,7 +56,7 @@ bool own_winograd_usable() {
 
 }  // namespace
 
-VDSR_ENUM_NAMES(Precision, {{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}})
+VDSR_ENUM_NAMES(Precision, {{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}, {Precision::int8, "int8"}})
 
 Precision parse_precision(const std::string& name) {
   Precision p{};
@@ -95,6 +95,7 @@ struct OnednnVdsr::Impl {
 
   Plan& plan(int h, int w);
   void build(Plan& p);
+  void build_int8(Plan& p);
   bool accepts(const std::string& kernel) const {
     return options.accept ? options.accept(kernel) : !is_reference(kernel);
   }
@@ -275,6 +276,7 @@ Plan& OnednnVdsr::Impl::plan(int h, int w) {
 // A candidate's cost is the number of channels it converts (a reorder of the input or output), plus one
 // plane for a separate residual add; ties keep the order above.
 void OnednnVdsr::Impl::build(Plan& p) {
+  if (options.precision == Precision::int8) return build_int8(p);
   const size_t n_layers = shapes.size();
   const Precision precision = options.precision;
   const dnnl::memory::dims plane{1, 1, p.h, p.w};
@@ -541,9 +543,273 @@ void OnednnVdsr::Impl::build(Plan& p) {
   stream.wait();
 }
 
+// int8: every memory holds either real values (f32) or real / scale (u8, s8), where the scale is the
+// input scale of the int8 layer that reads it. An int8 layer reads u8/s8, multiplies by s8 weights into
+// int32 and applies, per output channel, input_scale * weight_scale / next_input_scale as oneDNN's output
+// scales, then the ReLU: the result is the next int8 layer's u8 input, with no conversion in between. Before
+// an fp32 layer (and for the residual add) it writes f32 instead (next scale 1). Conversions that remain (the
+// image into the first int8 layer, a layout change) are reorders that scale. The layer choice per candidate
+// is as in build(): what the step before wrote, what the next step reads, other layouts, then the fallback.
+void OnednnVdsr::Impl::build_int8(Plan& p) {
+  const Int8Scales& q = *options.int8;
+  const size_t n_layers = shapes.size();
+  const dnnl::memory::dims plane{1, 1, p.h, p.w};
+  const dnnl::memory::desc x_nchw(plane, dt::f32, tag::nchw), x_nhwc(plane, dt::f32, tag::nhwc);
+  auto accept = [this](const std::string& k) { return accepts(k); };
+  auto quantized_type = [&](size_t i) { return q.layers[i].input_unsigned ? dt::u8 : dt::s8; };
+
+  // Which layers run int8: those the scales mark, where oneDNN has an accepted int8 kernel.
+  std::vector<bool> int8(n_layers, false);
+  auto src_type = [&](size_t i) { return int8[i] ? quantized_type(i) : dt::f32; };
+  auto dst_type = [&](size_t i) { return int8[i] && i + 1 < n_layers && int8[i + 1] ? quantized_type(i + 1) : dt::f32; };
+  auto src_scale = [&](size_t i) { return int8[i] ? q.layers[i].input_scale : 1.0f; };
+  auto dst_scale = [&](size_t i) { return dst_type(i) == dt::f32 ? 1.0f : q.layers[i + 1].input_scale; };
+  auto attr = [&](size_t i, bool sum) {
+    dnnl::primitive_attr a = conv_attr(i + 1 < n_layers, sum);
+    if (int8[i]) {
+      std::vector<float> scales;
+      for (float w : q.layers[i].weight_scales) scales.push_back(q.layers[i].input_scale * w / dst_scale(i));
+      a.set_output_scales(1 << 1, scales);  // per output channel
+    }
+    return a;
+  };
+  auto any = [&](int64_t channels, dt type) { return dnnl::memory::desc({1, channels, p.h, p.w}, type, tag::any); };
+  auto convolution = [&](size_t i, const dnnl::memory::desc& src, const dnnl::memory::desc& dst, bool sum,
+                         bool allow_reference) {
+    const dnnl::memory::desc wei({shapes[i][0], shapes[i][1], 3, 3}, int8[i] ? dt::s8 : dt::f32, tag::any);
+    auto accepted = allow_reference ? std::function<bool(const std::string&)>([](const std::string&) { return true; })
+                                    : std::function<bool(const std::string&)>(accept);
+    return find_kernel(engine, dnnl::algorithm::convolution_direct, src, wei, dst, attr(i, sum), accepted);
+  };
+  for (size_t i = 0; i < n_layers; ++i) {
+    if (!q.layers[i].int8) continue;
+    int8[i] = true;  // as a candidate; the destination type assumes the next layer is int8 where marked
+    const bool next_int8 = i + 1 < n_layers && q.layers[i + 1].int8;
+    const dt dst = next_int8 ? quantized_type(i + 1) : dt::f32;
+    if (next_int8) int8[i + 1] = true;
+    int8[i] = convolution(i, any(shapes[i][1], quantized_type(i)), any(shapes[i][0], dst), false, false).has_value();
+    if (next_int8) int8[i + 1] = false;
+  }
+
+  // The source layout each layer prefers, so the layer before it can write that layout.
+  std::vector<dnnl::memory::desc> preferred_src(n_layers);
+  for (size_t i = 1; i < n_layers; ++i) {
+    auto pd = convolution(i, any(shapes[i][1], src_type(i)), any(shapes[i][0], dst_type(i)), false, false);
+    preferred_src[i] = pd ? pd->src_desc() : dnnl::memory::desc({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
+  }
+
+  struct Layer {
+    std::optional<conv_pd> conv;  // none: the fallback computes it, in fp32
+    bool residual_fused = false;
+  };
+  std::vector<Layer> layers(n_layers);
+  dnnl::memory::desc current = x_nchw;  // what the step before writes
+  for (size_t i = 0; i < n_layers; ++i) {
+    const bool first = i == 0, last = i + 1 == n_layers;
+    const int64_t in = shapes[i][1], out = shapes[i][0];
+    struct Candidate {
+      dnnl::memory::desc src, dst;
+      bool fused;
+      int64_t cost;
+    };
+    std::vector<std::pair<dnnl::memory::desc, int64_t>> srcs, dsts;
+    if (first && src_type(i) == dt::f32) srcs = {{x_nchw, 0}, {x_nhwc, 0}};
+    if (!first && current.data_type() == src_type(i) && dst_scale(i - 1) == src_scale(i)) srcs = {{current, 0}};
+    srcs.push_back({any(in, src_type(i)), in});
+    if (last) {
+      dsts = {{x_nhwc, 0}, {x_nchw, 0}, {any(out, dt::f32), out}};
+    } else {
+      if (preferred_src[i + 1].data_type() == dst_type(i)) dsts.push_back({preferred_src[i + 1], 0});
+      dsts.push_back({any(out, dst_type(i)), out});
+    }
+    std::vector<Candidate> candidates;
+    for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+      for (const auto& [dst, dst_cost] : dsts) {
+        if (fused && dst_cost > 0) continue;  // the residual add needs x in the destination's layout
+        for (const auto& [src, src_cost] : srcs) {
+          candidates.push_back({src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
+        }
+      }
+    }
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
+    Layer& layer = layers[i];
+    std::string kernel;
+    for (bool allow_reference : {false, true}) {
+      if (allow_reference && options.fallback) break;  // a reference kernel only where there is no fallback
+      for (const Candidate& c : candidates) {
+        if (auto pd = convolution(i, c.src, c.dst, c.fused, allow_reference)) {
+          layer.conv = pd;
+          layer.residual_fused = c.fused;
+          kernel = std::string(int8[i] ? "int8 " : "") + pd->impl_info_str();
+          if (is_reference(pd->impl_info_str())) kernel += " (reference kernel: no other exists)";
+          if (last && !c.fused) kernel += " + separate residual add";
+          break;
+        }
+      }
+      if (layer.conv) break;
+    }
+    if (!layer.conv) {
+      if (!options.fallback) {
+        throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
+      }
+      kernel = options.fallback_name;
+      current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
+    } else {
+      current = layer.conv->dst_desc();
+    }
+    p.kernels.push_back(kernel);
+  }
+
+  // Memory: two ping-pong activation buffers, the scratchpad, plain buffers where the fallback runs.
+  size_t activation = 0, scratch_bytes = 64, plain = 0;
+  for (size_t i = 0; i < n_layers; ++i) {
+    const size_t widest = static_cast<size_t>(std::max(shapes[i][0], shapes[i][1]));
+    activation = std::max(activation, widest * p.h * p.w * sizeof(float));
+    if (layers[i].conv) {
+      activation = std::max({activation, layers[i].conv->src_desc().get_size(), layers[i].conv->dst_desc().get_size()});
+      scratch_bytes = std::max(scratch_bytes, layers[i].conv->scratchpad_desc().get_size());
+    } else {
+      plain = std::max(plain, widest * p.h * p.w * sizeof(float));
+    }
+  }
+  p.buffers.reserve(5 + n_layers);
+  p.buffers.emplace_back(activation);
+  p.buffers.emplace_back(activation);
+  p.buffers.emplace_back(scratch_bytes);
+  float* plain_in = nullptr;
+  float* plain_out = nullptr;
+  if (plain > 0) {
+    plain_in = p.buffers.emplace_back(plain).data();
+    plain_out = p.buffers.emplace_back(plain).data();
+  }
+  const dnnl::memory scratch(dnnl::memory::desc({static_cast<int64_t>(scratch_bytes)}, dt::u8, tag::x), engine,
+                             p.buffers[2].data());
+  auto x_view = [&](const dnnl::memory::desc& md) {
+    p.x_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
+    return p.x_views.back();
+  };
+  auto y_view = [&](const dnnl::memory::desc& md) {
+    p.y_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
+    return p.y_views.back();
+  };
+  auto same_plane = [&](const dnnl::memory::desc& md) { return md == x_nchw || md == x_nhwc; };
+  int next_buffer = 0;
+  auto activation_memory = [&](const dnnl::memory::desc& md) {
+    dnnl::memory m(md, engine, p.buffers[next_buffer].data());
+    next_buffer ^= 1;
+    return m;
+  };
+  // A reorder that also rescales: to = from * scale, rounded and saturated when `to` is u8 or s8.
+  auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to, float scale) {
+    dnnl::primitive_attr a;
+    if (scale != 1.0f) a.set_output_scales(0, {scale});
+    const dnnl::reorder r(dnnl::reorder::primitive_desc(from, to, a));
+    p.steps.emplace_back([r, f = from, t = to](dnnl::stream& s) mutable { r.execute(s, f, t); });
+  };
+  auto add_residual = [&](const dnnl::memory& x, const dnnl::memory& y) {
+    p.steps.emplace_back([x, y, n = static_cast<size_t>(p.h) * p.w](dnnl::stream& s) {
+      s.wait();
+      const float* a = static_cast<const float*>(x.get_data_handle());
+      float* b = static_cast<float*>(y.get_data_handle());
+      for (size_t k = 0; k < n; ++k) b[k] += a[k];
+    });
+  };
+
+  dnnl::stream stream(engine);
+  dnnl::memory previous = x_view(x_nchw);
+  float previous_scale = 1.0f;  // real = previous_scale * stored
+  for (size_t i = 0; i < n_layers; ++i) {
+    const bool last = i + 1 == n_layers;
+    const Layer& l = layers[i];
+    if (!l.conv) {
+      // The fallback on plain fp32 buffers: convert the input, convolve, then ReLU or the residual add.
+      const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
+      dnnl::memory src = previous;
+      if (previous.get_desc() != in_md) {
+        src = dnnl::memory(in_md, engine, plain_in);
+        add_reorder(previous, src, previous_scale);
+      }
+      const dnnl::memory dst = last ? y_view(x_nchw)
+                                    : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
+                                                   engine, src.get_data_handle() == plain_out ? plain_in : plain_out);
+      const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
+      p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
+        s.wait();
+        float* out = static_cast<float*>(dst.get_data_handle());
+        options.fallback(i, static_cast<const float*>(src.get_data_handle()), out, h, w);
+        if (!last) {
+          for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
+        }
+      });
+      if (last) add_residual(p.x_views.front(), dst);
+      previous = dst;
+      previous_scale = 1.0f;
+      continue;
+    }
+    const conv_pd& pd = *l.conv;
+    dnnl::memory src = previous;
+    if (pd.src_desc() != previous.get_desc() || previous_scale != src_scale(i)) {
+      if (i == 0 && same_plane(pd.src_desc())) {
+        src = x_view(pd.src_desc());
+      } else {
+        src = activation_memory(pd.src_desc());
+        add_reorder(previous, src, previous_scale / src_scale(i));
+      }
+    }
+    const bool direct_to_y = last && same_plane(pd.dst_desc());
+    const dnnl::memory dst = direct_to_y ? y_view(pd.dst_desc()) : activation_memory(pd.dst_desc());
+    // The weights, quantized per output channel as the scales file defines it, reordered once per plan.
+    dnnl::memory packed(pd.weights_desc(), engine, p.buffers.emplace_back(pd.weights_desc().get_size()).data());
+    const dnnl::memory::dims oihw{shapes[i][0], shapes[i][1], 3, 3};
+    if (int8[i]) {
+      const size_t per_filter = static_cast<size_t>(shapes[i][1]) * 9;
+      std::vector<int8_t> s8(weights[i].size());
+      for (size_t k = 0; k < s8.size(); ++k) s8[k] = quantize_weight(weights[i][k], q.layers[i].weight_scales[k / per_filter]);
+      dnnl::memory user({oihw, dt::s8, tag::oihw}, engine, s8.data());
+      dnnl::reorder(user, packed).execute(stream, user, packed);
+      stream.wait();  // s8 is freed at the end of this block
+    } else {
+      dnnl::memory user({oihw, dt::f32, tag::oihw}, engine, const_cast<float*>(weights[i].data()));
+      dnnl::reorder(user, packed).execute(stream, user, packed);
+    }
+    p.steps.emplace_back([conv = dnnl::convolution_forward(pd),
+                          args = std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, src},
+                                                                       {DNNL_ARG_WEIGHTS, packed},
+                                                                       {DNNL_ARG_DST, dst},
+                                                                       {DNNL_ARG_SCRATCHPAD, scratch}}](
+                             dnnl::stream& s) { conv.execute(s, args); });
+    previous = dst;
+    previous_scale = dst_scale(i);
+    if (last) {
+      if (!direct_to_y) {
+        const dnnl::memory y = y_view(x_nhwc);
+        add_reorder(dst, y, 1.0f);
+        previous = y;
+      }
+      if (!l.residual_fused) add_residual(p.x_views.front(), previous);
+    }
+  }
+  stream.wait();
+}
+
 OnednnVdsr::OnednnVdsr(const std::vector<std::vector<float>>& weights,
                        const std::vector<std::vector<int64_t>>& shapes, EngineOptions options)
     : impl_(std::make_unique<Impl>()) {
+  if (options.precision == Precision::int8) {
+    if (!options.int8) throw Error("int8 inference needs the scales of vdsr-quantize (--int8-scales FILE)");
+    if (options.int8->layers.size() != shapes.size()) {
+      throw Error("the int8 scales have " + std::to_string(options.int8->layers.size()) + " layers, the model " +
+                  std::to_string(shapes.size()));
+    }
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (static_cast<int64_t>(options.int8->layers[i].weight_scales.size()) != shapes[i][0]) {
+        throw Error("the int8 scales of layer " + options.int8->layers[i].name + " have " +
+                    std::to_string(options.int8->layers[i].weight_scales.size()) + " weight scales, the layer " +
+                    std::to_string(shapes[i][0]) + " filters");
+      }
+    }
+  }
   impl_->options = std::move(options);
   impl_->weights = weights;
   impl_->shapes = shapes;

@@ -34,14 +34,17 @@ struct InferenceFlags {
   int64_t memory_budget_mb = 1024;
   std::string engine = "auto";
   bool winograd = true;
+  std::string int8_scales;
 
   // `with_precision` false: the tool takes --precision its own way (vdsr-bench: a list).
   void add_to(CLI::App& app, bool with_precision = true) {
     if (with_precision) {
       app.add_option("--precision", precision,
-                     "fp32, or bf16: the body convolutions in bfloat16 (AMX/AVX512-BF16), first and last in fp32")
+                     "fp32; bf16: the body convolutions in bfloat16 (AMX/AVX512-BF16), first and last in fp32; "
+                     "int8: the layers --int8-scales marks in u8 x s8 (docs/quantization.md)")
           ->capture_default_str();
     }
+    app.add_option("--int8-scales", int8_scales, "for int8: the scales file vdsr-quantize writes");
     app.add_option("--tile", tile,
                    "tile side in pixels for large images (0: automatic above --memory-budget; -1: never); "
                    "tiles overlap by the receptive field, so the result equals the untiled one; a side must "
@@ -58,6 +61,13 @@ struct InferenceFlags {
   InferenceOptions options() const {
     InferenceOptions o;
     o.precision = parse_precision(precision);
+    if (!int8_scales.empty()) {
+      o.int8_scales = std::make_shared<const Int8Scales>(read_int8_scales(int8_scales));
+      o.int8_scales_path = int8_scales;
+    }
+    if (o.precision == Precision::int8 && !o.int8_scales) {
+      throw Error("--precision int8 needs --int8-scales FILE (vdsr-quantize writes it)");
+    }
     if (tile < -1) {
       throw Error("--tile: expected -1 (never tile), 0 (automatic) or a side in pixels, got " + std::to_string(tile));
     }
@@ -72,12 +82,15 @@ struct InferenceFlags {
 };
 
 // What ran, for a report's config: {engine, precision, tile, memory_budget_mb}.
+// With int8, also the scales file.
 inline nlohmann::json inference_json(const Upscaler& upscaler, const InferenceFlags& flags) {
-  return {{"engine", upscaler.engine_name()},
-          {"precision", precision_name(upscaler.precision())},
-          {"tile", flags.tile},
-          {"winograd", flags.winograd},
-          {"memory_budget_mb", flags.memory_budget_mb}};
+  nlohmann::json j = {{"engine", upscaler.engine_name()},
+                      {"precision", precision_name(upscaler.precision())},
+                      {"tile", flags.tile},
+                      {"winograd", flags.winograd},
+                      {"memory_budget_mb", flags.memory_budget_mb}};
+  if (upscaler.precision() == Precision::int8) j["int8_scales"] = flags.int8_scales;
+  return j;
 }
 
 }  // namespace vdsr::cli
