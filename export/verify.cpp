@@ -32,6 +32,9 @@ Checkpoint as_stored(const Checkpoint& ck, bool fp16) {
 
 std::string scale_key(int scale) { return "x" + std::to_string(scale); }
 
+// The results' name for the project's int8 engine (LibTorch runtime, --precision int8).
+constexpr const char* kInt8Engine = "libtorch-int8";
+
 // One proof, as named steps over shared state: the runners, the cases they all run, the results.
 class Proof {
  public:
@@ -67,6 +70,7 @@ class Proof {
       skip("opencv-dnn", "OpenCV DNN cannot read float16 initializers");
     } else if (options_.int8) {
       try_opencv_on_int8(draft);
+      make_int8_engine();
     } else {
       opencv_ = make_runner("opencv-dnn", ModelSource::onnx_bytes(draft));
     }
@@ -82,6 +86,24 @@ class Proof {
     } catch (const std::exception& e) {
       skip("opencv-dnn", std::string("OpenCV DNN cannot run the int8 (QDQ) file: ") + e.what());
     }
+  }
+
+  // The project's own int8 engine on the same scales (vdsr-eval --precision int8): the figure the file's
+  // runtimes are compared with; it does not run the file, so the tolerance does not apply to it.
+  void make_int8_engine() {
+    InferenceOptions o = untiled_fp32();
+    o.precision = Precision::int8;
+    o.int8_scales = std::make_shared<const Int8Scales>(*options_.int8);
+    o.int8_scales_path = "--int8-scales";
+    int8_engine_ = make_runner("libtorch", ModelSource::weights(checkpoint_, o));
+  }
+
+  // Runs the int8 engine on a case and keeps its output for the comparison with onnxruntime.
+  Batch engine_forward(const std::string& name, const Batch& input, const Batch& reference) {
+    Batch out = int8_engine_->forward(input);
+    note_diff(kInt8Engine, max_abs_diff(reference, out));
+    engine_outputs_[name] = out;
+    return out;
   }
 
   void skip(const std::string& runtime, const std::string& why) {
@@ -100,6 +122,7 @@ class Proof {
       IoCase c{"random_" + std::to_string(n) + "x" + std::to_string(h) + "x" + std::to_string(w),
                random_batch(n, h, w, seed++), std::nullopt};
       c.reference = libtorch_->forward(c.input);
+      if (int8_engine_) engine_forward(c.name, c.input, *c.reference);
       if (opencv_) {
         const double d = max_abs_diff(*c.reference, opencv_->forward(c.input));
         note_diff("opencv-dnn", d);
@@ -117,7 +140,7 @@ class Proof {
     pairs_.resize(verify_.scales.size());
     for (size_t k = 0; k < verify_.scales.size(); ++k) {
       const int scale = verify_.scales[k];
-      std::vector<Batch> torch_out, cv_out, full_out;
+      std::vector<Batch> torch_out, cv_out, full_out, engine_out;
       for (size_t i = 0; i < verify_.images.size(); ++i) {
         pairs_[k].push_back(make_scaled_pair(read_image(verify_.images[i]), scale, verify_.images[i].string()));
         const Batch in = image_batch(pairs_[k].back().bicubic);
@@ -125,11 +148,13 @@ class Proof {
         if (opencv_) cv_out.push_back(opencv_->forward(in));
         // The cost of float16 or int8: the same protocol with the source's float32 weights.
         if (full) full_out.push_back(full->forward(in));
+        if (int8_engine_) engine_out.push_back(engine_forward(dataset_case(scale, names_[i]), in, torch_out.back()));
         cases_.push_back({dataset_case(scale, names_[i]), in, torch_out.back()});
       }
       file_.results["libtorch"].scores.push_back(score_outputs(pairs_[k], names_, torch_out, scale));
       if (opencv_) file_.results["opencv-dnn"].scores.push_back(score_outputs(pairs_[k], names_, cv_out, scale));
       if (full) file_.fp32_scores.push_back(score_outputs(pairs_[k], names_, full_out, scale));
+      if (int8_engine_) file_.results[kInt8Engine].scores.push_back(score_outputs(pairs_[k], names_, engine_out, scale));
       const auto psnr = [&](const char* runtime) { return file_.results[runtime].scores.back().mean().psnr; };
       spdlog::info("{} x{}: PSNR LibTorch {:.4f}{}", dataset_, scale, psnr("libtorch"),
                    opencv_ ? fmt::format(", OpenCV DNN {:.4f}", psnr("opencv-dnn")) : "");
@@ -201,6 +226,20 @@ class Proof {
     }
     if (ort.summary.contains("speed")) ort_speed_ = ort.summary["speed"];
     file_.onnxruntime_version = ort.summary.value("version", "");
+    if (int8_engine_) compare_onnxruntime_with_int8_engine(ort, r);
+  }
+
+  // The measure for an int8 file: onnxruntime against our int8 engine on the same cases.
+  void compare_onnxruntime_with_int8_engine(const OrtResult& ort, const RuntimeResult& r) {
+    double worst = 0;
+    for (const auto& [name, out] : engine_outputs_) worst = std::max(worst, max_abs_diff(out, ort.outputs.at(name)));
+    json& c = file_.onnxruntime_vs_int8_engine;
+    c["max_abs_diff"] = worst;
+    const auto& engine = file_.results[kInt8Engine].scores;
+    for (size_t k = 0; k < r.scores.size(); ++k) {
+      c["psnr_delta_by_scale"][scale_key(r.scores[k].scale)] = r.scores[k].mean().psnr - engine[k].mean().psnr;
+    }
+    c["engine_kernels"] = int8_engine_->kernels();
   }
 
   // A second OpenCV DNN pass over the final bytes, at the parity sizes, proves the file as written.
@@ -216,7 +255,7 @@ class Proof {
 
   void check_tolerance() const {
     for (const auto& [runtime, r] : file_.results) {
-      if (runtime != "libtorch" && r.max_abs_diff > verify_.tolerance) {
+      if (runtime != "libtorch" && runtime != kInt8Engine && r.max_abs_diff > verify_.tolerance) {
         throw std::runtime_error(runtime + " differs from LibTorch by " + std::to_string(r.max_abs_diff) +
                                  " (more than --tolerance " + std::to_string(verify_.tolerance) + "); nothing written");
       }
@@ -254,7 +293,8 @@ class Proof {
   OnnxOptions options_;
   const VerifyOptions& verify_;
   const std::string dataset_;
-  std::unique_ptr<Runner> libtorch_, opencv_;
+  std::unique_ptr<Runner> libtorch_, opencv_, int8_engine_;
+  std::map<std::string, Batch> engine_outputs_;
   std::vector<IoCase> cases_;
   std::vector<std::string> names_;
   std::vector<std::vector<ScaledPair>> pairs_;
@@ -301,6 +341,7 @@ void add_proof_to_report(const VerifiedFile& file, const VerifyOptions& verify, 
         torch_scores[k].mean().psnr - file.fp32_scores[k].mean().psnr;
   }
   for (const auto& [runtime, why] : file.skipped) ex["skipped"][runtime] = why;
+  if (!file.onnxruntime_vs_int8_engine.empty()) ex["onnxruntime_vs_int8_engine"] = file.onnxruntime_vs_int8_engine;
   for (const auto& [runtime, speed] : file.speed.items()) report["speed"][runtime] = speed;
   if (!file.onnxruntime_version.empty()) ex["onnxruntime_version"] = file.onnxruntime_version;
 }

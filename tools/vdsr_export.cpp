@@ -125,6 +125,14 @@ void print_table(const std::string& out, const VerifiedFile& file, const OnnxOpt
       std::printf(" - |\n");
     }
   }
+  if (!file.onnxruntime_vs_int8_engine.empty()) {
+    const json& c = file.onnxruntime_vs_int8_engine;
+    std::printf("\nonnxruntime vs our int8 engine (libtorch-int8): max abs diff %.3g", c["max_abs_diff"].get<double>());
+    if (c.contains("psnr_delta_by_scale")) {
+      for (const auto& [s, d] : c["psnr_delta_by_scale"].items()) std::printf(", %s %+.4f dB", s.c_str(), d.get<double>());
+    }
+    std::printf("\n");
+  }
 }
 
 // The scales must be the model's: one entry per convolution, named as its layers, and computed for this
