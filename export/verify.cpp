@@ -267,8 +267,11 @@ class Proof {
     if (verify_.bench_runs <= 0) return;
     const int runs = verify_.bench_runs, threads = verify_.bench_threads;
     set_threads(threads);
-    file_.speed["libtorch"] = time_forward(*libtorch_, bench_input_, runs, threads);
-    file_.speed["libtorch"]["kernels"] = libtorch_->kernels();
+    // For an int8 file, our int8 engine: the QDQ reference is a check, not a way to run the model.
+    Runner& ours = int8_engine_ ? *int8_engine_ : *libtorch_;
+    const std::string key = int8_engine_ ? kInt8Engine : "libtorch";
+    file_.speed[key] = time_forward(ours, bench_input_, runs, threads);
+    file_.speed[key]["kernels"] = ours.kernels();
     if (opencv_) {
       auto cv_bench = make_runner("opencv-dnn", ModelSource::onnx_bytes(file_.bytes));
       file_.speed["opencv-dnn"] = time_forward(*cv_bench, bench_input_, runs, threads);
