@@ -93,7 +93,9 @@ std::vector<int64_t> calibration_indices(int64_t size, int64_t count, uint64_t s
   return all;
 }
 
-Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha256, const QuantizeSettings& s) {
+namespace {
+
+void check_settings(const QuantizeSettings& s) {
   if (s.method != "minmax" && s.method != "percentile") {
     throw Error("--method: expected minmax or percentile, got '" + s.method + "'");
   }
@@ -101,34 +103,34 @@ Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha2
     throw Error("--percentile: expected a number in (0, 100], got " + std::to_string(s.percentile));
   }
   if (s.patches < 1) throw Error("--patches: expected at least 1");
+}
+
+// The fp32 forward pass of a batch [n, 1, P, P], adding each layer's input to its statistics.
+void observe(const std::vector<at::Tensor>& weights, at::Tensor x, std::vector<AbsStats>& stats) {
+  c10::InferenceMode guard;
+  x = x.contiguous();
+  for (size_t l = 0; l < weights.size(); ++l) {
+    stats[l].add(x.data_ptr<float>(), x.numel());
+    if (l + 1 < weights.size()) x = at::conv2d(x, weights[l], {}, 1, 1).relu_().contiguous();
+  }
+}
+
+std::vector<at::Tensor> fp32_weights(const Checkpoint& model) {
+  std::vector<at::Tensor> weights;
+  for (const auto& [name, w] : model.weights) weights.push_back(w.to(at::kCPU, at::kFloat).contiguous());
+  return weights;
+}
+
+Int8Scales scales_from(const Checkpoint& model, const std::string& model_sha256, const QuantizeSettings& s,
+                       const std::vector<AbsStats>& stats, int64_t patches) {
   std::vector<std::string> names;
   for (const auto& layer : layers_of(model.architecture)) names.push_back(layer.name);
   const std::vector<bool> int8 = int8_layers(names, s);
-
-  const data::PatchFile file(s.data);
-  if (file.size() < 1) throw Error(s.data + ": holds no patches to calibrate on");
-  const std::vector<int64_t> indices = calibration_indices(file.size(), s.patches, s.seed);
-  const int p = file.patch_size();
-
-  std::vector<at::Tensor> weights;
-  for (const auto& [name, w] : model.weights) weights.push_back(w.to(at::kCPU, at::kFloat).contiguous());
-  std::vector<AbsStats> stats(weights.size());
-  c10::InferenceMode guard;
-  std::vector<float> label(static_cast<size_t>(p) * p);
-  for (size_t first = 0; first < indices.size(); first += static_cast<size_t>(s.batch)) {
-    const size_t n = std::min(indices.size() - first, static_cast<size_t>(s.batch));
-    at::Tensor x = at::empty({static_cast<int64_t>(n), 1, p, p}, at::kFloat);
-    for (size_t i = 0; i < n; ++i) file.read(indices[first + i], 1, x[static_cast<int64_t>(i)].data_ptr<float>(), label.data());
-    for (size_t l = 0; l < weights.size(); ++l) {
-      stats[l].add(x.data_ptr<float>(), x.numel());
-      if (l + 1 < weights.size()) x = at::conv2d(x, weights[l], {}, 1, 1).relu_().contiguous();
-    }
-  }
-
+  const std::vector<at::Tensor> weights = fp32_weights(model);
   Int8Scales out;
   out.method = s.method;
   out.percentile = s.method == "percentile" ? s.percentile : 0.0;
-  out.patches = static_cast<int64_t>(indices.size());
+  out.patches = patches;
   out.seed = s.seed;
   out.calibration_data = s.data;
   out.model_sha256 = model_sha256;
@@ -149,6 +151,42 @@ Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha2
     out.layers.push_back(std::move(layer));
   }
   return out;
+}
+
+}  // namespace
+
+Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha256, const QuantizeSettings& s) {
+  check_settings(s);
+  std::vector<std::string> names;
+  for (const auto& layer : layers_of(model.architecture)) names.push_back(layer.name);
+  int8_layers(names, s);  // a bad layer name fails before any work
+
+  const data::PatchFile file(s.data);
+  if (file.size() < 1) throw Error(s.data + ": holds no patches to calibrate on");
+  const std::vector<int64_t> indices = calibration_indices(file.size(), s.patches, s.seed);
+  const int p = file.patch_size();
+  const std::vector<at::Tensor> weights = fp32_weights(model);
+  std::vector<AbsStats> stats(weights.size());
+  std::vector<float> label(static_cast<size_t>(p) * p);
+  for (size_t first = 0; first < indices.size(); first += static_cast<size_t>(s.batch)) {
+    const size_t n = std::min(indices.size() - first, static_cast<size_t>(s.batch));
+    at::Tensor x = at::empty({static_cast<int64_t>(n), 1, p, p}, at::kFloat);
+    for (size_t i = 0; i < n; ++i) file.read(indices[first + i], 1, x[static_cast<int64_t>(i)].data_ptr<float>(), label.data());
+    observe(weights, x, stats);
+  }
+  return scales_from(model, model_sha256, s, stats, static_cast<int64_t>(indices.size()));
+}
+
+Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha256, const at::Tensor& inputs,
+                          const QuantizeSettings& s) {
+  check_settings(s);
+  if (inputs.dim() != 4 || inputs.size(0) < 1 || inputs.size(1) != 1) {
+    throw Error("calibration inputs: expected [N >= 1, 1, H, W]");
+  }
+  const std::vector<at::Tensor> weights = fp32_weights(model);
+  std::vector<AbsStats> stats(weights.size());
+  observe(weights, inputs.to(at::kCPU, at::kFloat), stats);
+  return scales_from(model, model_sha256, s, stats, inputs.size(0));
 }
 
 }  // namespace vdsr::compress

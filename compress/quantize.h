@@ -1,6 +1,8 @@
 #pragma once
 // Post-training int8 quantization (docs/quantization.md): per-output-channel symmetric s8 weights and
 // per-tensor activation scales calibrated on training patches, written as vdsr/int8_scales.h describes.
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,5 +34,8 @@ std::vector<int64_t> calibration_indices(int64_t size, int64_t count, uint64_t s
 
 // Calibrates the scales of `model` on settings.data; `model_sha256` is recorded as given.
 Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha256, const QuantizeSettings& settings);
+// The same on inputs in memory, [N, 1, H, W] on the 0..1 scale (settings.data and seed are only recorded).
+Int8Scales calibrate_int8(const Checkpoint& model, const std::string& model_sha256, const at::Tensor& inputs,
+                          const QuantizeSettings& settings);
 
 }  // namespace vdsr::compress
