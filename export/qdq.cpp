@@ -6,6 +6,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "vdsr/inference.h"
 #include "vdsr/util/error.h"
 
 namespace vdsr::exporter {
@@ -74,28 +75,20 @@ std::vector<std::string> conv_layer_names(const Checkpoint& checkpoint) {
 }
 
 void check_scales_fit(const Int8Scales& scales, const Checkpoint& checkpoint, const std::string& where) {
-  const std::vector<std::string> names = conv_layer_names(checkpoint);
-  if (scales.layers.size() != names.size()) {
-    throw Error(where + ": layers: expected " + std::to_string(names.size()) +
-                " entries (one per convolution of the model, in forward order), found " +
-                std::to_string(scales.layers.size()));
-  }
-  for (size_t i = 0; i < names.size(); ++i) {
+  // Count, names and one weight scale per filter: the int8 engine's own check, so both refuse alike.
+  InferenceOptions engine;
+  engine.int8_scales = std::make_shared<const Int8Scales>(scales);
+  engine.int8_scales_path = where;
+  check_int8_scales(checkpoint, engine);
+  // read_int8_scales guarantees these for a file; scales made in memory are checked here, since
+  // QuantizeLinear divides by them.
+  for (size_t i = 0; i < scales.layers.size(); ++i) {
     const Int8Layer& layer = scales.layers[i];
-    const std::string key = where + ": layers[" + std::to_string(i) + "]";
-    if (layer.name != names[i]) {
-      throw Error(key + ".name: expected '" + names[i] + "' (the model's convolution " + std::to_string(i) +
-                  "), found '" + layer.name + "'");
-    }
     if (!layer.int8) continue;
+    const std::string key = where + ": layers[" + std::to_string(i) + "]";
     if (!positive_finite(layer.input_scale)) {
       throw Error(key + ".input_scale: expected a positive finite number for int8 layer '" + layer.name + "', found " +
                   number(layer.input_scale));
-    }
-    const int64_t out_channels = checkpoint.weights[i].second.size(0);
-    if (static_cast<int64_t>(layer.weight_scales.size()) != out_channels) {
-      throw Error(key + ".weight_scales: expected " + std::to_string(out_channels) + " values (the output channels of '" +
-                  layer.name + "'), found " + std::to_string(layer.weight_scales.size()));
     }
     for (size_t oc = 0; oc < layer.weight_scales.size(); ++oc) {
       if (!positive_finite(layer.weight_scales[oc])) {

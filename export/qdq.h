@@ -13,10 +13,10 @@
 
 namespace vdsr::exporter {
 
-// Throws vdsr::Error naming `where` (the scales file) and the key when the scales do not fit the model:
-// one layer per convolution, in forward order and named as config_list names them ("input",
-// "residual_layer.0.conv", ..., "output"); for each int8 layer a positive finite input scale and one
-// positive finite weight scale per output channel.
+// Throws vdsr::Error naming `where` (the scales file) and the key when the scales do not fit the model
+// (vdsr::check_int8_scales, as the engine checks them: one layer per convolution, in forward order and
+// named as config_list names them, one weight scale per output channel), or an int8 layer has a scale
+// that is not positive and finite.
 void check_scales_fit(const Int8Scales& scales, const Checkpoint& checkpoint, const std::string& where);
 
 // The layer names the scales file uses, in forward order: the weights' names without ".weight".

@@ -341,7 +341,7 @@ TEST_F(ExportInt8Cli, BadScalesExitWith2AndWriteNothing) {
   expect_error("--int8-scales " + scales_file([](Int8Scales& s) { s.layers[2].name = "residual_layer.9.conv"; }).string(),
                "scales.json: layers[2].name: expected 'residual_layer.1.conv'");
   expect_error("--int8-scales " + scales_file([](Int8Scales& s) { s.layers.pop_back(); }).string(),
-               "scales.json: layers: expected 6 entries");
+               "scales.json: layers: 5 layers, but the model has 6");
   expect_error("--int8-scales " + scales_file([](Int8Scales& s) { s.model_sha256 = std::string(64, '0'); }).string(),
                "computed for another checkpoint");
 }

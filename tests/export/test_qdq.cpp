@@ -136,15 +136,14 @@ TEST(QdqScales, ThatDoNotFitTheModelAreRefusedNamingTheKey) {
   EXPECT_NO_THROW(check_scales_fit(good, ck, "s.json"));
   Int8Scales s = good;
   s.layers.pop_back();
-  expect_error([&] { check_scales_fit(s, ck, "s.json"); }, "s.json: layers: expected 4 entries");
+  expect_error([&] { check_scales_fit(s, ck, "s.json"); }, "s.json: layers: 3 layers, but the model has 4");
   s = good;
   s.layers[1].name = "residual_layer.7.conv";
   expect_error([&] { check_scales_fit(s, ck, "s.json"); },
-               "s.json: layers[1].name: expected 'residual_layer.0.conv' (the model's convolution 1), found "
-               "'residual_layer.7.conv'");
+               "s.json: layers[1].name: expected 'residual_layer.0.conv', got 'residual_layer.7.conv'");
   s = good;
   s.layers[2].weight_scales.pop_back();
-  expect_error([&] { check_scales_fit(s, ck, "s.json"); }, "s.json: layers[2].weight_scales: expected 8 values");
+  expect_error([&] { check_scales_fit(s, ck, "s.json"); }, "s.json: layers[2].weight_scales: expected 8 (one per filter), got 7");
   s = good;
   s.layers[1].input_scale = 0;
   expect_error([&] { check_scales_fit(s, ck, "s.json"); }, "s.json: layers[1].input_scale");
