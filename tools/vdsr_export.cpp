@@ -289,8 +289,7 @@ int main(int argc, char** argv) {
       "checked with ONNX's checker and shape inference, then run in OpenCV DNN (and onnxruntime through\n"
       "scripts/ort_check.mjs when node and onnxruntime-node are installed) and compared with LibTorch.\n\n"
       "  vdsr-export --onnx --model M --out vdsr.onnx [--opset 13] [--static HxW] [--fp16 | --int8-scales S]\n"
-      "              [--verify Set5]\n"
-      "              [--state-dict out.pt] [--report R] [--threads N]"};
+      "              [--verify Set5] [--state-dict out.pt] [--report R] [--threads N]"};
   Flags flags;
   flags.add_to(app);
   cli::ProgressFlags progress_flags;
