@@ -34,7 +34,10 @@ struct VerifiedFile {
   std::string bytes;                             // the file, its measured PSNR in the metadata
   std::vector<std::pair<std::string, std::string>> metadata;
   std::map<std::string, RuntimeResult> results;  // per runtime, libtorch included
-  std::vector<ScaleScore> fp32_scores;           // fp16 files: LibTorch on the source's float32 weights
+  std::vector<ScaleScore> fp32_scores;           // fp16 and int8 files: LibTorch on the source's float32 weights
+  std::map<std::string, std::string> skipped;    // runtime -> why it did not run the file
+  // int8 files with onnxruntime: {max_abs_diff, psnr_delta_by_scale (onnxruntime - engine), engine_kernels}
+  nlohmann::json onnxruntime_vs_int8_engine = nlohmann::json::object();
   nlohmann::json speed = nlohmann::json::object();  // per runtime: {input, threads, latency_ms, runs, ...}
   std::string onnxruntime_version;               // empty when onnxruntime did not run
 };
@@ -43,8 +46,11 @@ struct VerifiedFile {
 // by more than the tolerance (and "--onnxruntime on" without onnxruntime), so nothing unproven is written.
 VerifiedFile build_verified(const Checkpoint& checkpoint, OnnxOptions options, const VerifyOptions& verify);
 
-// The report's blocks from a proof: export.quality, export.parity and export.fp16_psnr_cost, the contract's
-// quality (the model as LibTorch runs its source weights) and speed.
-void add_proof_to_report(const VerifiedFile& file, const VerifyOptions& verify, bool fp16, nlohmann::json& report);
+// The report's blocks from a proof: export.quality, export.parity, export.fp16_psnr_cost or
+// export.int8_psnr_cost, export.skipped, export.onnxruntime_vs_int8_engine, the contract's quality (the
+// model as LibTorch runs its source weights) and speed. For an int8 file "libtorch" is LibTorch computing
+// the QDQ graph (export/qdq.h) and "libtorch-int8" the project's int8 engine on the same scales.
+void add_proof_to_report(const VerifiedFile& file, const VerifyOptions& verify, const OnnxOptions& options,
+                         nlohmann::json& report);
 
 }  // namespace vdsr::exporter

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "export/onnx_writer.h"
+#include "tests/export/int8_test_scales.h"
 #include "tests/test_paths.h"
 #include "tests/cli_runner.h"
 #include "tests/tool_test.h"
@@ -31,6 +33,33 @@ std::string slurp(const fs::path& p) {
 }
 
 nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(std::ifstream(p)); }
+
+fs::path scripts_dir() { return fs::path(vdsr::test::source_dir()) / "scripts"; }
+
+// node and onnxruntime-node beside scripts/ort_check.mjs (installed with npm when missing); empty when
+// ready, else why not.
+std::string onnxruntime_missing() {
+  if (std::system("command -v node >/dev/null 2>&1") != 0) return "node is not installed";
+  const fs::path scripts = scripts_dir();
+  if (!fs::exists(scripts / "node_modules" / "onnxruntime-node")) {
+    // .npmrc beside package.json skips onnxruntime-node's download step; the registry package has the CPU build.
+    const auto npm = run_command("cd '" + scripts.string() + "' && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)");
+    if (npm.code != 0 || !fs::exists(scripts / "node_modules" / "onnxruntime-node")) {
+      return "npm could not install onnxruntime-node:\n" + npm.output;
+    }
+  }
+  return "";
+}
+
+// Skips where onnxruntime cannot run, and fails under CI=true (CI has Node 20).
+#define VDSR_REQUIRE_ONNXRUNTIME()                                  \
+  do {                                                              \
+    const std::string why_not = onnxruntime_missing();              \
+    if (!why_not.empty()) {                                         \
+      if (test::running_in_ci()) FAIL() << why_not << " (CI=true)"; \
+      GTEST_SKIP() << why_not;                                      \
+    }                                                               \
+  } while (0)
 
 class ExportCli : public test::ToolTest {
  protected:
@@ -133,19 +162,8 @@ TEST_F(ExportCli, Float16HalvesTheFileAndCostsLittlePsnr) {
 
 // onnxruntime runs the file through scripts/ort_check.mjs when node is here (CI has Node 20).
 TEST_F(ExportCli, OnnxruntimeAgreesWithLibTorch) {
-  if (std::system("command -v node >/dev/null 2>&1") != 0) {
-    if (test::running_in_ci()) FAIL() << "node is required under CI=true";
-    GTEST_SKIP() << "node is not installed";
-  }
-  const fs::path scripts = fs::path(vdsr::test::source_dir()) / "scripts";
-  if (!fs::exists(scripts / "node_modules" / "onnxruntime-node")) {
-    // .npmrc beside package.json skips onnxruntime-node's download step; the registry package has the CPU build.
-    const auto npm = run_command("cd '" + scripts.string() + "' && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)");
-    if (npm.code != 0 || !fs::exists(scripts / "node_modules" / "onnxruntime-node")) {
-      if (test::running_in_ci()) FAIL() << "npm could not install onnxruntime-node:\n" << npm.output;
-      GTEST_SKIP() << "npm could not install onnxruntime-node:\n" << npm.output;
-    }
-  }
+  VDSR_REQUIRE_ONNXRUNTIME();
+  const fs::path scripts = scripts_dir();
   fs::create_directories(dir_ / "io");
   const fs::path out = dir_ / "tiny.onnx";
   const auto r = run_command(exporter("--onnx --out " + out.string() + " --verify " + images() + " --scale 2 --save-io " +
@@ -236,4 +254,94 @@ TEST(ExportReference, Set5ParityPerRuntime) {
   EXPECT_TRUE(rep["export"]["parity"].contains("opencv-dnn"));
   EXPECT_NEAR(rep["quality"]["Set5"]["x2"]["psnr"].get<double>(), 37.653, 0.005);
   fs::remove_all(dir);
+}
+
+namespace {
+
+// The int8 file of the tiny model: its body layers int8, with min-max scales from a float32 pass.
+class ExportInt8Cli : public ExportCli {
+ protected:
+  fs::path scales_file(const std::function<void(Int8Scales&)>& edit = {}) {
+    const Checkpoint ck = load_checkpoint(dir_ / "tiny.ckpt");
+    Int8Scales s = test::minmax_scales(ck, runtime::random_batch(2, 32, 32, 3));
+    s.model_sha256 = weights_sha256(ck.weights);
+    if (edit) edit(s);
+    const fs::path path = dir_ / "scales.json";
+    write_int8_scales(path.string(), s);
+    return path;
+  }
+};
+
+}  // namespace
+
+// Acceptance: the QDQ file passes the ONNX checker, runs in onnxruntime through scripts/ort_check.mjs, and
+// onnxruntime's output is compared with our int8 engine's on the same scales.
+TEST_F(ExportInt8Cli, QdqFilePassesTheCheckerAndRunsInOnnxruntimeNextToOurInt8Engine) {
+  VDSR_REQUIRE_ONNXRUNTIME();
+  fs::create_directories(dir_ / "io");
+  const fs::path out = dir_ / "tiny_int8.onnx";
+  const auto r = run_command(exporter("--onnx --int8-scales " + scales_file().string() + " --out " + out.string() +
+                                          " --verify " + images() + " --scale 2 --save-io " + (dir_ / "io").string() +
+                                          " --report " + (dir_ / "r.json").string(),
+                                      "on"));
+  ASSERT_EQ(r.code, 0) << r.output;
+
+  // The file as written: ONNX's checker and strict shape inference, the QDQ nodes, s8 weights.
+  const onnx::ModelProto m = exporter::parse_and_check(slurp(out), out.string());
+  EXPECT_EQ(m.opset_import(0).version(), 13);
+  int quantize = 0, int8_weights = 0;
+  for (const auto& node : m.graph().node()) quantize += node.op_type() == "QuantizeLinear";
+  for (const auto& init : m.graph().initializer()) int8_weights += init.data_type() == onnx::TensorProto_DataType_INT8 && init.dims_size() == 4;
+  EXPECT_EQ(quantize, 4);  // the four body layers of [16]*5
+  EXPECT_EQ(int8_weights, 4);
+
+  const nlohmann::json rep = read_json(dir_ / "r.json");
+  const auto& ex = rep["export"];
+  EXPECT_EQ(ex["files"]["onnx"]["int8"], true);
+  EXPECT_EQ(ex["metadata"]["weights_dtype"], "int8 (QDQ)");
+  // onnxruntime against LibTorch computing the same QDQ graph: within the int8 tolerance.
+  EXPECT_LE(ex["parity"]["onnxruntime"]["max_abs_diff"].get<double>(), 0.02);
+  EXPECT_LT(std::abs(ex["parity"]["onnxruntime"]["psnr_delta"].get<double>()), 0.05);
+  // ...and against our int8 engine (the goal: within 0.05 dB).
+  const auto& vs_engine = ex["onnxruntime_vs_int8_engine"];
+  ASSERT_TRUE(vs_engine.contains("psnr_delta_by_scale")) << ex.dump(1);
+  EXPECT_LT(std::abs(vs_engine["psnr_delta_by_scale"]["x2"].get<double>()), 0.05);
+  EXPECT_GT(vs_engine["max_abs_diff"].get<double>(), 0.0);
+  EXPECT_TRUE(ex["quality"].contains("libtorch-int8"));
+  EXPECT_TRUE(ex["int8_psnr_cost"]["images"].contains("x2"));
+  // OpenCV DNN either ran it (parity) or said why not.
+  EXPECT_TRUE(ex["parity"].contains("opencv-dnn") || ex["skipped"].contains("opencv-dnn")) << ex.dump(1);
+  // The size report: the same model as fp32, fp16 and this int8 file.
+  const auto& forms = ex["size"]["forms"];
+  EXPECT_EQ(forms["int8"], fs::file_size(out));
+  EXPECT_LT(forms["int8"].get<int64_t>(), forms["fp16"].get<int64_t>());
+  EXPECT_LT(forms["fp16"].get<int64_t>(), forms["fp32"].get<int64_t>());
+
+  // The script on its own, on what --save-io left.
+  const auto ok = run_command("node " + (scripts_dir() / "ort_check.mjs").string() + " --model " + out.string() +
+                              " --io " + (dir_ / "io").string() + " --tolerance 0.02");
+  EXPECT_EQ(ok.code, 0) << ok.output;
+}
+
+TEST_F(ExportInt8Cli, BadScalesExitWith2AndWriteNothing) {
+  const fs::path out = dir_ / "never.onnx";
+  auto expect_error = [&](const std::string& args, const std::string& needle) {
+    const auto r = run_command(exporter("--onnx --out " + out.string() + " " + args));
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << "expected '" << needle << "' in:\n" << r.output;
+    EXPECT_FALSE(fs::exists(out)) << "file left by: " << args;
+  };
+  expect_error("--int8-scales " + (dir_ / "missing.json").string(), "missing.json");
+  std::ofstream(dir_ / "broken.json") << "{\"format\": \"vdsr-int8-scales\", \"version\": 1";
+  expect_error("--int8-scales " + (dir_ / "broken.json").string(), "broken.json");
+  const std::string good = scales_file().string();
+  expect_error("--int8-scales " + good + " --fp16", "exclude each other");
+  expect_error("--int8-scales " + good + " --opset 12", "--opset 13 or newer");
+  expect_error("--int8-scales " + scales_file([](Int8Scales& s) { s.layers[2].name = "residual_layer.9.conv"; }).string(),
+               "scales.json: layers[2].name: expected 'residual_layer.1.conv'");
+  expect_error("--int8-scales " + scales_file([](Int8Scales& s) { s.layers.pop_back(); }).string(),
+               "scales.json: layers: 5 layers, but the model has 6");
+  expect_error("--int8-scales " + scales_file([](Int8Scales& s) { s.model_sha256 = std::string(64, '0'); }).string(),
+               "computed for another checkpoint");
 }

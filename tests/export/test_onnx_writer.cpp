@@ -97,7 +97,7 @@ TEST(OnnxWriter, EveryOpsetInRangeChecksAndOthersAreRejectedWithTheRange) {
 TEST(OnnxWriter, MetadataCarriesWidthsScalesParamsAndSource) {
   const Checkpoint ck = tiny();
   OnnxOptions o;
-  o.metadata = standard_metadata(ck, std::string(64, 'a'), false);
+  o.metadata = standard_metadata(ck, std::string(64, 'a'), OnnxOptions{});
   const onnx::ModelProto m = parse_and_check(check_and_serialize(build_model(ck, o)), "tiny");
   EXPECT_EQ(metadata(m, "widths"), "[8,6,8]");
   EXPECT_EQ(metadata(m, "scales"), "[2,3]");
@@ -110,7 +110,7 @@ TEST(OnnxWriter, MetadataCarriesWidthsScalesParamsAndSource) {
 TEST(OnnxWriter, SameCheckpointGivesIdenticalBytes) {
   const Checkpoint a = tiny();
   OnnxOptions o;
-  o.metadata = standard_metadata(a, "x", false);
+  o.metadata = standard_metadata(a, "x", OnnxOptions{});
   const std::string first = check_and_serialize(build_model(a, o));
   EXPECT_EQ(first, check_and_serialize(build_model(tiny(), o)));
   // ...and a different checkpoint does not.

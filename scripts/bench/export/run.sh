@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Latency of exported ONNX files in onnxruntime and OpenCV DNN next to LibTorch: the reference model and,
-# when vdsr-prune is built, its 50 % L1-pruned version; 256x256 input, 2 threads, every runtime in the same
-# vdsr-export run (medians of RUNS forward passes after one warm-up).
+# when vdsr-prune is built, its 50 % L1-pruned version, and with INT8_SCALES (a vdsr-quantize file of the
+# reference) its int8 QDQ file; 256x256 input, 2 threads, every runtime in the same vdsr-export run (medians
+# of RUNS forward passes after one warm-up).
 #
-#   scripts/bench/export/run.sh [RUNS] [BUILD_DIR]      (default 20 runs, build-export or build)
+#   [INT8_SCALES=scales.json] scripts/bench/export/run.sh [RUNS] [BUILD_DIR]   (default 20 runs, build-export or build)
 #
 # Needs node with scripts/node_modules (cd scripts && npm ci) for the onnxruntime column.
 set -euo pipefail
@@ -30,18 +31,26 @@ else
   echo "note: no build*/bin/vdsr-prune; timing the reference model only" >&2
 fi
 
+if [[ -n ${INT8_SCALES:-} ]]; then
+  models+=("reference-int8:$ref")
+fi
+
 printf '| model | file bytes | libtorch (ms) | opencv-dnn (ms) | onnxruntime (ms) |\n|---|---:|---:|---:|---:|\n'
 for entry in "${models[@]}"; do
   name=${entry%%:*}
   model=${entry#*:}
+  int8_args=()
+  [[ $name == *-int8 ]] && int8_args=(--int8-scales "$INT8_SCALES")
   "$build/bin/vdsr-export" --onnx --model "$model" --out "$out/$name.onnx" --bench-runs "$runs" \
-    --bench-threads 2 --bench-size 256x256 --report "$out/$name.json" >&2
+    --bench-threads 2 --bench-size 256x256 --report "$out/$name.json" "${int8_args[@]}" >&2
   python3 - "$out/$name.json" "$name" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 speed = r.get("speed", {})
 cell = lambda k: f'{speed[k]["latency_ms"]["median"]:.1f}' if k in speed else "-"
-print(f'| {sys.argv[2]} | {r["export"]["files"]["onnx"]["bytes"]} | {cell("libtorch")} | {cell("opencv-dnn")} | {cell("onnxruntime")} |')
+# An int8 file's LibTorch column is our int8 engine on the same scales.
+ours = "libtorch-int8" if "libtorch-int8" in speed else "libtorch"
+print(f'| {sys.argv[2]} | {r["export"]["files"]["onnx"]["bytes"]} | {cell(ours)} | {cell("opencv-dnn")} | {cell("onnxruntime")} |')
 PY
 done
 echo "reports and files in $out" >&2
