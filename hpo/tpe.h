@@ -80,6 +80,10 @@ Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_
                   int lf, double low, double high);
 // The good/bad split size: min(ceil(gamma * sqrt(n)), lf), or min(ceil(gamma * n), lf) when linear.
 size_t n_below(size_t n, double gamma, int lf, bool linear = false);
+// The good group: good[i] when observation i is among the n_below() lowest losses (ties: the older
+// first). Under the worst liar, running trials are never good and N counts the finished ones only.
+std::vector<bool> split_good(const std::vector<double>& losses, const std::vector<bool>& running,
+                             const TpeArgs& args);
 // Per-observation widths of hyperopt's adaptive Parzen estimator (larger neighbour gap, the prior's mean
 // counted as a neighbour, clipped to [prior/min(100, n+1), prior]), in the order of `obs`.
 std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior_mu, double prior_sigma);
@@ -99,10 +103,9 @@ class TpeTuner : public Tuner {
   struct Observations {
     std::vector<const Point*> points;
     std::vector<double> losses;
+    std::vector<bool> running;  // a running trial, its loss the constant liar's
   };
   Observations observations() const;
-  // good[i]: observation i is among the n_below() lowest losses (ties: the older first).
-  std::vector<bool> split_good(const std::vector<double>& losses) const;
   Point model_suggest(Rng& rng) const;
   // Fills the top-level dims of `out` from joint good/bad kernel densities (multivariate mode).
   void joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& good, Rng& rng,
