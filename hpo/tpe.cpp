@@ -314,26 +314,37 @@ TpeTuner::Observations TpeTuner::observations() const {
     if (!e.done && !lie) continue;
     obs.points.push_back(&e.point);
     obs.losses.push_back(e.done ? *e.loss : *lie);
+    obs.running.push_back(!e.done);
   }
   return obs;
 }
 
-std::vector<bool> TpeTuner::split_good(const std::vector<double>& losses) const {
+std::vector<bool> split_good(const std::vector<double>& losses, const std::vector<bool>& running,
+                             const TpeArgs& args) {
   // Both groups keep age order for the forgetting weights.
   std::vector<size_t> by_loss(losses.size());
   std::iota(by_loss.begin(), by_loss.end(), 0);
   std::stable_sort(by_loss.begin(), by_loss.end(), [&](size_t a, size_t b) { return losses[a] < losses[b]; });
+  // The worst liar only marks where trials run as bad (as Optuna 3.1's constant liar): its lies neither
+  // join the good group nor, by counting in N, enlarge it. Counting them measured 21 of 33 cells level
+  // with Optuna at concurrency 4 on the benchmark suite, this 25 (docs/tuning.md).
+  const bool bad_only = args.constant_liar_type == Liar::kWorst;
+  size_t n = losses.size();
+  if (bad_only) n -= static_cast<size_t>(std::count(running.begin(), running.end(), true));
   std::vector<bool> good(losses.size(), false);
-  const bool linear = args_.gamma_mode == GammaMode::kLinear;
-  const size_t nb = n_below(losses.size(), args_.gamma, args_.linear_forgetting, linear);
-  for (size_t i = 0; i < nb && i < by_loss.size(); ++i) good[by_loss[i]] = true;
+  const size_t nb = n_below(n, args.gamma, args.linear_forgetting, args.gamma_mode == GammaMode::kLinear);
+  for (size_t i = 0, taken = 0; i < by_loss.size() && taken < nb; ++i) {
+    if (bad_only && running[by_loss[i]]) continue;
+    good[by_loss[i]] = true;
+    ++taken;
+  }
   return good;
 }
 
 Point TpeTuner::model_suggest(Rng& rng) const {
   const Observations obs = observations();
   if (obs.points.empty()) return space_.sample(rng);
-  const std::vector<bool> good = split_good(obs.losses);
+  const std::vector<bool> good = split_good(obs.losses, obs.running, args_);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
   if (args_.multivariate) joint_suggest(obs.points, good, rng, out);

@@ -294,6 +294,30 @@ TEST(Tpe, ConstantLiarChangesTheModelWhileTrialsRun) {
   EXPECT_NE(next["none"], next["worst"]);
 }
 
+TEST(Tpe, WorstLiarPutsRunningTrialsInTheBadGroupOnly) {
+  // 20 finished trials (losses 1..20) and 10 running ones lied at the worst loss, 20, listed first so a
+  // tie would favour them. With gamma 0.15 the good group is ceil(0.15 * 20) = 3 finished trials; with
+  // N counting the running ones it would be ceil(0.15 * 30) = 5.
+  std::vector<double> losses;
+  std::vector<bool> running;
+  for (int i = 0; i < 10; ++i) losses.push_back(20), running.push_back(true);
+  for (int i = 1; i <= 20; ++i) losses.push_back(i), running.push_back(false);
+  TpeArgs worst;
+  worst.constant_liar_type = Liar::kWorst;
+  worst.gamma = 1.0;  // everything finished is good, nothing running
+  std::vector<bool> good = split_good(losses, running, worst);
+  for (size_t i = 0; i < losses.size(); ++i) EXPECT_EQ(good[i], !running[i]) << i;
+  worst.gamma = 0.15;
+  good = split_good(losses, running, worst);
+  EXPECT_EQ(std::count(good.begin(), good.end(), true), 3);
+  EXPECT_TRUE(good[10] && good[11] && good[12]);  // losses 1, 2, 3
+  // The mean liar's lies are ordinary observations: they count in N and may be good.
+  TpeArgs mean;
+  mean.constant_liar_type = Liar::kMean;
+  good = split_good(losses, running, mean);
+  EXPECT_EQ(std::count(good.begin(), good.end(), true), 5);
+}
+
 TEST(Tpe, DiscreteSpaceNeverRepeatsAndStopsWhenExhausted) {
   SearchSpace s = SearchSpace::parse(json::parse(R"({"a": {"_type": "choice", "_value": ["x", "y"]},
                                                      "b": {"_type": "randint", "_value": [0, 3]}})"), "s");
@@ -391,7 +415,7 @@ TEST(Tuners, ClassArgsAreValidated) {
   EXPECT_EQ(nni({{"gamma_mode", "sqrt"}}).gamma, 0.25);
   EXPECT_EQ(nni({{"gamma_mode", "linear"}}).gamma, 0.15);
   EXPECT_EQ(nni({{"gamma_mode", "linear"}, {"gamma", 0.1}}).gamma_mode, GammaMode::kLinear);
-  EXPECT_EQ(da.constant_liar_type, Liar::kNone);  // measured better than NNI's "best" at concurrency 4
+  EXPECT_EQ(da.constant_liar_type, Liar::kWorst);  // measured best at concurrency 4, NNI's "best" worst
   EXPECT_TRUE(da.multivariate);
   auto opt = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "linear"},
                                                                                      {"multivariate", false}}}}}},
