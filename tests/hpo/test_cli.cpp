@@ -50,6 +50,8 @@ if mode == "hang":
     time.sleep(60)
 if mode == "slow":
     time.sleep(0.4)
+if mode == "first_quick":  # trial 1 ends soon, the others run until they are stopped
+    time.sleep(0.4 if tid == 1 else 60)
 with open(os.environ["VDSR_TRIAL_METRICS"], "a") as f:
     for s in range(3):
         f.write(json.dumps({"type": "intermediate", "step": s + 1,
@@ -384,7 +386,8 @@ TEST_F(TuneCli, ResumeAfterKillKeepsFinishedTrialsAndRerunsInterruptedOnes) {
 }
 
 TEST_F(TuneCli, CtrlCMarksRunningTrialsInterrupted) {
-  write_config(config("slow", 20, 2));
+  // Once trial 1 has succeeded, a trial that is still running cannot end on its own before the signal.
+  write_config(config("first_quick", 20, 2));
   pid_t pid = spawn_tune({"--config", (dir_ / "exp.json").string(), "--dir", (dir_ / "run").string()});
   wait_for(dir_ / "run", 1);
   ASSERT_EQ(kill(pid, SIGINT), 0);
