@@ -95,6 +95,35 @@ struct LayerPlan {
   bool on_fallback() const { return !conv && !own; }
 };
 
+// Layouts to try for one side of a layer, each with the channels converting to it costs.
+using Layouts = std::vector<std::pair<dnnl::memory::desc, int64_t>>;
+
+// One way to compute a layer with oneDNN: its source and destination layouts, whether the residual add is
+// fused, and the cost: the channels it converts, plus one plane for a separate residual add.
+struct Candidate {
+  dnnl::memory::desc src, dst;
+  bool residual_fused = false;
+  int64_t cost = 0;
+};
+
+// Every source with every destination, cheapest first (ties keep the order given). On the last layer the
+// residual add is tried fused first; a fused one needs x in the destination's layout, which only the plain
+// ones (cost 0) hold.
+std::vector<Candidate> candidates_of(const Layouts& srcs, const Layouts& dsts, bool last) {
+  std::vector<Candidate> candidates;
+  for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+    for (const auto& [dst, dst_cost] : dsts) {
+      if (fused && dst_cost > 0) continue;
+      for (const auto& [src, src_cost] : srcs) {
+        candidates.push_back(Candidate{src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
+      }
+    }
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
+  return candidates;
+}
+
 // The memory of a plan, the same for every precision: two ping-pong activation buffers, each as large as
 // the widest layer in fp32 (which covers bf16, u8 and s8) and as any layout oneDNN chose; the scratchpad; and
 // two plain fp32 buffers where a layer runs on the fallback. It hands out the memories the steps use.
@@ -182,6 +211,10 @@ struct OnednnVdsr::Impl {
   Plan& plan(int h, int w);
   void build(Plan& p);
   void build_int8(Plan& p);
+  // Layer i: the first candidate `convolution` finds an accepted kernel for, else the fallback.
+  LayerPlan choose(size_t i, const std::vector<Candidate>& candidates,
+                   const std::function<std::optional<conv_pd>(const Candidate&, bool allow_reference)>& convolution,
+                   const std::string& kernel_prefix) const;
   bool accepts(const std::string& kernel) const {
     return options.accept ? options.accept(kernel) : !is_reference(kernel);
   }
@@ -353,6 +386,32 @@ Plan& OnednnVdsr::Impl::plan(int h, int w) {
   return p;
 }
 
+LayerPlan OnednnVdsr::Impl::choose(
+    size_t i, const std::vector<Candidate>& candidates,
+    const std::function<std::optional<conv_pd>(const Candidate&, bool allow_reference)>& convolution,
+    const std::string& kernel_prefix) const {
+  const bool last = i + 1 == shapes.size();
+  LayerPlan layer;
+  for (bool allow_reference : {false, true}) {
+    if (allow_reference && options.fallback) break;  // a reference kernel only where there is no fallback
+    for (const Candidate& c : candidates) {
+      if (auto pd = convolution(c, allow_reference)) {
+        layer.conv = pd;
+        layer.residual_fused = c.residual_fused;
+        layer.kernel = kernel_prefix + pd->impl_info_str();
+        if (is_reference(pd->impl_info_str())) layer.kernel += " (reference kernel: no other exists)";
+        if (last && !c.residual_fused) layer.kernel += " + separate residual add";
+        return layer;
+      }
+    }
+  }
+  if (!options.fallback) {
+    throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
+  }
+  layer.kernel = options.fallback_name;
+  return layer;
+}
+
 // Each layer takes the first candidate, cheapest first, that oneDNN has an accepted kernel for:
 //  1. the fused primitive (ReLU; on the last layer the residual add as a sum post-op), reading what the
 //     previous step wrote and writing what the next one reads;
@@ -374,11 +433,6 @@ void OnednnVdsr::Impl::build(Plan& p) {
   };
   auto accept = [this](const std::string& k) { return accepts(k); };
 
-  struct Candidate {
-    dnnl::memory::desc src, dst;
-    bool residual_fused = false;
-    int64_t cost = 0;
-  };
   auto blocked8 = [&](int64_t channels) { return dnnl::memory::desc({1, channels, p.h, p.w}, dt::f32, tag::nChw8c); };
   // The body layers the AVX2 Winograd kernel computes: fp32, a shape it handles, and either forced by
   // options.body_kernel or timed fastest.
@@ -438,55 +492,15 @@ void OnednnVdsr::Impl::build(Plan& p) {
       current = blocked8(out);
       continue;
     }
-    std::vector<std::pair<dnnl::memory::desc, int64_t>> srcs, dsts;  // descriptor, channels it converts
-    if (first) {
-      srcs = {{x_nchw, 0}, {x_nhwc, 0}, {any(i, in), in}};
-    } else {
-      srcs = {{current, 0}, {any(i, in), in}};
-    }
-    if (last) {
-      dsts = {{x_nhwc, 0}, {x_nchw, 0}, {any(i, out), out}};
-    } else {
-      dsts = {{preferred_src[i + 1], 0}, {any(i, out), out}};
-    }
-    std::vector<Candidate> candidates;
-    for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-      for (const auto& [dst, dst_cost] : dsts) {
-        // A fused residual add needs x in the destination's layout: only the plain ones hold it.
-        if (fused && dst_cost > 0) continue;
-        for (const auto& [src, src_cost] : srcs) {
-          candidates.push_back(Candidate{src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
-        }
-      }
-    }
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
-    LayerPlan& layer = layers[i];
-    for (bool allow_reference : {false, true}) {
-      // A reference kernel only where there is no fallback at all.
-      if (allow_reference && options.fallback) break;
-      for (const Candidate& c : candidates) {
-        if (auto pd = convolution(i, c, allow_reference)) {
-          layer.conv = pd;
-          layer.residual_fused = c.residual_fused;
-          layer.kernel = pd->impl_info_str();
-          if (is_reference(layer.kernel)) layer.kernel += " (reference kernel: no other exists)";
-          if (last && !c.residual_fused) layer.kernel += " + separate residual add";
-          break;
-        }
-      }
-      if (layer.conv) break;
-    }
-    if (!layer.conv) {
-      if (!options.fallback) {
-        throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
-      }
-      layer.kernel = options.fallback_name;
-      current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
-    } else {
-      current = layer.conv->dst_desc();
-    }
-    p.kernels.push_back(layer.kernel);
+    const Layouts srcs = first ? Layouts{{x_nchw, 0}, {x_nhwc, 0}, {any(i, in), in}}
+                               : Layouts{{current, 0}, {any(i, in), in}};
+    const Layouts dsts = last ? Layouts{{x_nhwc, 0}, {x_nchw, 0}, {any(i, out), out}}
+                              : Layouts{{preferred_src[i + 1], 0}, {any(i, out), out}};
+    layers[i] = choose(
+        i, candidates_of(srcs, dsts, last),
+        [&](const Candidate& c, bool allow_reference) { return convolution(i, c, allow_reference); }, "");
+    current = layers[i].conv ? layers[i].conv->dst_desc() : dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
+    p.kernels.push_back(layers[i].kernel);
   }
 
   PlanMemory memory(p, engine, shapes, layers);
@@ -636,12 +650,7 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
   for (size_t i = 0; i < n_layers; ++i) {
     const bool first = i == 0, last = i + 1 == n_layers;
     const int64_t in = shapes[i][1], out = shapes[i][0];
-    struct Candidate {
-      dnnl::memory::desc src, dst;
-      bool fused;
-      int64_t cost;
-    };
-    std::vector<std::pair<dnnl::memory::desc, int64_t>> srcs, dsts;
+    Layouts srcs, dsts;
     if (first && src_type(i) == dt::f32) srcs = {{x_nchw, 0}, {x_nhwc, 0}};
     if (!first && current.data_type() == src_type(i) && dst_scale(i - 1) == src_scale(i)) srcs = {{current, 0}};
     srcs.push_back({any(in, src_type(i)), in});
@@ -651,42 +660,14 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
       if (preferred_src[i + 1].data_type() == dst_type(i)) dsts.push_back({preferred_src[i + 1], 0});
       dsts.push_back({any(out, dst_type(i)), out});
     }
-    std::vector<Candidate> candidates;
-    for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-      for (const auto& [dst, dst_cost] : dsts) {
-        if (fused && dst_cost > 0) continue;  // the residual add needs x in the destination's layout
-        for (const auto& [src, src_cost] : srcs) {
-          candidates.push_back({src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
-        }
-      }
-    }
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
-    LayerPlan& layer = layers[i];
-    for (bool allow_reference : {false, true}) {
-      if (allow_reference && options.fallback) break;  // a reference kernel only where there is no fallback
-      for (const Candidate& c : candidates) {
-        if (auto pd = convolution(i, c.src, c.dst, c.fused, allow_reference)) {
-          layer.conv = pd;
-          layer.residual_fused = c.fused;
-          layer.kernel = std::string(int8[i] ? "int8 " : "") + pd->impl_info_str();
-          if (is_reference(pd->impl_info_str())) layer.kernel += " (reference kernel: no other exists)";
-          if (last && !c.fused) layer.kernel += " + separate residual add";
-          break;
-        }
-      }
-      if (layer.conv) break;
-    }
-    if (!layer.conv) {
-      if (!options.fallback) {
-        throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
-      }
-      layer.kernel = options.fallback_name;
-      current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
-    } else {
-      current = layer.conv->dst_desc();
-    }
-    p.kernels.push_back(layer.kernel);
+    layers[i] = choose(
+        i, candidates_of(srcs, dsts, last),
+        [&](const Candidate& c, bool allow_reference) {
+          return convolution(i, c.src, c.dst, c.residual_fused, allow_reference);
+        },
+        int8[i] ? "int8 " : "");
+    current = layers[i].conv ? layers[i].conv->dst_desc() : dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
+    p.kernels.push_back(layers[i].kernel);
   }
 
   PlanMemory memory(p, engine, shapes, layers);
