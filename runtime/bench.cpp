@@ -62,7 +62,6 @@ std::vector<std::string> precisions_for(const RuntimeInfo& runtime, const BenchP
     }
     // int8 is the oneDNN engine's (the libtorch runtime's); elsewhere it would silently run fp32.
     if (p == "int8" && runtime.name != "libtorch") continue;
-    if (p == "int8" && !plan.options.int8_scales) throw Error("--precision int8 needs --int8-scales FILE (vdsr-quantize writes it)");
     kept.push_back(p);
   }
   return kept;
@@ -107,6 +106,35 @@ void run_round(const std::vector<BenchCase*>& cases, const Batch& x, const Bench
 
 }  // namespace
 
+void attach_int8_scales(std::vector<BenchModel>& models, const std::vector<std::string>& args) {
+  std::string labels;
+  for (const auto& m : models) labels += (labels.empty() ? "" : ", ") + m.name;
+  for (const std::string& arg : args) {
+    const auto eq = arg.find('=');
+    BenchModel* model = nullptr;
+    if (eq == std::string::npos) {
+      if (models.size() != 1) {
+        throw Error("--int8-scales " + arg + ": " + std::to_string(models.size()) +
+                    " models, so each file needs the label of its model: LABEL=FILE (labels: " + labels + ")");
+      }
+      model = &models.front();
+    } else {
+      const std::string label = arg.substr(0, eq);
+      for (auto& m : models) {
+        if (m.name == label) model = &m;
+      }
+      if (!model) {
+        throw Error("--int8-scales " + arg + ": no --model is labelled '" + label + "' (labels: " + labels + ")");
+      }
+    }
+    if (model->int8_scales) {
+      throw Error("--int8-scales " + arg + ": model '" + model->name + "' already has " + model->int8_scales_path);
+    }
+    model->int8_scales_path = eq == std::string::npos ? arg : arg.substr(eq + 1);
+    model->int8_scales = std::make_shared<const Int8Scales>(read_int8_scales(model->int8_scales_path));
+  }
+}
+
 std::vector<BenchCase> bench_cases(const std::vector<BenchModel>& models, const BenchPlan& plan) {
   const auto usable = usable_runtimes(plan);
   std::vector<BenchCase> cases;
@@ -116,6 +144,14 @@ std::vector<BenchCase> bench_cases(const std::vector<BenchModel>& models, const 
         for (const auto& p : precisions_for(*r, plan)) {
           ModelSource source = ModelSource::weights(m.checkpoint, plan.options);
           source.options.precision = parse_precision(p);
+          if (p == "int8") {
+            if (!m.int8_scales) {
+              throw Error("--precision int8: model '" + m.name + "' has no scales: give --int8-scales " +
+                          (models.size() == 1 ? "FILE" : m.name + "=FILE") + " (vdsr-quantize writes it)");
+            }
+            source.options.int8_scales = m.int8_scales;
+            source.options.int8_scales_path = m.int8_scales_path;
+          }
           source.onnx = m.onnx;
           cases.push_back({&m, r->name, p, size, r->make(source), {}, 0});
         }
@@ -158,6 +194,7 @@ json bench_rows(const std::vector<BenchCase>& cases, int threads) {
                 {"precision", c.precision},
                 {"memory_mb", c.memory_mb}});
     if (!c.runner->kernels().empty()) row["kernels"] = c.runner->kernels();
+    if (c.precision == "int8") row["int8_scales"] = c.model->int8_scales_path;
     const auto ort = ort_median.find({c.model, c.size});
     if (ort != ort_median.end()) row["vs_onnxruntime"] = median_ms(row) / ort->second;
     rows.push_back(row);

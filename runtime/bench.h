@@ -10,6 +10,7 @@
 #include "runtime/input_size.h"
 #include "runtime/registry.h"
 #include "vdsr/checkpoint.h"
+#include "vdsr/int8_scales.h"
 
 namespace vdsr::runtime {
 
@@ -18,7 +19,15 @@ struct BenchModel {
   std::filesystem::path path;
   Checkpoint checkpoint;
   std::string onnx;  // serialized ONNX, for the runtimes that read it
+  // For --precision int8: vdsr-quantize's scales for this model and the file they came from.
+  std::shared_ptr<const Int8Scales> int8_scales;
+  std::string int8_scales_path;
 };
+
+// vdsr-bench's --int8-scales, one per model: "LABEL=FILE" gives the model named LABEL the scales in FILE; a
+// plain FILE is taken when there is one model. Reads each file; a vdsr::Error names the argument for a label
+// no model has, a model given two files, or a plain FILE beside several models.
+void attach_int8_scales(std::vector<BenchModel>& models, const std::vector<std::string>& args);
 
 struct BenchPlan {
   std::vector<InputSize> sizes;
@@ -39,15 +48,16 @@ struct BenchCase {
 };
 
 // Every case in table order (size, model, runtime, precision). A runtime that cannot run here, and bf16
-// on a CPU without it, are skipped with a warning; nothing left to run is an error.
+// on a CPU without it, are skipped with a warning; nothing left to run is an error, and so is int8 for a
+// model without scales (the error names the model).
 std::vector<BenchCase> bench_cases(const std::vector<BenchModel>& models, const BenchPlan& plan);
 
 // Per size: one warm-up per case (measuring its memory), then plan.rounds rounds. In each, pass k of
 // every in-process case comes before pass k+1 of any; then each out-of-process runtime times itself.
 void run_bench(std::vector<BenchCase>& cases, const BenchPlan& plan);
 
-// Per case: latency_json plus {model, path, widths, runtime, precision, memory_mb, kernels?,
-// vs_onnxruntime? (median over onnxruntime's for the same model and size)}.
+// Per case: latency_json plus {model, path, widths, runtime, precision, memory_mb, kernels?, int8_scales?
+// (the file, for int8), vs_onnxruntime? (median over onnxruntime's for the same model and size)}.
 nlohmann::json bench_rows(const std::vector<BenchCase>& cases, int threads);
 
 // The report contract's speed.<runtime>: the first model at the first size in fp32.

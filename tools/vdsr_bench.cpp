@@ -63,9 +63,11 @@ int main(int argc, char** argv) {
       "Runtimes: libtorch (the project's inference path, as vdsr-eval runs it), aten (at::conv2d per layer,\n"
       "for comparison), opencv-dnn and onnxruntime (the model exported to ONNX as vdsr-export writes it;\n"
       "onnxruntime through scripts/ort_check.mjs when node and onnxruntime-node are installed).\n\n"
-      "  vdsr-bench --model original=vdsr.pt --model pruned=prune/pruned.ckpt --sizes 256,512"};
+      "  vdsr-bench --model original=vdsr.pt --model pruned=prune/pruned.ckpt --sizes 256,512\n"
+      "  vdsr-bench --model original=vdsr.pt --model pruned=pruned.ckpt --precision fp32,int8 --runtimes libtorch \\\n"
+      "             --int8-scales original=scales.json --int8-scales pruned=pruned_scales.json"};
   std::vector<std::string> model_args, sizes_arg{"256,512,1024"}, precisions_arg{"fp32,bf16"},
-      runtimes_arg{"libtorch,onnxruntime,opencv-dnn"};
+      runtimes_arg{"libtorch,onnxruntime,opencv-dnn"}, int8_scales_args;
   std::string report_path;
   int threads = 0, runs = 5, rounds = 2;
   cli::InferenceFlags inference;
@@ -74,8 +76,12 @@ int main(int argc, char** argv) {
                  "[NAME=]PATH of a checkpoint or PyTorch state dict, repeatable (default: the reference model)");
   app.add_option("--sizes", sizes_arg, "input sizes: N (square) or HxW, e.g. 256,512,1024 or 2160x3840")
       ->capture_default_str();
-  app.add_option("--precision", precisions_arg, "fp32, bf16 and/or int8 (bf16 applies to libtorch and aten; int8 to libtorch, with --int8-scales)")
+  app.add_option("--precision", precisions_arg,
+                 "fp32, bf16 and/or int8 (bf16 applies to libtorch and aten; int8 to libtorch, with --int8-scales)")
       ->capture_default_str();
+  app.add_option("--int8-scales", int8_scales_args,
+                 "for int8: [LABEL=]FILE, the scales vdsr-quantize wrote for the --model labelled LABEL; repeatable, "
+                 "one per model (a plain FILE with one --model)");
   app.add_option("--runtimes", runtimes_arg, "among " + runtime_names())->capture_default_str();
   app.add_option("--threads", threads, "threads of every runtime (default: all cores)")
       ->check(cli::integer_at_least(1));
@@ -106,6 +112,7 @@ int main(int argc, char** argv) {
 
     std::vector<BenchModel> models;
     for (const auto& arg : model_args) models.push_back(load_model(arg));
+    attach_int8_scales(models, int8_scales_args);
     std::vector<BenchCase> cases = bench_cases(models, plan);
     run_bench(cases, plan);
     const json rows = bench_rows(cases, plan.threads);
@@ -116,7 +123,8 @@ int main(int argc, char** argv) {
       report["machine"].update(machine_json(plan.threads, false));
       report["machine"]["bf16"] = cpu_has_bf16();
       report["model"] = model_json(models.front().path, models.front().checkpoint);
-      report["config"] = {{"models", model_args}, {"sizes", cli::split_list(sizes_arg)},
+      report["config"] = {{"models", model_args}, {"int8_scales", int8_scales_args},
+                          {"sizes", cli::split_list(sizes_arg)},
                           {"precisions", plan.precisions}, {"runtimes", plan.runtimes},
                           {"threads", plan.threads}, {"runs", runs}, {"rounds", rounds}, {"engine", inference.engine},
                           {"winograd", inference.winograd}, {"tile", inference.tile},

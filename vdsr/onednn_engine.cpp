@@ -83,6 +83,121 @@ struct Plan {
   std::vector<std::string> kernels;  // one per layer
 };
 
+namespace {
+
+// How a plan computes one layer: a oneDNN convolution, the AVX2 Winograd kernel (fp32 only) or, with
+// neither, the caller's fallback on plain fp32 buffers.
+struct LayerPlan {
+  std::optional<conv_pd> conv;
+  std::shared_ptr<WinogradAvx2> own;
+  bool residual_fused = false;  // the last layer: the residual add is the convolution's sum post-op
+  std::string kernel;
+  bool on_fallback() const { return !conv && !own; }
+};
+
+// Layouts to try for one side of a layer, each with the channels converting to it costs.
+using Layouts = std::vector<std::pair<dnnl::memory::desc, int64_t>>;
+
+// One way to compute a layer with oneDNN: its source and destination layouts, whether the residual add is
+// fused, and the cost: the channels it converts, plus one plane for a separate residual add.
+struct Candidate {
+  dnnl::memory::desc src, dst;
+  bool residual_fused = false;
+  int64_t cost = 0;
+};
+
+// Every source with every destination, cheapest first (ties keep the order given). On the last layer the
+// residual add is tried fused first; a fused one needs x in the destination's layout, which only the plain
+// ones (cost 0) hold.
+std::vector<Candidate> candidates_of(const Layouts& srcs, const Layouts& dsts, bool last) {
+  std::vector<Candidate> candidates;
+  for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+    for (const auto& [dst, dst_cost] : dsts) {
+      if (fused && dst_cost > 0) continue;
+      for (const auto& [src, src_cost] : srcs) {
+        candidates.push_back(Candidate{src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
+      }
+    }
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
+  return candidates;
+}
+
+// The memory of a plan, the same for every precision: two ping-pong activation buffers, each as large as
+// the widest layer in fp32 (which covers bf16, u8 and s8) and as any layout oneDNN chose; the scratchpad; and
+// two plain fp32 buffers where a layer runs on the fallback. It hands out the memories the steps use.
+class PlanMemory {
+ public:
+  PlanMemory(Plan& p, const dnnl::engine& engine, const std::vector<std::vector<int64_t>>& shapes,
+             const std::vector<LayerPlan>& layers)
+      : p_(p), engine_(engine) {
+    size_t activation = 0, scratch_bytes = 64, plain = 0;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const LayerPlan& l = layers[i];
+      const size_t widest = static_cast<size_t>(std::max(shapes[i][0], shapes[i][1]));
+      activation = std::max(activation, widest * p.h * p.w * sizeof(float));
+      if (l.conv) {
+        activation = std::max({activation, l.conv->src_desc().get_size(), l.conv->dst_desc().get_size()});
+        scratch_bytes = std::max(scratch_bytes, l.conv->scratchpad_desc().get_size());
+      } else if (l.on_fallback()) {
+        plain = std::max(plain, widest * p.h * p.w * sizeof(float));
+      }
+    }
+    p.buffers.reserve(5 + layers.size());
+    p.buffers.emplace_back(activation);
+    p.buffers.emplace_back(activation);
+    p.buffers.emplace_back(scratch_bytes);
+    if (plain > 0) {
+      plain_in = p.buffers.emplace_back(plain).data();
+      plain_out = p.buffers.emplace_back(plain).data();
+    }
+    scratch = dnnl::memory(dnnl::memory::desc({static_cast<int64_t>(scratch_bytes)}, dt::u8, tag::x), engine,
+                           p.buffers[2].data());
+  }
+
+  dnnl::memory scratch;
+  float* plain_in = nullptr;  // null when no layer runs on the fallback
+  float* plain_out = nullptr;
+  // The plain buffer that `used` is not over: a fallback layer's output beside its input.
+  float* other_plain(const dnnl::memory& used) const {
+    return used.get_data_handle() == plain_out ? plain_in : plain_out;
+  }
+
+  // `md` over the ping-pong buffer the step before did not write.
+  dnnl::memory activation(const dnnl::memory::desc& md) {
+    dnnl::memory m(md, engine_, p_.buffers[next_].data());
+    next_ ^= 1;
+    return m;
+  }
+  // Views of the caller's x and y; run() sets their handles.
+  dnnl::memory x_view(const dnnl::memory::desc& md) {
+    p_.x_views.push_back(dnnl::memory(md, engine_, DNNL_MEMORY_NONE));
+    return p_.x_views.back();
+  }
+  dnnl::memory y_view(const dnnl::memory::desc& md) {
+    p_.y_views.push_back(dnnl::memory(md, engine_, DNNL_MEMORY_NONE));
+    return p_.y_views.back();
+  }
+
+ private:
+  Plan& p_;
+  dnnl::engine engine_;
+  int next_ = 0;
+};
+
+// A step y += x over the plane: the residual add where the last convolution could not fuse it.
+void add_residual(Plan& p, const dnnl::memory& x, const dnnl::memory& y) {
+  p.steps.emplace_back([x, y, n = static_cast<size_t>(p.h) * p.w](dnnl::stream& s) {
+    s.wait();
+    const float* a = static_cast<const float*>(x.get_data_handle());
+    float* b = static_cast<float*>(y.get_data_handle());
+    for (size_t k = 0; k < n; ++k) b[k] += a[k];
+  });
+}
+
+}  // namespace
+
 struct OnednnVdsr::Impl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   EngineOptions options;
@@ -96,6 +211,10 @@ struct OnednnVdsr::Impl {
   Plan& plan(int h, int w);
   void build(Plan& p);
   void build_int8(Plan& p);
+  // Layer i: the first candidate `convolution` finds an accepted kernel for, else the fallback.
+  LayerPlan choose(size_t i, const std::vector<Candidate>& candidates,
+                   const std::function<std::optional<conv_pd>(const Candidate&, bool allow_reference)>& convolution,
+                   const std::string& kernel_prefix) const;
   bool accepts(const std::string& kernel) const {
     return options.accept ? options.accept(kernel) : !is_reference(kernel);
   }
@@ -267,6 +386,32 @@ Plan& OnednnVdsr::Impl::plan(int h, int w) {
   return p;
 }
 
+LayerPlan OnednnVdsr::Impl::choose(
+    size_t i, const std::vector<Candidate>& candidates,
+    const std::function<std::optional<conv_pd>(const Candidate&, bool allow_reference)>& convolution,
+    const std::string& kernel_prefix) const {
+  const bool last = i + 1 == shapes.size();
+  LayerPlan layer;
+  for (bool allow_reference : {false, true}) {
+    if (allow_reference && options.fallback) break;  // a reference kernel only where there is no fallback
+    for (const Candidate& c : candidates) {
+      if (auto pd = convolution(c, allow_reference)) {
+        layer.conv = pd;
+        layer.residual_fused = c.residual_fused;
+        layer.kernel = kernel_prefix + pd->impl_info_str();
+        if (is_reference(pd->impl_info_str())) layer.kernel += " (reference kernel: no other exists)";
+        if (last && !c.residual_fused) layer.kernel += " + separate residual add";
+        return layer;
+      }
+    }
+  }
+  if (!options.fallback) {
+    throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
+  }
+  layer.kernel = options.fallback_name;
+  return layer;
+}
+
 // Each layer takes the first candidate, cheapest first, that oneDNN has an accepted kernel for:
 //  1. the fused primitive (ReLU; on the last layer the residual add as a sum post-op), reading what the
 //     previous step wrote and writing what the next one reads;
@@ -288,17 +433,6 @@ void OnednnVdsr::Impl::build(Plan& p) {
   };
   auto accept = [this](const std::string& k) { return accepts(k); };
 
-  struct Candidate {
-    dnnl::memory::desc src, dst;
-    bool residual_fused = false;
-    int64_t cost = 0;
-  };
-  struct Layer {
-    std::optional<conv_pd> conv;          // none: the own Winograd kernel or the fallback computes it
-    std::shared_ptr<WinogradAvx2> own;    // the AVX2 Winograd kernel
-    bool residual_fused = false;
-    std::string kernel;
-  };
   auto blocked8 = [&](int64_t channels) { return dnnl::memory::desc({1, channels, p.h, p.w}, dt::f32, tag::nChw8c); };
   // The body layers the AVX2 Winograd kernel computes: fp32, a shape it handles, and either forced by
   // options.body_kernel or timed fastest.
@@ -346,7 +480,7 @@ void OnednnVdsr::Impl::build(Plan& p) {
   }
 
   // Second pass: each layer's candidates, cheapest first.
-  std::vector<Layer> layers(n_layers);
+  std::vector<LayerPlan> layers(n_layers);
   dnnl::memory::desc current = x_nchw;  // what the step before writes
   for (size_t i = 0; i < n_layers; ++i) {
     const bool first = i == 0, last = i + 1 == n_layers;
@@ -358,123 +492,36 @@ void OnednnVdsr::Impl::build(Plan& p) {
       current = blocked8(out);
       continue;
     }
-    std::vector<std::pair<dnnl::memory::desc, int64_t>> srcs, dsts;  // descriptor, channels it converts
-    if (first) {
-      srcs = {{x_nchw, 0}, {x_nhwc, 0}, {any(i, in), in}};
-    } else {
-      srcs = {{current, 0}, {any(i, in), in}};
-    }
-    if (last) {
-      dsts = {{x_nhwc, 0}, {x_nchw, 0}, {any(i, out), out}};
-    } else {
-      dsts = {{preferred_src[i + 1], 0}, {any(i, out), out}};
-    }
-    std::vector<Candidate> candidates;
-    for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-      for (const auto& [dst, dst_cost] : dsts) {
-        // A fused residual add needs x in the destination's layout: only the plain ones hold it.
-        if (fused && dst_cost > 0) continue;
-        for (const auto& [src, src_cost] : srcs) {
-          candidates.push_back(Candidate{src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
-        }
-      }
-    }
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
-    Layer& layer = layers[i];
-    for (bool allow_reference : {false, true}) {
-      // A reference kernel only where there is no fallback at all.
-      if (allow_reference && options.fallback) break;
-      for (const Candidate& c : candidates) {
-        if (auto pd = convolution(i, c, allow_reference)) {
-          layer.conv = pd;
-          layer.residual_fused = c.residual_fused;
-          layer.kernel = pd->impl_info_str();
-          if (is_reference(layer.kernel)) layer.kernel += " (reference kernel: no other exists)";
-          if (last && !c.residual_fused) layer.kernel += " + separate residual add";
-          break;
-        }
-      }
-      if (layer.conv) break;
-    }
-    if (!layer.conv) {
-      if (!options.fallback) {
-        throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
-      }
-      layer.kernel = options.fallback_name;
-      current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
-    } else {
-      current = layer.conv->dst_desc();
-    }
-    p.kernels.push_back(layer.kernel);
+    const Layouts srcs = first ? Layouts{{x_nchw, 0}, {x_nhwc, 0}, {any(i, in), in}}
+                               : Layouts{{current, 0}, {any(i, in), in}};
+    const Layouts dsts = last ? Layouts{{x_nhwc, 0}, {x_nchw, 0}, {any(i, out), out}}
+                              : Layouts{{preferred_src[i + 1], 0}, {any(i, out), out}};
+    layers[i] = choose(
+        i, candidates_of(srcs, dsts, last),
+        [&](const Candidate& c, bool allow_reference) { return convolution(i, c, allow_reference); }, "");
+    current = layers[i].conv ? layers[i].conv->dst_desc() : dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
+    p.kernels.push_back(layers[i].kernel);
   }
 
-  // Memory: two ping-pong activation buffers, the scratchpad, and plain buffers where a fallback runs.
-  size_t activation = 0, scratch_bytes = 64, plain = 0;
-  for (size_t i = 0; i < n_layers; ++i) {
-    const auto& l = layers[i];
-    const size_t widest = static_cast<size_t>(std::max(shapes[i][0], shapes[i][1]));
-    activation = std::max(activation, widest * p.h * p.w * sizeof(float));  // fp32 covers bf16 too
-    if (l.conv) {
-      activation = std::max({activation, l.conv->src_desc().get_size(), l.conv->dst_desc().get_size()});
-      scratch_bytes = std::max(scratch_bytes, l.conv->scratchpad_desc().get_size());
-    } else if (!l.own) {
-      plain = std::max(plain, widest * p.h * p.w * sizeof(float));
-    }
-  }
-  p.buffers.reserve(5 + n_layers);
-  p.buffers.emplace_back(activation);
-  p.buffers.emplace_back(activation);
-  p.buffers.emplace_back(scratch_bytes);
-  float* plain_in = nullptr;
-  float* plain_out = nullptr;
-  if (plain > 0) {
-    plain_in = p.buffers.emplace_back(plain).data();
-    plain_out = p.buffers.emplace_back(plain).data();
-  }
-  const dnnl::memory scratch(dnnl::memory::desc({static_cast<int64_t>(scratch_bytes)}, dt::u8, tag::x), engine,
-                             p.buffers[2].data());
-  auto x_view = [&](const dnnl::memory::desc& md) {
-    p.x_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
-    return p.x_views.back();
-  };
-  auto y_view = [&](const dnnl::memory::desc& md) {
-    p.y_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
-    return p.y_views.back();
-  };
+  PlanMemory memory(p, engine, shapes, layers);
   auto same_plane = [&](const dnnl::memory::desc& md) { return md == x_nchw || md == x_nhwc; };
-
-  dnnl::stream stream(engine);
-  int next_buffer = 0;  // the ping-pong buffer the next step writes
-  auto activation_memory = [&](const dnnl::memory::desc& md) {
-    dnnl::memory m(md, engine, p.buffers[next_buffer].data());
-    next_buffer ^= 1;
-    return m;
-  };
   auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to) {
     p.steps.emplace_back([r = dnnl::reorder(from, to), f = dnnl::memory(from), t = dnnl::memory(to)](
                              dnnl::stream& s) mutable { r.execute(s, f, t); });
   };
-  auto add_residual = [&](const dnnl::memory& x, const dnnl::memory& y) {
-    p.steps.emplace_back([x, y, n = static_cast<size_t>(p.h) * p.w](dnnl::stream& s) {
-      s.wait();
-      const float* a = static_cast<const float*>(x.get_data_handle());
-      float* b = static_cast<float*>(y.get_data_handle());
-      for (size_t k = 0; k < n; ++k) b[k] += a[k];
-    });
-  };
 
-  dnnl::memory previous = x_view(x_nchw);
+  dnnl::stream stream(engine);
+  dnnl::memory previous = memory.x_view(x_nchw);
   for (size_t i = 0; i < n_layers; ++i) {
     const bool last = i + 1 == n_layers;
-    const Layer& l = layers[i];
+    const LayerPlan& l = layers[i];
     if (l.own) {
       dnnl::memory src = previous;
       if (previous.get_desc() != blocked8(shapes[i][1])) {
-        src = activation_memory(blocked8(shapes[i][1]));
+        src = memory.activation(blocked8(shapes[i][1]));
         add_reorder(previous, src);
       }
-      const dnnl::memory dst = activation_memory(blocked8(shapes[i][0]));
+      const dnnl::memory dst = memory.activation(blocked8(shapes[i][0]));
       p.steps.emplace_back([own = l.own, src, dst, h = p.h, w = p.w](dnnl::stream& s) {
         s.wait();
         own->run(static_cast<const float*>(src.get_data_handle()), static_cast<float*>(dst.get_data_handle()), h, w);
@@ -487,12 +534,12 @@ void OnednnVdsr::Impl::build(Plan& p) {
       const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
       dnnl::memory src = previous;
       if (previous.get_desc() != in_md) {
-        src = dnnl::memory(in_md, engine, plain_in);
+        src = dnnl::memory(in_md, engine, memory.plain_in);
         add_reorder(previous, src);
       }
-      const dnnl::memory dst = last ? y_view(x_nchw)
+      const dnnl::memory dst = last ? memory.y_view(x_nchw)
                                     : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
-                                                   engine, src.get_data_handle() == plain_out ? plain_in : plain_out);
+                                                   engine, memory.other_plain(src));
       const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
       p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
         s.wait();
@@ -502,7 +549,7 @@ void OnednnVdsr::Impl::build(Plan& p) {
           for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
         }
       });
-      if (last) add_residual(p.x_views.front(), dst);
+      if (last) add_residual(p, p.x_views.front(), dst);
       previous = dst;
       continue;
     }
@@ -510,15 +557,15 @@ void OnednnVdsr::Impl::build(Plan& p) {
     dnnl::memory src = previous;
     if (pd.src_desc() != previous.get_desc()) {
       if (i == 0 && same_plane(pd.src_desc())) {
-        src = x_view(pd.src_desc());
+        src = memory.x_view(pd.src_desc());
       } else {
-        src = activation_memory(pd.src_desc());
+        src = memory.activation(pd.src_desc());
         add_reorder(previous, src);
       }
     }
     // The last layer writes y itself where its layout is the plane's; otherwise a buffer, then a reorder.
     const bool direct_to_y = last && same_plane(pd.dst_desc());
-    const dnnl::memory dst = direct_to_y ? y_view(pd.dst_desc()) : activation_memory(pd.dst_desc());
+    const dnnl::memory dst = direct_to_y ? memory.y_view(pd.dst_desc()) : memory.activation(pd.dst_desc());
     // The weights, reordered (and converted to bf16 where the layer runs in bf16) once per plan.
     dnnl::memory user_weights({{shapes[i][0], shapes[i][1], 3, 3}, dt::f32, tag::oihw}, engine,
                               const_cast<float*>(weights[i].data()));
@@ -528,16 +575,16 @@ void OnednnVdsr::Impl::build(Plan& p) {
                           args = std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, src},
                                                                        {DNNL_ARG_WEIGHTS, packed},
                                                                        {DNNL_ARG_DST, dst},
-                                                                       {DNNL_ARG_SCRATCHPAD, scratch}}](
+                                                                       {DNNL_ARG_SCRATCHPAD, memory.scratch}}](
                              dnnl::stream& s) { conv.execute(s, args); });
     previous = dst;
     if (last) {
       if (!direct_to_y) {
-        const dnnl::memory y = y_view(x_nhwc);
+        const dnnl::memory y = memory.y_view(x_nhwc);
         add_reorder(dst, y);
         previous = y;
       }
-      if (!l.residual_fused) add_residual(p.x_views.front(), previous);
+      if (!l.residual_fused) add_residual(p, p.x_views.front(), previous);
     }
   }
   stream.wait();
@@ -598,21 +645,12 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
     preferred_src[i] = pd ? pd->src_desc() : dnnl::memory::desc({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
   }
 
-  struct Layer {
-    std::optional<conv_pd> conv;  // none: the fallback computes it, in fp32
-    bool residual_fused = false;
-  };
-  std::vector<Layer> layers(n_layers);
+  std::vector<LayerPlan> layers(n_layers);  // no conv: the fallback computes that layer, in fp32
   dnnl::memory::desc current = x_nchw;  // what the step before writes
   for (size_t i = 0; i < n_layers; ++i) {
     const bool first = i == 0, last = i + 1 == n_layers;
     const int64_t in = shapes[i][1], out = shapes[i][0];
-    struct Candidate {
-      dnnl::memory::desc src, dst;
-      bool fused;
-      int64_t cost;
-    };
-    std::vector<std::pair<dnnl::memory::desc, int64_t>> srcs, dsts;
+    Layouts srcs, dsts;
     if (first && src_type(i) == dt::f32) srcs = {{x_nchw, 0}, {x_nhwc, 0}};
     if (!first && current.data_type() == src_type(i) && dst_scale(i - 1) == src_scale(i)) srcs = {{current, 0}};
     srcs.push_back({any(in, src_type(i)), in});
@@ -622,84 +660,18 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
       if (preferred_src[i + 1].data_type() == dst_type(i)) dsts.push_back({preferred_src[i + 1], 0});
       dsts.push_back({any(out, dst_type(i)), out});
     }
-    std::vector<Candidate> candidates;
-    for (bool fused : last ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
-      for (const auto& [dst, dst_cost] : dsts) {
-        if (fused && dst_cost > 0) continue;  // the residual add needs x in the destination's layout
-        for (const auto& [src, src_cost] : srcs) {
-          candidates.push_back({src, dst, fused, src_cost + dst_cost + (last && !fused ? 1 : 0)});
-        }
-      }
-    }
-    std::stable_sort(candidates.begin(), candidates.end(),
-                     [](const Candidate& a, const Candidate& b) { return a.cost < b.cost; });
-    Layer& layer = layers[i];
-    std::string kernel;
-    for (bool allow_reference : {false, true}) {
-      if (allow_reference && options.fallback) break;  // a reference kernel only where there is no fallback
-      for (const Candidate& c : candidates) {
-        if (auto pd = convolution(i, c.src, c.dst, c.fused, allow_reference)) {
-          layer.conv = pd;
-          layer.residual_fused = c.fused;
-          kernel = std::string(int8[i] ? "int8 " : "") + pd->impl_info_str();
-          if (is_reference(pd->impl_info_str())) kernel += " (reference kernel: no other exists)";
-          if (last && !c.fused) kernel += " + separate residual add";
-          break;
-        }
-      }
-      if (layer.conv) break;
-    }
-    if (!layer.conv) {
-      if (!options.fallback) {
-        throw Error("oneDNN has no kernel for layer " + std::to_string(i + 1) + " and no fallback was given");
-      }
-      kernel = options.fallback_name;
-      current = dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
-    } else {
-      current = layer.conv->dst_desc();
-    }
-    p.kernels.push_back(kernel);
+    layers[i] = choose(
+        i, candidates_of(srcs, dsts, last),
+        [&](const Candidate& c, bool allow_reference) {
+          return convolution(i, c.src, c.dst, c.residual_fused, allow_reference);
+        },
+        int8[i] ? "int8 " : "");
+    current = layers[i].conv ? layers[i].conv->dst_desc() : dnnl::memory::desc({1, out, p.h, p.w}, dt::f32, tag::nchw);
+    p.kernels.push_back(layers[i].kernel);
   }
 
-  // Memory: two ping-pong activation buffers, the scratchpad, plain buffers where the fallback runs.
-  size_t activation = 0, scratch_bytes = 64, plain = 0;
-  for (size_t i = 0; i < n_layers; ++i) {
-    const size_t widest = static_cast<size_t>(std::max(shapes[i][0], shapes[i][1]));
-    activation = std::max(activation, widest * p.h * p.w * sizeof(float));
-    if (layers[i].conv) {
-      activation = std::max({activation, layers[i].conv->src_desc().get_size(), layers[i].conv->dst_desc().get_size()});
-      scratch_bytes = std::max(scratch_bytes, layers[i].conv->scratchpad_desc().get_size());
-    } else {
-      plain = std::max(plain, widest * p.h * p.w * sizeof(float));
-    }
-  }
-  p.buffers.reserve(5 + n_layers);
-  p.buffers.emplace_back(activation);
-  p.buffers.emplace_back(activation);
-  p.buffers.emplace_back(scratch_bytes);
-  float* plain_in = nullptr;
-  float* plain_out = nullptr;
-  if (plain > 0) {
-    plain_in = p.buffers.emplace_back(plain).data();
-    plain_out = p.buffers.emplace_back(plain).data();
-  }
-  const dnnl::memory scratch(dnnl::memory::desc({static_cast<int64_t>(scratch_bytes)}, dt::u8, tag::x), engine,
-                             p.buffers[2].data());
-  auto x_view = [&](const dnnl::memory::desc& md) {
-    p.x_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
-    return p.x_views.back();
-  };
-  auto y_view = [&](const dnnl::memory::desc& md) {
-    p.y_views.push_back(dnnl::memory(md, engine, DNNL_MEMORY_NONE));
-    return p.y_views.back();
-  };
+  PlanMemory memory(p, engine, shapes, layers);
   auto same_plane = [&](const dnnl::memory::desc& md) { return md == x_nchw || md == x_nhwc; };
-  int next_buffer = 0;
-  auto activation_memory = [&](const dnnl::memory::desc& md) {
-    dnnl::memory m(md, engine, p.buffers[next_buffer].data());
-    next_buffer ^= 1;
-    return m;
-  };
   // A reorder that also rescales: to = from * scale, rounded and saturated when `to` is u8 or s8.
   auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to, float scale) {
     dnnl::primitive_attr a;
@@ -707,32 +679,24 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
     const dnnl::reorder r(dnnl::reorder::primitive_desc(from, to, a));
     p.steps.emplace_back([r, f = from, t = to](dnnl::stream& s) mutable { r.execute(s, f, t); });
   };
-  auto add_residual = [&](const dnnl::memory& x, const dnnl::memory& y) {
-    p.steps.emplace_back([x, y, n = static_cast<size_t>(p.h) * p.w](dnnl::stream& s) {
-      s.wait();
-      const float* a = static_cast<const float*>(x.get_data_handle());
-      float* b = static_cast<float*>(y.get_data_handle());
-      for (size_t k = 0; k < n; ++k) b[k] += a[k];
-    });
-  };
 
   dnnl::stream stream(engine);
-  dnnl::memory previous = x_view(x_nchw);
+  dnnl::memory previous = memory.x_view(x_nchw);
   float previous_scale = 1.0f;  // real = previous_scale * stored
   for (size_t i = 0; i < n_layers; ++i) {
     const bool last = i + 1 == n_layers;
-    const Layer& l = layers[i];
+    const LayerPlan& l = layers[i];
     if (!l.conv) {
       // The fallback on plain fp32 buffers: convert the input, convolve, then ReLU or the residual add.
       const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
       dnnl::memory src = previous;
       if (previous.get_desc() != in_md) {
-        src = dnnl::memory(in_md, engine, plain_in);
+        src = dnnl::memory(in_md, engine, memory.plain_in);
         add_reorder(previous, src, previous_scale);
       }
-      const dnnl::memory dst = last ? y_view(x_nchw)
+      const dnnl::memory dst = last ? memory.y_view(x_nchw)
                                     : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
-                                                   engine, src.get_data_handle() == plain_out ? plain_in : plain_out);
+                                                   engine, memory.other_plain(src));
       const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
       p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
         s.wait();
@@ -742,7 +706,7 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
           for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
         }
       });
-      if (last) add_residual(p.x_views.front(), dst);
+      if (last) add_residual(p, p.x_views.front(), dst);
       previous = dst;
       previous_scale = 1.0f;
       continue;
@@ -751,14 +715,14 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
     dnnl::memory src = previous;
     if (pd.src_desc() != previous.get_desc() || previous_scale != src_scale(i)) {
       if (i == 0 && same_plane(pd.src_desc())) {
-        src = x_view(pd.src_desc());
+        src = memory.x_view(pd.src_desc());
       } else {
-        src = activation_memory(pd.src_desc());
+        src = memory.activation(pd.src_desc());
         add_reorder(previous, src, previous_scale / src_scale(i));
       }
     }
     const bool direct_to_y = last && same_plane(pd.dst_desc());
-    const dnnl::memory dst = direct_to_y ? y_view(pd.dst_desc()) : activation_memory(pd.dst_desc());
+    const dnnl::memory dst = direct_to_y ? memory.y_view(pd.dst_desc()) : memory.activation(pd.dst_desc());
     // The weights, quantized per output channel as the scales file defines it, reordered once per plan.
     dnnl::memory packed(pd.weights_desc(), engine, p.buffers.emplace_back(pd.weights_desc().get_size()).data());
     const dnnl::memory::dims oihw{shapes[i][0], shapes[i][1], 3, 3};
@@ -777,17 +741,17 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
                           args = std::unordered_map<int, dnnl::memory>{{DNNL_ARG_SRC, src},
                                                                        {DNNL_ARG_WEIGHTS, packed},
                                                                        {DNNL_ARG_DST, dst},
-                                                                       {DNNL_ARG_SCRATCHPAD, scratch}}](
+                                                                       {DNNL_ARG_SCRATCHPAD, memory.scratch}}](
                              dnnl::stream& s) { conv.execute(s, args); });
     previous = dst;
     previous_scale = dst_scale(i);
     if (last) {
       if (!direct_to_y) {
-        const dnnl::memory y = y_view(x_nhwc);
+        const dnnl::memory y = memory.y_view(x_nhwc);
         add_reorder(dst, y, 1.0f);
         previous = y;
       }
-      if (!l.residual_fused) add_residual(p.x_views.front(), previous);
+      if (!l.residual_fused) add_residual(p, p.x_views.front(), previous);
     }
   }
   stream.wait();

@@ -36,15 +36,16 @@ struct InferenceFlags {
   bool winograd = true;
   std::string int8_scales;
 
-  // `with_precision` false: the tool takes --precision its own way (vdsr-bench: a list).
-  void add_to(CLI::App& app, bool with_precision = true) {
-    if (with_precision) {
+  // `one_model` false: the tool runs several models at several precisions and takes --precision (a list)
+  // and --int8-scales (one file per model) its own way (vdsr-bench).
+  void add_to(CLI::App& app, bool one_model = true) {
+    if (one_model) {
       app.add_option("--precision", precision,
                      "fp32; bf16: the body convolutions in bfloat16 (AMX/AVX512-BF16), first and last in fp32; "
                      "int8: the layers --int8-scales marks in u8 x s8 (docs/quantization.md)")
           ->capture_default_str();
+      app.add_option("--int8-scales", int8_scales, "for int8: the scales file vdsr-quantize writes");
     }
-    app.add_option("--int8-scales", int8_scales, "for int8: the scales file vdsr-quantize writes");
     app.add_option("--tile", tile,
                    "tile side in pixels for large images (0: automatic above --memory-budget; -1: never); "
                    "tiles overlap by the receptive field, so the result equals the untiled one; a side must "
