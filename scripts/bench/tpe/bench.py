@@ -8,10 +8,12 @@ Mann-Whitney rank-sum p-value of ours against Optuna and against random search.
     /usr/bin/python3 scripts/bench/tpe/bench.py [--bin build/bin] [--seeds 30] [--first-seed 0]
         [--concurrency 1 4] [--functions ...] [--variant NAME=TPE_ARGS_JSON ...] [--cache DIR]
 
-Concurrency c: c trials always run, the oldest finishes first; ours uses its constant liar (best),
-Optuna constant_liar=True. Optuna's and random search's runs do not depend on this project's TPE, so
-they are cached under --cache (delete it after changing functions.py). --variant adds TPE
-configurations (tpe_args) next to the defaults, for ablations. Needs Debian's python3-optuna
+Concurrency c: c trials always run, the oldest finishes first; ours uses its default constant liar
+(worst, bad group only), Optuna constant_liar=True. Optuna's and random search's runs do not depend on
+this project's TPE, so they are cached under --cache (delete it after changing functions.py). --variant
+adds TPE configurations (tpe_args) next to the defaults, for ablations; the summary also counts where a
+variant's median moved against the defaults on the same seeds, and names the cells where that move has
+p < 0.05. Needs Debian's python3-optuna
 (/usr/bin/python3) and a built vdsr-tpe-bench."""
 import argparse
 import json
@@ -107,7 +109,8 @@ def main():
         name, _, args = v.partition("=")
         variants[name] = json.loads(args)
 
-    summary = {name: {"le": 0, "cells": 0, "worse": 0} for name in variants}
+    summary = {name: {"le": 0, "cells": 0, "worse": 0, "better_than_ours": 0, "worse_than_ours": 0, "sig": ""}
+               for name in variants}
     for conc in a.concurrency:
         print(f"\n### concurrency {conc}: median best-so-far over {a.seeds} seeds ({a.first_seed}-"
               f"{a.first_seed + a.seeds - 1}); p: Mann-Whitney, two-sided\n")
@@ -127,6 +130,7 @@ def main():
             for c in CHECKPOINTS:
                 o, r = bests(optuna_runs, c), bests(random_runs, c)
                 cells, ps = [], []
+                base = bests(mine["ours"], c)
                 for n, runs in mine.items():
                     m = bests(runs, c)
                     p = mann_whitney_p(m, o)
@@ -138,13 +142,22 @@ def main():
                     s["cells"] += 1
                     s["le"] += 0 if worse else 1
                     s["worse"] += 1 if worse and p < 0.05 else 0
+                    # A variant against the defaults on the same seeds: which medians moved, and where
+                    # the move is significant (the cell counts against Optuna alone are noisy).
+                    if n != "ours":
+                        s["better_than_ours"] += med < statistics.median(base)
+                        s["worse_than_ours"] += med > statistics.median(base)
+                        if mann_whitney_p(m, base) < 0.05:
+                            s["sig"] += f" {f}@{c}/c{conc}:" + ("better" if med < statistics.median(base) else "worse")
                 pr = mann_whitney_p(bests(mine["ours"], c), r)
                 print(f"| {f} | {c} | " + " | ".join(cells) + f" | {statistics.median(o):.4g} | "
                       f"{statistics.median(r):.4g} | " + " | ".join(ps) + f" | {pr:.2g} |", flush=True)
-    print("\n| configuration | cells with median <= Optuna's | cells significantly worse (p < 0.05) |")
-    print("|---|---:|---:|")
+    print("\n| configuration | cells with median <= Optuna's | cells significantly worse (p < 0.05) | "
+          "medians better / worse than ours | p < 0.05 against ours |")
+    print("|---|---:|---:|---:|---|")
     for n, s in summary.items():
-        print(f"| {n} {json.dumps(variants[n])} | {s['le']} of {s['cells']} | {s['worse']} |")
+        vs = "" if n == "ours" else f"{s['better_than_ours']} / {s['worse_than_ours']}"
+        print(f"| {n} {json.dumps(variants[n])} | {s['le']} of {s['cells']} | {s['worse']} | {vs} | {s['sig'].strip()} |")
     if not a.no_timing:
         t = run_lines([binary, "timing", "1000", "100"])[0]
         print(f"\nvdsr TPE: {t['ms_per_suggestion']:.2f} ms per suggestion with {t['finished']} finished trials "
