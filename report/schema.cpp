@@ -65,6 +65,7 @@ const Rule kRules[] = {
     {"speed.*.runs", Type::Integer},
     {"speed.*.peak_rss_mb", Type::Number},
     {"speed.*.kernels", Type::Array},
+    {"speed.*.precision", Type::String},
 
     {"config", Type::Object},
 

@@ -204,15 +204,19 @@ json bench_rows(const std::vector<BenchCase>& cases, int threads) {
 
 json contract_speed(const json& rows, const std::string& model, const InputSize& size) {
   json speed = json::object();
-  for (const auto& row : rows) {
-    const std::string runtime = row["runtime"];
-    if (row["model"] != model || row["input"] != json{size.h, size.w} || row["precision"] != "fp32" ||
-        speed.contains(runtime)) {
-      continue;
+  // fp32 where it was timed; a run without fp32 (--precision int8) gives its first precision instead, so
+  // its report still has a latency (the pipeline's int8 row), marked with the precision that ran.
+  for (const bool fp32_only : {true, false}) {
+    for (const auto& row : rows) {
+      const std::string runtime = row["runtime"];
+      if (row["model"] != model || row["input"] != json{size.h, size.w} || speed.contains(runtime) ||
+          (fp32_only && row["precision"] != "fp32")) {
+        continue;
+      }
+      speed[runtime] = {{"input", row["input"]}, {"threads", row["threads"]}, {"latency_ms", row["latency_ms"]},
+                        {"runs", row["runs"]}, {"precision", row["precision"]}};
+      if (row.contains("kernels")) speed[runtime]["kernels"] = row["kernels"];
     }
-    speed[runtime] = {{"input", row["input"]}, {"threads", row["threads"]}, {"latency_ms", row["latency_ms"]},
-                      {"runs", row["runs"]}};
-    if (row.contains("kernels")) speed[runtime]["kernels"] = row["kernels"];
   }
   return speed;
 }

@@ -60,7 +60,8 @@ void run_bench(std::vector<BenchCase>& cases, const BenchPlan& plan);
 // (the file, for int8), vs_onnxruntime? (median over onnxruntime's for the same model and size)}.
 nlohmann::json bench_rows(const std::vector<BenchCase>& cases, int threads);
 
-// The report contract's speed.<runtime>: the first model at the first size in fp32.
+// The report contract's speed.<runtime>: the first model at the first size in fp32, else (no fp32 timed)
+// in the first precision timed; each entry says its precision.
 nlohmann::json contract_speed(const nlohmann::json& rows, const std::string& model, const InputSize& size);
 
 }  // namespace vdsr::runtime

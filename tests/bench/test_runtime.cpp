@@ -1,6 +1,7 @@
 // The runtime library's shared pieces: runtimes by name, the one latency measure, the one size parser.
 #include <gtest/gtest.h>
 
+#include "runtime/bench.h"
 #include "runtime/input_size.h"
 #include "runtime/registry.h"
 #include "runtime/timing.h"
@@ -85,4 +86,22 @@ TEST(Timing, LatencyJsonAndTurns) {
     for (double v : m) EXPECT_GE(v, 0.0);
   }
   EXPECT_EQ(time_forward(*a, random_batch(1, 16, 16, 2), 2, 1)["runs"], 2);
+}
+
+// The report's speed block: fp32 when it was timed; a run of int8 alone still reports its latency, marked int8.
+TEST(ContractSpeed, Fp32FirstElseTheOnlyPrecisionTimed) {
+  auto row = [](const std::string& runtime, const std::string& precision, double median) {
+    return nlohmann::json{{"model", "m"}, {"runtime", runtime}, {"precision", precision}, {"input", {8, 8}},
+                          {"threads", 1}, {"runs", 2}, {"latency_ms", {{"median", median}}}};
+  };
+  const InputSize size{8, 8};
+  const auto mixed = contract_speed(nlohmann::json::array({row("libtorch", "int8", 1.0), row("libtorch", "fp32", 3.0)}), "m", size);
+  EXPECT_EQ(mixed["libtorch"]["precision"], "fp32");
+  EXPECT_DOUBLE_EQ(mixed["libtorch"]["latency_ms"]["median"].get<double>(), 3.0);
+
+  const auto int8 = contract_speed(nlohmann::json::array({row("libtorch", "int8", 1.0)}), "m", size);
+  EXPECT_EQ(int8["libtorch"]["precision"], "int8");
+  EXPECT_DOUBLE_EQ(int8["libtorch"]["latency_ms"]["median"].get<double>(), 1.0);
+
+  EXPECT_TRUE(contract_speed(nlohmann::json::array({row("libtorch", "int8", 1.0)}), "other", size).empty());
 }

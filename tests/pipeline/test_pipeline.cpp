@@ -260,7 +260,7 @@ TEST_F(PipelineTest, RealConfigPlansEveryStage) {
     const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
                                " " + tool("vdsr-pipeline") + " --dry-run --config " + config + " " + profile);
     ASSERT_EQ(r.code, 0) << r.output;
-    for (const char* stage : {"data", "eval", "prune", "tune", "train", "export", "report"})
+    for (const char* stage : {"data", "eval", "prune", "tune", "train", "quantize", "export", "report"})
       EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
   }
   fs::create_directories(root_ / "photos");
@@ -268,7 +268,7 @@ TEST_F(PipelineTest, RealConfigPlansEveryStage) {
   const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + (root_ / "nowhere").string() + " " +
                              tool("vdsr-pipeline") + " --dry-run --quick --bootstrap photos --config " + config);
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* stage : {"split", "data", "bootstrap", "eval", "prune", "tune", "train", "export", "report"})
+  for (const char* stage : {"split", "data", "bootstrap", "eval", "prune", "tune", "train", "quantize", "export", "report"})
     EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
   EXPECT_NE(r.output.find("--no-eval"), std::string::npos) << "no Set5 to evaluate the pruned model on";
 }
@@ -325,6 +325,42 @@ TEST_F(PipelineTest, RealConfigHoldsValidationImagesOutAndTestSetsForTheTable) {
   }
 }
 
+// The int8 row of the table: the quantize stage calibrates the tuned model on the training patches with the
+// recommended flags (docs/quantization.md), evaluates it in int8 on the table's datasets and writes the QDQ
+// ONNX; the bench stage times it in int8; the report stage reads what quantize wrote.
+TEST_F(PipelineTest, RealConfigQuantizesTheTunedModelForTheInt8Row) {
+  VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
+  const fs::path config = fs::path(vdsr::test::source_dir()) / "configs" / "pipeline.json";
+  const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
+                             " " + tool("vdsr-pipeline") + " --dry-run --quick --config " + config.string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto train_at = r.output.find("] train: would run"), quantize_at = r.output.find("] quantize: would run");
+  ASSERT_NE(quantize_at, std::string::npos) << r.output;
+  EXPECT_LT(train_at, quantize_at) << "quantize needs the tuned model";
+
+  auto commands = planned_commands(r.output);
+  const std::string exp = (root_ / "experiments" / "pipeline-quick").string();
+  const std::string scales = exp + "/quantize/scales.json";
+  const std::string& quantize = commands["quantize"];
+  const std::vector<std::string> parts = {
+      "vdsr-quantize --model " + exp + "/train/tuned.ckpt --data " + exp + "/data/train.h5 ",
+      "--fp32-layers residual_layer.0.conv", "--out " + scales, "eval_int8.sh", "Set5",
+      "vdsr-export --onnx --model " + exp + "/train/tuned.ckpt --int8-scales " + scales};
+  for (const auto& part : parts)
+    EXPECT_NE(quantize.find(part), std::string::npos) << part << "\n" << quantize;
+  EXPECT_NE(commands["bench"].find("--model tuned-int8=" + exp + "/train/tuned.ckpt "), std::string::npos) << commands["bench"];
+  EXPECT_NE(commands["bench"].find("--precision int8 --int8-scales " + scales), std::string::npos) << commands["bench"];
+
+  // The report stage lists the quantize outputs as inputs, so a new int8 result redoes the table.
+  const nlohmann::json json = nlohmann::json::parse(vdsr::test::read_text(config));
+  for (const auto& stage : json["stages"]) {
+    if (stage["name"] != "report") continue;
+    const std::string inputs = stage["inputs"].dump();
+    EXPECT_NE(inputs.find("${exp}/quantize/eval"), std::string::npos) << inputs;
+    EXPECT_NE(inputs.find("${exp}/quantize/export.json"), std::string::npos) << inputs;
+  }
+}
+
 namespace {
 
 // Every string in `value` that starts with "/" (an absolute path), with where it is.
@@ -370,5 +406,13 @@ TEST(PipelineQuick, RunsWithPortableReportsAndHeldOutValidationImages) {
   const auto used = nlohmann::json::parse(vdsr::test::read_text(exp / "data" / "report.json"))["data"]["used_images"];
   ASSERT_FALSE(used.empty());
   for (const auto& image : used) EXPECT_EQ(held.find("," + image.get<std::string>() + ","), std::string::npos) << image;
+  // The variant table has its int8 row: PSNR from the int8 engine, size of the QDQ file, a latency.
+  const std::string table = vdsr::test::read_text(exp / "report" / "table.md");
+  const auto int8_row = table.find("\n| int8 | ");
+  ASSERT_NE(int8_row, std::string::npos) << table;
+  const std::string row = table.substr(int8_row + 1, table.find('\n', int8_row + 1) - int8_row - 1);
+  EXPECT_NE(row.find(" onnx "), std::string::npos) << row;
+  EXPECT_NE(row.find(" @256\u00d7256"), std::string::npos) << row;
+  EXPECT_TRUE(fs::exists(exp / "quantize" / "vdsr_int8.onnx"));
   fs::remove_all(exp);
 }
