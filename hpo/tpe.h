@@ -52,6 +52,9 @@ struct TpeArgs {
   // Extension beyond NNI (docs/tuning.md): joint kernels over the top-level numeric parameters instead of one independent estimator each (on
   // by default: it measured better on every benchmark function).
   bool multivariate = true;
+  // Extension: with multivariate, top-level choices join the joint kernels (Optuna's categorical
+  // kernel) instead of keeping their own estimators.
+  bool joint_choices = false;
 };
 
 // The start-up when tpe_args does not set it: a third of the trial budget (rounded up), clamped to
