@@ -347,7 +347,7 @@ Point TpeTuner::model_suggest(Rng& rng) const {
   const std::vector<bool> good = split_good(obs.losses, obs.running, args_);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
-  if (args_.multivariate) joint_suggest(obs.points, good, rng, out);
+  if (args_.multivariate) joint_suggest(obs.points, obs.running, good, rng, out);
   // Dims are stored parents first, so a child's activity is known when it is reached.
   for (size_t d = 0; d < dims.size(); ++d) {
     const Dim& dim = dims[d];
@@ -403,7 +403,7 @@ JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dim
   for (size_t j = 0; j < dims.size(); ++j) {
     const Dim& d = all[dims[j]];
     if (d.type == ParamType::Choice) {
-      // A choice factor: the observed option (mu; -1 for the prior kernel, uniform) plus prior_weight
+      // A choice factor: the observed option (mu; -1 for the prior kernel or an open one, uniform) plus prior_weight
       // spread over the options (Optuna's multivariate categorical kernel).
       jm.models.push_back(Model{});
       for (size_t i = 0; i <= n; ++i) jm.mu[i][j] = i < n ? obs[i][dims[j]] : -1;
@@ -498,7 +498,8 @@ void joint_sample(const std::vector<Dim>& all, const JointModel& jm, Rng& rng, P
 
 }  // namespace
 
-void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& good, Rng& rng,
+void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& running,
+                             const std::vector<bool>& good, Rng& rng,
                              Point& out) const {
   const auto& all = space_.dims();
   // Top-level numeric dims are active in every point and share one joint model. Choices keep the
@@ -510,7 +511,16 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
       dims.push_back(static_cast<size_t>(d));
   if (dims.empty()) return;
   std::vector<Point> below, above;
-  for (size_t i = 0; i < pts.size(); ++i) (good[i] ? below : above).push_back(*pts[i]);
+  for (size_t i = 0; i < pts.size(); ++i) {
+    (good[i] ? below : above).push_back(*pts[i]);
+    // A running trial's lie marks where a trial runs, not which option is bad: its kernel leaves the
+    // choices open (-1, uniform). With its option kept, the lies (drawn from l, so mostly on the good
+    // option) made g dominate exactly that option near the good values, and concurrent suggestions
+    // moved to worse options (docs/tuning.md, ablations).
+    if (running[i] && !good[i])
+      for (size_t d : dims)
+        if (all[d].type == ParamType::Choice) above.back()[d] = -1;
+  }
   const JointModel l = fit_joint(all, dims, below, args_);
   const JointModel g = fit_joint(all, dims, above, args_);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.

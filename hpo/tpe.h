@@ -112,7 +112,8 @@ class TpeTuner : public Tuner {
   Observations observations() const;
   Point model_suggest(Rng& rng) const;
   // Fills the top-level dims of `out` from joint good/bad kernel densities (multivariate mode).
-  void joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& good, Rng& rng,
+  void joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& running,
+                     const std::vector<bool>& good, Rng& rng,
                      Point& out) const;
   // One dim's value from its own good/bad estimators.
   double suggest_dim(size_t d, const Observations& obs, const std::vector<bool>& good, Rng& rng) const;
