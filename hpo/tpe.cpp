@@ -502,9 +502,9 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
                              const std::vector<bool>& good, Rng& rng,
                              Point& out) const {
   const auto& all = space_.dims();
-  // Top-level numeric dims are active in every point and share one joint model. Choices keep the
-  // categorical estimators (measured better than peaked categorical kernels in the joint model on the
-  // mixed benchmark), nested dims their per-dim estimators.
+  // Top-level dims are active in every point and share one joint model: the numeric ones always, the
+  // choices with joint_choices only (it lost at concurrency 4 on the benchmark, docs/tuning.md); otherwise
+  // choices keep their categorical estimators, and nested dims always keep their per-dim estimators.
   std::vector<size_t> dims;
   for (int d : space_.roots())
     if (args_.joint_choices || all[static_cast<size_t>(d)].type != ParamType::Choice)

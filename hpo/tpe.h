@@ -53,7 +53,8 @@ struct TpeArgs {
   // by default: it measured better on every benchmark function).
   bool multivariate = true;
   // Extension: with multivariate, top-level choices join the joint kernels (Optuna's categorical
-  // kernel) instead of keeping their own estimators.
+  // kernel) instead of keeping their own estimators. Off by default: better one trial at a time when a
+  // string choice moves a numeric parameter's optimum, worse with trials running (docs/tuning.md).
   bool joint_choices = false;
 };
 
