@@ -347,7 +347,7 @@ Point TpeTuner::model_suggest(Rng& rng) const {
   const std::vector<bool> good = split_good(obs.losses, obs.running, args_);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
-  if (args_.multivariate) joint_suggest(obs.points, good, rng, out);
+  if (args_.multivariate) joint_suggest(obs.points, obs.running, good, rng, out);
   // Dims are stored parents first, so a child's activity is known when it is reached.
   for (size_t d = 0; d < dims.size(); ++d) {
     const Dim& dim = dims[d];
@@ -382,6 +382,7 @@ double log_normal_mass(double a, double b) {
 // kernel (the multivariate TPE of Falkner et al., "BOHB", ICML 2018, and Optuna's `multivariate=True`).
 struct JointModel {
   std::vector<size_t> dims;
+  double prior_weight = 1;                 // choices: spread over the options of every kernel
   std::vector<Model> models;               // per dim
   std::vector<double> log_w;               // per kernel, normalized
   std::vector<std::vector<double>> mu, sigma, log_z;  // [kernel][dim]; log_z: log of the in-bounds mass
@@ -391,6 +392,7 @@ JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dim
                      const TpeArgs& args) {
   JointModel jm;
   jm.dims = dims;
+  jm.prior_weight = args.prior_weight;
   const size_t n = obs.size();
   std::vector<double> w = forgetting_weights(n, args.linear_forgetting);
   w.push_back(args.prior_weight);
@@ -400,6 +402,13 @@ JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dim
   jm.sigma = jm.log_z = jm.mu;
   for (size_t j = 0; j < dims.size(); ++j) {
     const Dim& d = all[dims[j]];
+    if (d.type == ParamType::Choice) {
+      // A choice factor: the observed option (mu; -1 for the prior kernel or an open one, uniform) plus prior_weight
+      // spread over the options (Optuna's multivariate categorical kernel).
+      jm.models.push_back(Model{});
+      for (size_t i = 0; i <= n; ++i) jm.mu[i][j] = i < n ? obs[i][dims[j]] : -1;
+      continue;
+    }
     const Model m = model_of(d);
     jm.models.push_back(m);
     std::vector<double> xs;
@@ -435,12 +444,22 @@ double factor_log(const Dim& d, const Model& m, double mu, double sigma, double 
   return log_normal_mass((lo - mu) / sigma, (hi - mu) / sigma) - log_z;
 }
 
+double choice_factor_log(const Dim& d, double pw, double option, double value) {
+  const double k = static_cast<double>(d.options.size());
+  if (option < 0) return -std::log(k);
+  return std::log((value == option ? 1.0 : 0.0) + pw / k) - std::log(1 + pw);
+}
+
 double joint_log_pdf(const std::vector<Dim>& all, const JointModel& jm, const Point& x) {
   std::vector<double> terms(jm.log_w.size());
   for (size_t i = 0; i < terms.size(); ++i) {
     double t = jm.log_w[i];
-    for (size_t j = 0; j < jm.dims.size(); ++j)
-      t += factor_log(all[jm.dims[j]], jm.models[j], jm.mu[i][j], jm.sigma[i][j], jm.log_z[i][j], x[jm.dims[j]]);
+    for (size_t j = 0; j < jm.dims.size(); ++j) {
+      const Dim& d = all[jm.dims[j]];
+      t += d.type == ParamType::Choice
+               ? choice_factor_log(d, jm.prior_weight, jm.mu[i][j], x[jm.dims[j]])
+               : factor_log(d, jm.models[j], jm.mu[i][j], jm.sigma[i][j], jm.log_z[i][j], x[jm.dims[j]]);
+    }
     terms[i] = t;
   }
   return log_sum_exp(terms);
@@ -454,6 +473,15 @@ void joint_sample(const std::vector<Dim>& all, const JointModel& jm, Rng& rng, P
     if (u < acc) break;
   }
   for (size_t j = 0; j < jm.dims.size(); ++j) {
+    const Dim& d = all[jm.dims[j]];
+    if (d.type == ParamType::Choice) {
+      // The observed option with probability 1 / (1 + prior_weight), else a uniform one.
+      const double option = jm.mu[i][j];
+      const bool uniform = option < 0 || rng.uniform() * (1 + jm.prior_weight) >= 1;
+      const double k = static_cast<double>(d.options.size());
+      out[jm.dims[j]] = uniform ? std::min(std::floor(rng.uniform() * k), k - 1) : option;
+      continue;
+    }
     const Model& m = jm.models[j];
     const double mu = jm.mu[i][j], s = jm.sigma[i][j];
     double x = std::clamp(mu, m.low, m.high);
@@ -470,18 +498,29 @@ void joint_sample(const std::vector<Dim>& all, const JointModel& jm, Rng& rng, P
 
 }  // namespace
 
-void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& good, Rng& rng,
+void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& running,
+                             const std::vector<bool>& good, Rng& rng,
                              Point& out) const {
   const auto& all = space_.dims();
-  // Top-level numeric dims are active in every point and share one joint model. Choices keep the
-  // categorical estimators (measured better than peaked categorical kernels in the joint model on the
-  // mixed benchmark), nested dims their per-dim estimators.
+  // Top-level dims are active in every point and share one joint model: the numeric ones always, the
+  // choices with joint_choices only (it lost at concurrency 4 on the benchmark, docs/tuning.md); otherwise
+  // choices keep their categorical estimators, and nested dims always keep their per-dim estimators.
   std::vector<size_t> dims;
   for (int d : space_.roots())
-    if (all[static_cast<size_t>(d)].type != ParamType::Choice) dims.push_back(static_cast<size_t>(d));
+    if (args_.joint_choices || all[static_cast<size_t>(d)].type != ParamType::Choice)
+      dims.push_back(static_cast<size_t>(d));
   if (dims.empty()) return;
   std::vector<Point> below, above;
-  for (size_t i = 0; i < pts.size(); ++i) (good[i] ? below : above).push_back(*pts[i]);
+  for (size_t i = 0; i < pts.size(); ++i) {
+    (good[i] ? below : above).push_back(*pts[i]);
+    // A running trial's lie marks where a trial runs, not which option is bad: its kernel leaves the
+    // choices open (-1, uniform). With its option kept, the lies (drawn from l, so mostly on the good
+    // option) made g dominate exactly that option near the good values, and concurrent suggestions
+    // moved to worse options (docs/tuning.md, ablations).
+    if (running[i] && !good[i])
+      for (size_t d : dims)
+        if (all[d].type == ParamType::Choice) above.back()[d] = -1;
+  }
   const JointModel l = fit_joint(all, dims, below, args_);
   const JointModel g = fit_joint(all, dims, above, args_);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
@@ -510,6 +549,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   a.gamma_mode = f.optional("gamma_mode", gamma ? GammaMode::kSqrt : GammaMode::kLinear);
   a.gamma = gamma.value_or(a.gamma_mode == GammaMode::kLinear ? kLinearGamma : kSqrtGamma);
   a.multivariate = f.optional("multivariate", a.multivariate);
+  a.joint_choices = f.optional("joint_choices", a.joint_choices);
   f.finish();
   return a;
 }

@@ -52,6 +52,10 @@ struct TpeArgs {
   // Extension beyond NNI (docs/tuning.md): joint kernels over the top-level numeric parameters instead of one independent estimator each (on
   // by default: it measured better on every benchmark function).
   bool multivariate = true;
+  // Extension: with multivariate, top-level choices join the joint kernels (Optuna's categorical
+  // kernel) instead of keeping their own estimators. Off by default: better one trial at a time when a
+  // string choice moves a numeric parameter's optimum, worse with trials running (docs/tuning.md).
+  bool joint_choices = false;
 };
 
 // The start-up when tpe_args does not set it: a third of the trial budget (rounded up), clamped to
@@ -109,7 +113,8 @@ class TpeTuner : public Tuner {
   Observations observations() const;
   Point model_suggest(Rng& rng) const;
   // Fills the top-level dims of `out` from joint good/bad kernel densities (multivariate mode).
-  void joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& good, Rng& rng,
+  void joint_suggest(const std::vector<const Point*>& pts, const std::vector<bool>& running,
+                     const std::vector<bool>& good, Rng& rng,
                      Point& out) const;
   // One dim's value from its own good/bad estimators.
   double suggest_dim(size_t d, const Observations& obs, const std::vector<bool>& good, Rng& rng) const;

@@ -10,7 +10,8 @@ Mann-Whitney rank-sum p-value of ours against Optuna and against random search.
 
 Concurrency c: c trials always run, the oldest finishes first; ours uses its default constant liar
 (worst, bad group only), Optuna constant_liar=True. Optuna's and random search's runs do not depend on
-this project's TPE, so they are cached under --cache (delete it after changing functions.py). --variant
+this project's TPE, so they are cached under --cache (delete it after changing functions.py); a seed
+range is also joined from cached consecutive ranges (--seeds 60 from two 30-seed runs). --variant
 adds TPE configurations (tpe_args) next to the defaults, for ablations; the summary also counts where a
 variant's median moved against the defaults on the same seeds, and names the cells where that move has
 p < 0.05. Needs Debian's python3-optuna
@@ -66,11 +67,31 @@ def ours(binary, f, tuner, a, conc):
     return run_lines([binary, "run", f, json.dumps(tuner), str(TRIALS), str(a.first_seed), str(a.seeds), str(conc)])
 
 
+def cached_pieces(a, key):
+    """The runs for seeds first..first+seeds-1 joined from cached runs of consecutive seed ranges (e.g.
+    --seeds 60 from the 0+30 and 30+30 files: a seed's run does not depend on the others), or None."""
+    prefix, runs, seed, end = f"{key}-t{TRIALS}-s", [], a.first_seed, a.first_seed + a.seeds
+    names = os.listdir(a.cache) if os.path.isdir(a.cache) else []
+    while seed < end:
+        counts = [int(n[len(prefix):-5].split("+")[1]) for n in names
+                  if n.startswith(f"{prefix}{seed}+") and n.endswith(".json")]
+        counts = [k for k in counts if seed + k <= end]
+        if not counts:
+            return None
+        with open(os.path.join(a.cache, f"{prefix}{seed}+{max(counts)}.json")) as fh:
+            runs += json.load(fh)
+        seed += max(counts)
+    return runs
+
+
 def cached(a, key, make):
     path = os.path.join(a.cache, f"{key}-t{TRIALS}-s{a.first_seed}+{a.seeds}.json")
     if os.path.exists(path):
         with open(path) as fh:
             return json.load(fh)
+    runs = cached_pieces(a, key)
+    if runs is not None:
+        return runs
     runs = make()
     os.makedirs(a.cache, exist_ok=True)
     with open(path + ".tmp", "w") as fh:
