@@ -56,6 +56,9 @@ struct TpeArgs {
   // kernel) instead of keeping their own estimators. Off by default: better one trial at a time when a
   // string choice moves a numeric parameter's optimum, worse with trials running (docs/tuning.md).
   bool joint_choices = false;
+  // Extension: with multivariate (and without joint_choices), the top-level choices are picked first by
+  // their own estimators, then the joint numeric model is conditioned on the picked options.
+  bool numbers_given_choices = false;
 };
 
 // The start-up when tpe_args does not set it: a third of the trial budget (rounded up), clamped to
