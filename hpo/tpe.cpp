@@ -347,6 +347,9 @@ Point TpeTuner::model_suggest(Rng& rng) const {
   const std::vector<bool> good = split_good(obs.losses, obs.running, args_);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
+  // numbers_given_choices: the top-level choices are picked first, by their own estimators (global
+  // counts, robust with trials running), and the joint numeric model below is conditioned on them, so a
+  // string is tried with the numbers found good for it (docs/tuning.md: mixed5 one trial at a time).
   if (args_.multivariate && !args_.joint_choices && args_.numbers_given_choices)
     for (int r : space_.roots())
       if (dims[static_cast<size_t>(r)].type == ParamType::Choice) out[r] = suggest_dim(static_cast<size_t>(r), obs, good, rng);
@@ -468,6 +471,8 @@ double joint_log_pdf(const std::vector<Dim>& all, const JointModel& jm, const Po
   return log_sum_exp(terms);
 }
 
+// Draws a vector from the mixture into `out`. Dims marked `fixed` (choices already picked) keep their
+// value in `out` and condition the draw: each kernel's weight is multiplied by its choice factor there.
 void joint_sample(const std::vector<Dim>& all, const JointModel& jm, Rng& rng, Point& out, const std::vector<bool>& fixed) {
   std::vector<double> lw = jm.log_w;
   for (size_t k = 0; k < lw.size(); ++k)
@@ -512,8 +517,9 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
                              Point& out) const {
   const auto& all = space_.dims();
   // Top-level dims are active in every point and share one joint model: the numeric ones always, the
-  // choices with joint_choices only (it lost at concurrency 4 on the benchmark, docs/tuning.md); otherwise
-  // choices keep their categorical estimators, and nested dims always keep their per-dim estimators.
+  // choices with joint_choices (drawn with the numbers; it lost at concurrency 4 on the benchmark,
+  // docs/tuning.md) or when already picked by their categorical estimators (numbers_given_choices: they
+  // stay fixed and condition the numbers). Nested dims always keep their per-dim estimators.
   std::vector<size_t> dims;
   for (int d : space_.roots())
     if (args_.joint_choices || all[static_cast<size_t>(d)].type != ParamType::Choice || !std::isnan(out[static_cast<size_t>(d)]))
