@@ -347,6 +347,12 @@ Point TpeTuner::model_suggest(Rng& rng) const {
   const std::vector<bool> good = split_good(obs.losses, obs.running, args_);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
+  // numbers_given_choices: the top-level choices are picked first, by their own estimators (global
+  // counts, robust with trials running), and the joint numeric model below is conditioned on them, so a
+  // string is tried with the numbers found good for it (docs/tuning.md: mixed5 one trial at a time).
+  if (args_.multivariate && !args_.joint_choices && args_.numbers_given_choices)
+    for (int r : space_.roots())
+      if (dims[static_cast<size_t>(r)].type == ParamType::Choice) out[r] = suggest_dim(static_cast<size_t>(r), obs, good, rng);
   if (args_.multivariate) joint_suggest(obs.points, obs.running, good, rng, out);
   // Dims are stored parents first, so a child's activity is known when it is reached.
   for (size_t d = 0; d < dims.size(); ++d) {
@@ -465,15 +471,23 @@ double joint_log_pdf(const std::vector<Dim>& all, const JointModel& jm, const Po
   return log_sum_exp(terms);
 }
 
-void joint_sample(const std::vector<Dim>& all, const JointModel& jm, Rng& rng, Point& out) {
+// Draws a vector from the mixture into `out`. Dims marked `fixed` (choices already picked) keep their
+// value in `out` and condition the draw: each kernel's weight is multiplied by its choice factor there.
+void joint_sample(const std::vector<Dim>& all, const JointModel& jm, Rng& rng, Point& out, const std::vector<bool>& fixed) {
+  std::vector<double> lw = jm.log_w;
+  for (size_t k = 0; k < lw.size(); ++k)
+    for (size_t j = 0; j < jm.dims.size(); ++j)
+      if (fixed[j]) lw[k] += choice_factor_log(all[jm.dims[j]], jm.prior_weight, jm.mu[k][j], out[jm.dims[j]]);
+  const double norm = log_sum_exp(lw);
   double u = rng.uniform(), acc = 0;
   size_t i = 0;
-  for (; i + 1 < jm.log_w.size(); ++i) {
-    acc += std::exp(jm.log_w[i]);
+  for (; i + 1 < lw.size(); ++i) {
+    acc += std::exp(lw[i] - norm);
     if (u < acc) break;
   }
   for (size_t j = 0; j < jm.dims.size(); ++j) {
     const Dim& d = all[jm.dims[j]];
+    if (fixed[j]) continue;
     if (d.type == ParamType::Choice) {
       // The observed option with probability 1 / (1 + prior_weight), else a uniform one.
       const double option = jm.mu[i][j];
@@ -503,11 +517,12 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
                              Point& out) const {
   const auto& all = space_.dims();
   // Top-level dims are active in every point and share one joint model: the numeric ones always, the
-  // choices with joint_choices only (it lost at concurrency 4 on the benchmark, docs/tuning.md); otherwise
-  // choices keep their categorical estimators, and nested dims always keep their per-dim estimators.
+  // choices with joint_choices (drawn with the numbers; it lost at concurrency 4 on the benchmark,
+  // docs/tuning.md) or when already picked by their categorical estimators (numbers_given_choices: they
+  // stay fixed and condition the numbers). Nested dims always keep their per-dim estimators.
   std::vector<size_t> dims;
   for (int d : space_.roots())
-    if (args_.joint_choices || all[static_cast<size_t>(d)].type != ParamType::Choice)
+    if (args_.joint_choices || all[static_cast<size_t>(d)].type != ParamType::Choice || !std::isnan(out[static_cast<size_t>(d)]))
       dims.push_back(static_cast<size_t>(d));
   if (dims.empty()) return;
   std::vector<Point> below, above;
@@ -521,13 +536,15 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
       for (size_t d : dims)
         if (all[d].type == ParamType::Choice) above.back()[d] = -1;
   }
+  std::vector<bool> fixed;
+  for (size_t d : dims) fixed.push_back(!std::isnan(out[d]));
   const JointModel l = fit_joint(all, dims, below, args_);
   const JointModel g = fit_joint(all, dims, above, args_);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
   double best_score = -INFINITY;
   Point cand = out, best = out;
   for (int c = 0; c < args_.n_ei_candidates; ++c) {
-    joint_sample(all, l, rng, cand);
+    joint_sample(all, l, rng, cand, fixed);
     const double score = joint_log_pdf(all, l, cand) - joint_log_pdf(all, g, cand);
     if (score > best_score) best_score = score, best = cand;
   }
@@ -550,6 +567,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   a.gamma = gamma.value_or(a.gamma_mode == GammaMode::kLinear ? kLinearGamma : kSqrtGamma);
   a.multivariate = f.optional("multivariate", a.multivariate);
   a.joint_choices = f.optional("joint_choices", a.joint_choices);
+  a.numbers_given_choices = f.optional("numbers_given_choices", a.numbers_given_choices);
   f.finish();
   return a;
 }

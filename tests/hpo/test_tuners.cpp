@@ -344,6 +344,30 @@ TEST(Tpe, JointChoicesLeaveARunningTrialsOptionOpen) {
   EXPECT_GT(independent_differs, 0);
 }
 
+TEST(Tpe, NumbersAreDrawnForThePickedOption) {
+  // Each option has its own best x (a: 0.2, b: 0.8), equally good, so the good group holds both. With
+  // numbers_given_choices (the default) the joint numeric model is conditioned on the option picked
+  // first, so x lands near that option's best; without it x is drawn from both options' good points.
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"act": {"_type": "choice", "_value": ["a", "b"]},
+                                                     "x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
+  auto matched = [&](json args) {
+    int n = 0;
+    for (uint64_t seed = 1; seed <= 40; ++seed) {
+      auto t = tpe(s, seed, args);
+      for (int id = 1; id <= 40; ++id) {
+        const Point p{static_cast<double>(id % 2), std::fmod(id * 0.618034, 1.0)};
+        t->observe(id, p, std::pow(p[1] - (p[0] == 0 ? 0.2 : 0.8), 2));
+      }
+      const Point p = *t->suggest(41);
+      n += std::abs(p[1] - (p[0] == 0 ? 0.2 : 0.8)) < 0.25;
+    }
+    return n;
+  };
+  const int given = matched({{"n_startup_jobs", 10}}), apart = matched({{"n_startup_jobs", 10}, {"numbers_given_choices", false}});
+  EXPECT_GE(given, 36) << apart;
+  EXPECT_LE(apart, 30) << given;
+}
+
 TEST(Tpe, DiscreteSpaceNeverRepeatsAndStopsWhenExhausted) {
   SearchSpace s = SearchSpace::parse(json::parse(R"({"a": {"_type": "choice", "_value": ["x", "y"]},
                                                      "b": {"_type": "randint", "_value": [0, 3]}})"), "s");
