@@ -196,6 +196,14 @@ void add_residual(Plan& p, const dnnl::memory& x, const dnnl::memory& y) {
   });
 }
 
+// A step to = from * scale in to's layout (rounded and saturated when `to` is u8 or s8).
+void add_reorder(Plan& p, const dnnl::memory& from, const dnnl::memory& to, float scale = 1.0f) {
+  dnnl::primitive_attr a;
+  if (scale != 1.0f) a.set_output_scales(0, {scale});
+  const dnnl::reorder r(dnnl::reorder::primitive_desc(from, to, a));
+  p.steps.emplace_back([r, f = from, t = to](dnnl::stream& s) mutable { r.execute(s, f, t); });
+}
+
 }  // namespace
 
 struct OnednnVdsr::Impl {
@@ -211,6 +219,9 @@ struct OnednnVdsr::Impl {
   Plan& plan(int h, int w);
   void build(Plan& p);
   void build_int8(Plan& p);
+  // Layer i on the caller's fallback (see add_fallback below); returns its output.
+  dnnl::memory add_fallback(Plan& p, PlanMemory& memory, size_t i, const dnnl::memory& previous, float scale,
+                            const dnnl::memory::desc& y_md);
   // Layer i: the first candidate `convolution` finds an accepted kernel for, else the fallback.
   LayerPlan choose(size_t i, const std::vector<Candidate>& candidates,
                    const std::function<std::optional<conv_pd>(const Candidate&, bool allow_reference)>& convolution,
@@ -420,6 +431,33 @@ LayerPlan OnednnVdsr::Impl::choose(
 //  4. the caller's fallback (at::conv2d) for that layer alone.
 // A candidate's cost is the number of channels it converts (a reorder of the input or output), plus one
 // plane for a separate residual add; ties keep the order above.
+// Layer i on the fallback, on plain fp32 buffers: convert the input (real = scale * stored), convolve, then
+// the ReLU, or for the last layer write y (`y_md`) and add the residual.
+dnnl::memory OnednnVdsr::Impl::add_fallback(Plan& p, PlanMemory& memory, size_t i, const dnnl::memory& previous,
+                                            float scale, const dnnl::memory::desc& y_md) {
+  const bool last = i + 1 == shapes.size();
+  const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
+  dnnl::memory src = previous;
+  if (previous.get_desc() != in_md) {
+    src = dnnl::memory(in_md, engine, memory.plain_in);
+    add_reorder(p, previous, src, scale);
+  }
+  const dnnl::memory dst = last ? memory.y_view(y_md)
+                                : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
+                                               engine, memory.other_plain(src));
+  const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
+  p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
+    s.wait();
+    float* out = static_cast<float*>(dst.get_data_handle());
+    options.fallback(i, static_cast<const float*>(src.get_data_handle()), out, h, w);
+    if (!last) {
+      for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
+    }
+  });
+  if (last) add_residual(p, p.x_views.front(), dst);
+  return dst;
+}
+
 void OnednnVdsr::Impl::build(Plan& p) {
   if (options.precision == Precision::int8) return build_int8(p);
   const size_t n_layers = shapes.size();
@@ -505,10 +543,6 @@ void OnednnVdsr::Impl::build(Plan& p) {
 
   PlanMemory memory(p, engine, shapes, layers);
   auto same_plane = [&](const dnnl::memory::desc& md) { return md == x_nchw || md == x_nhwc; };
-  auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to) {
-    p.steps.emplace_back([r = dnnl::reorder(from, to), f = dnnl::memory(from), t = dnnl::memory(to)](
-                             dnnl::stream& s) mutable { r.execute(s, f, t); });
-  };
 
   dnnl::stream stream(engine);
   dnnl::memory previous = memory.x_view(x_nchw);
@@ -519,7 +553,7 @@ void OnednnVdsr::Impl::build(Plan& p) {
       dnnl::memory src = previous;
       if (previous.get_desc() != blocked8(shapes[i][1])) {
         src = memory.activation(blocked8(shapes[i][1]));
-        add_reorder(previous, src);
+        add_reorder(p, previous, src);
       }
       const dnnl::memory dst = memory.activation(blocked8(shapes[i][0]));
       p.steps.emplace_back([own = l.own, src, dst, h = p.h, w = p.w](dnnl::stream& s) {
@@ -530,27 +564,7 @@ void OnednnVdsr::Impl::build(Plan& p) {
       continue;
     }
     if (!l.conv) {
-      // The fallback on plain fp32 buffers: convert the input, convolve, then ReLU or the residual add.
-      const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
-      dnnl::memory src = previous;
-      if (previous.get_desc() != in_md) {
-        src = dnnl::memory(in_md, engine, memory.plain_in);
-        add_reorder(previous, src);
-      }
-      const dnnl::memory dst = last ? memory.y_view(x_nchw)
-                                    : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
-                                                   engine, memory.other_plain(src));
-      const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
-      p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
-        s.wait();
-        float* out = static_cast<float*>(dst.get_data_handle());
-        options.fallback(i, static_cast<const float*>(src.get_data_handle()), out, h, w);
-        if (!last) {
-          for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
-        }
-      });
-      if (last) add_residual(p, p.x_views.front(), dst);
-      previous = dst;
+      previous = add_fallback(p, memory, i, previous, 1.0f, x_nchw);
       continue;
     }
     const conv_pd& pd = *l.conv;
@@ -560,7 +574,7 @@ void OnednnVdsr::Impl::build(Plan& p) {
         src = memory.x_view(pd.src_desc());
       } else {
         src = memory.activation(pd.src_desc());
-        add_reorder(previous, src);
+        add_reorder(p, previous, src);
       }
     }
     // The last layer writes y itself where its layout is the plane's; otherwise a buffer, then a reorder.
@@ -581,7 +595,7 @@ void OnednnVdsr::Impl::build(Plan& p) {
     if (last) {
       if (!direct_to_y) {
         const dnnl::memory y = memory.y_view(x_nhwc);
-        add_reorder(dst, y);
+        add_reorder(p, dst, y);
         previous = y;
       }
       if (!l.residual_fused) add_residual(p, p.x_views.front(), previous);
@@ -672,13 +686,6 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
 
   PlanMemory memory(p, engine, shapes, layers);
   auto same_plane = [&](const dnnl::memory::desc& md) { return md == x_nchw || md == x_nhwc; };
-  // A reorder that also rescales: to = from * scale, rounded and saturated when `to` is u8 or s8.
-  auto add_reorder = [&](const dnnl::memory& from, const dnnl::memory& to, float scale) {
-    dnnl::primitive_attr a;
-    if (scale != 1.0f) a.set_output_scales(0, {scale});
-    const dnnl::reorder r(dnnl::reorder::primitive_desc(from, to, a));
-    p.steps.emplace_back([r, f = from, t = to](dnnl::stream& s) mutable { r.execute(s, f, t); });
-  };
 
   dnnl::stream stream(engine);
   dnnl::memory previous = memory.x_view(x_nchw);
@@ -687,27 +694,7 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
     const bool last = i + 1 == n_layers;
     const LayerPlan& l = layers[i];
     if (!l.conv) {
-      // The fallback on plain fp32 buffers: convert the input, convolve, then ReLU or the residual add.
-      const dnnl::memory::desc in_md({1, shapes[i][1], p.h, p.w}, dt::f32, tag::nchw);
-      dnnl::memory src = previous;
-      if (previous.get_desc() != in_md) {
-        src = dnnl::memory(in_md, engine, memory.plain_in);
-        add_reorder(previous, src, previous_scale);
-      }
-      const dnnl::memory dst = last ? memory.y_view(x_nchw)
-                                    : dnnl::memory(dnnl::memory::desc({1, shapes[i][0], p.h, p.w}, dt::f32, tag::nchw),
-                                                   engine, memory.other_plain(src));
-      const size_t count = static_cast<size_t>(shapes[i][0]) * p.h * p.w;
-      p.steps.emplace_back([this, i, src, dst, last, count, h = p.h, w = p.w](dnnl::stream& s) {
-        s.wait();
-        float* out = static_cast<float*>(dst.get_data_handle());
-        options.fallback(i, static_cast<const float*>(src.get_data_handle()), out, h, w);
-        if (!last) {
-          for (size_t k = 0; k < count; ++k) out[k] = std::max(out[k], 0.0f);
-        }
-      });
-      if (last) add_residual(p, p.x_views.front(), dst);
-      previous = dst;
+      previous = add_fallback(p, memory, i, previous, previous_scale, x_nchw);
       previous_scale = 1.0f;
       continue;
     }
@@ -718,7 +705,7 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
         src = memory.x_view(pd.src_desc());
       } else {
         src = memory.activation(pd.src_desc());
-        add_reorder(previous, src, previous_scale / src_scale(i));
+        add_reorder(p, previous, src, previous_scale / src_scale(i));
       }
     }
     const bool direct_to_y = last && same_plane(pd.dst_desc());
@@ -748,7 +735,7 @@ void OnednnVdsr::Impl::build_int8(Plan& p) {
     if (last) {
       if (!direct_to_y) {
         const dnnl::memory y = memory.y_view(x_nhwc);
-        add_reorder(dst, y, 1.0f);
+        add_reorder(p, dst, y);
         previous = y;
       }
       if (!l.residual_fused) add_residual(p, p.x_views.front(), previous);
