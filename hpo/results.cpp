@@ -137,6 +137,7 @@ json make_report(const json& config, const std::vector<TrialRecord>& trials) {
                 {"intermediate", inter},
                 {"seconds", t.seconds()}};
     if (!t.message.empty()) row["message"] = t.message;
+    if (t.attempt > 1) row["attempt"] = t.attempt;  // a Slurm retry: its results are in its own metrics file
     list.push_back(row);
   }
   json best;

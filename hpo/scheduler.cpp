@@ -31,7 +31,6 @@ namespace vdsr::hpo {
 
 namespace {
 
-const char* const kMetricsFile = "metrics.jsonl";
 const char* const kParamsFile = "params.json";
 
 double default_number(const json& v, const std::string& what) {
@@ -245,11 +244,11 @@ class Scheduler {
     fs::remove_all(r.dir);
     fs::create_directories(r.dir);
     write_file_atomically(r.dir / kParamsFile, params.dump(2) + "\n");
-    std::ofstream(r.dir / kMetricsFile).close();
     r.started = now_seconds();
     store_.add_trial(id, params, r.started, rerun_of);
     r.job.trial_id = id;
     r.job.dir = r.dir;
+    std::ofstream(metrics_file(r.job)).close();
     status_.clear();
     if (!start_job(r)) return true;
     spdlog::info("trial {} started{}: {}{}", id, rerun_of ? " (rerun of " + std::to_string(*rerun_of) + ")" : "",
@@ -294,15 +293,16 @@ class Scheduler {
       status_.clear();
       spdlog::warn("trial {}: {}; retry {} of {} with the same parameters", r.id, e.message, r.job.attempt,
                    max_retries);
-      // The new attempt starts from nothing: what the lost one reported is dropped, not counted twice.
+      // The new attempt starts from nothing, in a metrics file of its own: what the lost one reported is
+      // dropped, not counted twice, and what its process may still write goes to its own file.
       store_.clear_metrics(r.id);
       r.restart_reading();
-      std::ofstream(r.dir / kMetricsFile, std::ios::trunc).close();
       Job next;
       next.trial_id = r.id;
       next.dir = r.dir;
       next.attempt = r.job.attempt + 1;
       r.job = next;
+      std::ofstream(metrics_file(r.job)).close();
       return !start_job(r);
     }
     read_metrics(r);
@@ -319,7 +319,7 @@ class Scheduler {
   // memory nor (once it has broken the protocol, which fails it) time.
   void read_metrics(Running& r) {
     if (!r.protocol_error.empty()) return;
-    std::ifstream in(r.dir / kMetricsFile, std::ios::binary);
+    std::ifstream in(metrics_file(r.job), std::ios::binary);
     if (!in) return;
     in.seekg(r.metrics_offset);
     std::string block(64 * 1024, '\0');
@@ -355,7 +355,8 @@ class Scheduler {
       m = parse_metric_line(line);
     } catch (const Error& e) {
       if (r.protocol_error.empty())
-        r.protocol_error = std::string(kMetricsFile) + " line " + std::to_string(r.line_no) + ": " + e.what();
+        r.protocol_error =
+            metrics_file(r.job).filename().string() + " line " + std::to_string(r.line_no) + ": " + e.what();
       spdlog::warn("trial {}: {}", r.id, r.protocol_error);
       return;
     }

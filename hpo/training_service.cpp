@@ -106,10 +106,14 @@ class LocalService final : public TrainingService {
 
 }  // namespace
 
+fs::path metrics_file(const Job& job) {
+  return job.dir / (job.attempt > 1 ? "metrics.attempt" + std::to_string(job.attempt) + ".jsonl" : "metrics.jsonl");
+}
+
 std::vector<std::string> trial_environment(const Job& job) {
   return {"VDSR_TRIAL_ID=" + std::to_string(job.trial_id), "VDSR_TRIAL_DIR=" + job.dir.string(),
           "VDSR_TRIAL_PARAMS=" + (job.dir / "params.json").string(),
-          "VDSR_TRIAL_METRICS=" + (job.dir / "metrics.jsonl").string()};
+          "VDSR_TRIAL_METRICS=" + metrics_file(job).string()};
 }
 
 void check_training_service(const ExperimentConfig& cfg, const fs::path& dir, const std::string& where) {

@@ -83,6 +83,10 @@ void check_training_service(const ExperimentConfig& cfg, const fs::path& dir, co
 std::unique_ptr<TrainingService> make_training_service(const ExperimentConfig& cfg, const fs::path& dir, Store& store,
                                                        double poll_s, double kill_grace_s);
 
+// Where an attempt reports its results: `metrics.jsonl`, and `metrics.attempt<N>.jsonl` for a retry, so that
+// a lost attempt whose process outlived its job cannot write into the results of the one that replaced it.
+fs::path metrics_file(const Job& job);
+
 // The protocol's environment variables for a trial (docs/trial-protocol.md), "KEY=value" each.
 std::vector<std::string> trial_environment(const Job& job);
 

@@ -114,9 +114,13 @@ std::string experiment_page(const json& tune_report, const ExperimentStatus& sta
     double seconds = t.value("seconds", 0.0);
     if (auto r = status.running_seconds.find(id); r != status.running_seconds.end()) seconds = r->second;
     const std::string dir = "trials/" + std::to_string(id) + "/";
+    // A retried attempt reports to a metrics file of its own (docs/trial-protocol.md).
+    const int attempt = t.value("attempt", 1);
+    const std::string metrics =
+        attempt > 1 ? "metrics.attempt" + std::to_string(attempt) + ".jsonl" : "metrics.jsonl";
     o << "<td class=\"num\">" << (result ? escape(number(*result)) : "") << "</td><td class=\"num\">"
       << escape(duration_text(seconds)) << "</td><td><a href=\"" << escape(dir + "stdout.log") << "\">stdout</a> "
-      << "<a href=\"" << escape(dir + "stderr.log") << "\">stderr</a> <a href=\"" << escape(dir + "metrics.jsonl")
+      << "<a href=\"" << escape(dir + "stderr.log") << "\">stderr</a> <a href=\"" << escape(dir + metrics)
       << "\">metrics</a></td></tr>\n";
   }
   o << "</tbody>\n</table>\n";

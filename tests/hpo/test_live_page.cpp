@@ -106,6 +106,7 @@ void fill(Store& s) {
   s.finish_trial(2, TrialState::kFailed, t0 + 12, std::nullopt, json(), 1, "exit code 1 <see stderr.log>");
   s.add_trial(3, {{"x", 0.5}, {"wd", 1e-4}}, t0 + 12, std::nullopt);
   s.add_metric(3, {MetricType::kIntermediate, 1, 0.4, 0.4});
+  s.set_trial_job(3, "42", 2);  // retried: its attempt reports to a metrics file of its own
 }
 
 }  // namespace
@@ -121,7 +122,8 @@ TEST(LivePage, IsValidHtmlListingEveryTrialAndReloadsOnlyWhileRunning) {
   EXPECT_TRUE(c.refresh);
   const std::string page = vdsr::test::read_text(dir / "report.html");
   for (const char* expected : {"live &lt;test&gt;", "RUNNING", "FAILED", "SUCCEEDED", "trials/2/stderr.log",
-                               "class=\"curve\"", "class=\"best\"", "class=\"trial\""})
+                               "trials/1/metrics.jsonl", "trials/3/metrics.attempt2.jsonl", "class=\"curve\"",
+                               "class=\"best\"", "class=\"trial\""})
     EXPECT_NE(page.find(expected), std::string::npos) << expected;
   EXPECT_EQ(page.find("<script"), std::string::npos) << "self-contained, no scripts";
 

@@ -47,10 +47,23 @@ case "$1" in
     echo "{\"type\": \"final\", \"value\": $v}" >> "$VDSR_TRIAL_METRICS"
     exit 0 ;;
 esac
+case "$1" in
+  stray)  # the first attempt leaves a writer outside its job that reports 99 once the second attempt runs
+    d=$VDSR_TRIAL_DIR m=$VDSR_TRIAL_METRICS
+    if [ ! -e "$d/stray" ]; then
+      : > "$d/stray"
+      ( ( for i in $(seq 300); do [ -e "$d/second" ] && break; sleep 0.2; done
+          echo '{"type": "final", "value": 99}' >> "$m"; : > "$d/stray.done" ) </dev/null >/dev/null 2>&1 & )
+    else
+      : > "$d/second"
+      for i in $(seq 100); do [ -e "$d/stray.done" ] && break; sleep 0.2; done
+    fi ;;
+esac
 echo "{\"type\": \"intermediate\", \"step\": 1, \"value\": $x}" >> "$VDSR_TRIAL_METRICS"
 case "$1" in
   fail) exit 1 ;;
   sleep) [ -n "$TRIAL_NO_SLEEP" ] || sleep "$2" ;;
+  stray) [ -e "$VDSR_TRIAL_DIR/second" ] || sleep 60 ;;
   staggered) sleep $(( VDSR_TRIAL_ID == 2 ? 8 : 1 )) ;;  # trial 2 runs on well after trial 1
 esac
 echo "{\"type\": \"final\", \"value\": $x}" >> "$VDSR_TRIAL_METRICS"
@@ -216,6 +229,29 @@ TEST_F(TuneSlurm, ARequeuedJobIsRetriedOnceWithTheSameParameters) {
   EXPECT_NE(log.find("retry 1 of 1"), std::string::npos) << log;
   const auto csv = tune("--export exp");
   EXPECT_EQ(std::count(csv.output.begin(), csv.output.end(), '\n'), 2) << csv.output;
+}
+
+// A process of the lost attempt that outlives its job (proctrack/linuxproc does not follow a process that
+// left the job's process tree) reports into its own attempt's metrics file, not into the retry's.
+TEST_F(TuneSlurm, AProcessLeftByALostAttemptCannotReportIntoTheRetry) {
+  write_config(config("stray", 1, 1));
+  const pid_t tuner = spawn_tune({"--config", "exp.json", "--dir", "exp"});
+  ASSERT_TRUE(wait_for_running_jobs(1));
+  const fs::path trial = dir_ / "exp" / "trials" / "1";
+  ASSERT_TRUE(wait_until([&] { return fs::exists(trial / "stray"); }));
+  ASSERT_EQ(vdsr::test::run_command("scontrol requeue " + live_jobs().begin()->first).code, 0);
+  int ws = 0;
+  waitpid(tuner, &ws, 0);
+  EXPECT_EQ(WEXITSTATUS(ws), 0) << vdsr::test::read_text(dir_ / "bg_err.txt");
+  ASSERT_TRUE(fs::exists(trial / "stray.done")) << "the stray writer did not run while the retry did";
+  const auto t = trials();
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].status, TrialState::kSucceeded) << t[0].message;
+  EXPECT_EQ(t[0].attempt, 2);
+  ASSERT_TRUE(t[0].final);
+  EXPECT_DOUBLE_EQ(*t[0].final, t[0].params["x"].get<double>());  // not the stray's 99
+  EXPECT_NE(vdsr::test::read_text(trial / "metrics.jsonl").find("\"value\": 99}"), std::string::npos);
+  EXPECT_EQ(vdsr::test::read_text(trial / "metrics.attempt2.jsonl").find("\"value\": 99}"), std::string::npos);
 }
 
 TEST_F(TuneSlurm, AnUnknownPartitionIsAClearErrorBeforeAnythingStarts) {
