@@ -255,6 +255,61 @@ void SearchSpace::sample_into(const std::vector<int>& ids, Rng& rng, Point& p) c
   }
 }
 
+namespace {
+
+// The standard normal's u-quantile, by bisection on its CDF (the design is built once per experiment).
+double normal_quantile(double u) {
+  double lo = -40, hi = 40;
+  for (int i = 0; i < 200 && hi - lo > 1e-12; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (0.5 * std::erfc(-mid / std::sqrt(2.0)) < u ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+}  // namespace
+
+double SearchSpace::quantile(int id, double u) const {
+  const Dim& d = dims_[id];
+  const auto index = [&](double n) { return std::min(std::floor(u * n), n - 1); };
+  switch (d.type) {
+    case ParamType::Choice:
+      return index(static_cast<double>(d.options.size()));
+    case ParamType::Randint:
+      return d.a + index(d.b - d.a);
+    case ParamType::Uniform:
+      return d.a + u * (d.b - d.a);
+    case ParamType::Quniform:
+      return d.quantize(d.a + u * (d.b - d.a));
+    case ParamType::Loguniform:
+      return std::clamp(std::exp(std::log(d.a) + u * (std::log(d.b) - std::log(d.a))), d.a, d.b);
+    case ParamType::Qloguniform:
+      return d.quantize(std::exp(std::log(d.a) + u * (std::log(d.b) - std::log(d.a))));
+    case ParamType::Normal:
+      return d.a + d.b * normal_quantile(u);
+    case ParamType::Qnormal:
+      return d.quantize(d.a + d.b * normal_quantile(u));
+    case ParamType::Lognormal:
+      return std::exp(d.a + d.b * normal_quantile(u));
+    case ParamType::Qlognormal:
+      return d.quantize(std::exp(d.a + d.b * normal_quantile(u)));
+  }
+  return kNaN;
+}
+
+void SearchSpace::point_at_into(const std::vector<int>& ids, const std::vector<double>& u, Point& p) const {
+  for (int id : ids) {
+    p[id] = quantile(id, u.at(static_cast<size_t>(id)));
+    if (dims_[id].type == ParamType::Choice) point_at_into(dims_[id].children[static_cast<size_t>(p[id])], u, p);
+  }
+}
+
+Point SearchSpace::point_at(const std::vector<double>& u) const {
+  Point p(dims_.size(), kNaN);
+  point_at_into(roots_, u, p);
+  return p;
+}
+
 Point SearchSpace::sample(Rng& rng) const {
   Point p(dims_.size(), kNaN);
   sample_into(roots_, rng, p);

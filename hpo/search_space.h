@@ -89,6 +89,9 @@ class SearchSpace {
   Point sample(Rng& rng) const;
   // Samples one dim's value from its prior (value space; choice: index).
   double sample_dim(int d, Rng& rng) const;
+  // The point whose every active dim takes its prior's u[d]-quantile, u[d] in [0, 1) (one per dim):
+  // sample() with the uniform draws given, for stratified (Latin hypercube) designs.
+  Point point_at(const std::vector<double>& u) const;
 
   // NNI parameter JSON: {"lr": 0.1, "opt": {"_name": "sgd", "momentum": 0.9}}.
   json to_params(const Point& p) const;
@@ -112,6 +115,8 @@ class SearchSpace {
   // Checks the options of choice `id` and parses the nested spaces among them.
   void parse_options(int id, const std::string& where, const std::string& at);
   void sample_into(const std::vector<int>& ids, Rng& rng, Point& p) const;
+  double quantile(int d, double u) const;
+  void point_at_into(const std::vector<int>& ids, const std::vector<double>& u, Point& p) const;
   json params_of(const std::vector<int>& ids, const Point& p) const;
   void point_of(const std::vector<int>& ids, const json& params, const std::string& path, Point& p) const;
   double grid_size_of(const std::vector<int>& ids, double cap) const;

@@ -282,12 +282,26 @@ TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, T
       startup_from_budget_(!args_.n_startup_jobs) {
   if (!args_.n_startup_jobs) args_.n_startup_jobs = startup_jobs_for_budget(max_trials);
   startup_ = *args_.n_startup_jobs;
+  // A start-up of thousands is random search in all but name: its design is not worth the memory.
+  if (args_.startup_sampling == StartupSampling::kLatinHypercube && startup_ > 1 && startup_ <= 4096) {
+    // Its own stream, apart from the trials' ones: the design depends on the seed alone.
+    Rng rng(stream_seed(seed_, 0));
+    const size_t n = static_cast<size_t>(startup_), dims = space_.dims().size();
+    design_.assign(n, std::vector<double>(dims));
+    std::vector<size_t> strata(n);
+    for (size_t d = 0; d < dims; ++d) {
+      for (size_t i = 0; i < n; ++i) strata[i] = i;
+      rng.shuffle(strata);
+      for (size_t i = 0; i < n; ++i) design_[i][d] = (static_cast<double>(strata[i]) + rng.uniform()) / n;
+    }
+  }
 }
 
 std::string TpeTuner::plan() const {
   const int random = max_trials_ ? std::min(startup_, *max_trials_) : startup_;
   std::string s = "TPE: " + std::to_string(random) + (max_trials_ ? " of " + std::to_string(*max_trials_) : "") +
-                  " trial(s) will be random start-up samples, then the model picks (n_startup_jobs " +
+                  " trial(s) will be random start-up samples" + (design_.empty() ? "" : " (a Latin hypercube)") +
+                  ", then the model picks (n_startup_jobs " +
                   std::to_string(startup_);
   if (!startup_from_budget_) return s + ", as set in tpe_args)";
   return s + (max_trials_ ? ": a third of maxTrialNumber, within [2, 10])" : ": no maxTrialNumber, so 10)");
@@ -297,7 +311,13 @@ std::optional<Point> TpeTuner::suggest(int trial_id) {
   Rng rng(stream_seed(seed_, static_cast<uint64_t>(trial_id)));
   size_t known = 0;
   for (const auto& [id, e] : history_) known += (!e.done || e.loss) ? 1 : 0;
-  Point p = known < static_cast<size_t>(startup_) ? space_.sample(rng) : model_suggest(rng);
+  Point p;
+  if (known >= static_cast<size_t>(startup_))
+    p = model_suggest(rng);
+  else if (history_.size() < design_.size())  // a failed start-up trial's stand-in is drawn at random
+    p = space_.point_at(design_[history_.size()]);
+  else
+    p = space_.sample(rng);
   std::optional<Point> out = dedup(p, rng);
   if (out) remember(trial_id, *out);
   return out;
@@ -345,6 +365,11 @@ Point TpeTuner::model_suggest(Rng& rng) const {
   const Observations obs = observations();
   if (obs.points.empty()) return space_.sample(rng);
   const std::vector<bool> good = split_good(obs.losses, obs.running, args_);
+  // Choices learn from a smaller good group (choice_gamma): with the numbers' share they settled on an
+  // early option too soon (docs/tuning.md, ablations).
+  TpeArgs choice_split = args_;
+  choice_split.gamma = args_.choice_gamma;
+  const std::vector<bool> good_choices = split_good(obs.losses, obs.running, choice_split);
   const auto& dims = space_.dims();
   Point out(dims.size(), kNaN);
   // numbers_given_choices: the top-level choices are picked first, by their own estimators (global
@@ -352,13 +377,14 @@ Point TpeTuner::model_suggest(Rng& rng) const {
   // string is tried with the numbers found good for it (docs/tuning.md: mixed5 one trial at a time).
   if (args_.multivariate && !args_.joint_choices && args_.numbers_given_choices)
     for (int r : space_.roots())
-      if (dims[static_cast<size_t>(r)].type == ParamType::Choice) out[r] = suggest_dim(static_cast<size_t>(r), obs, good, rng);
+      if (dims[static_cast<size_t>(r)].type == ParamType::Choice) out[r] = suggest_dim(static_cast<size_t>(r), obs, good_choices, rng);
   if (args_.multivariate) joint_suggest(obs.points, obs.running, good, rng, out);
   // Dims are stored parents first, so a child's activity is known when it is reached.
   for (size_t d = 0; d < dims.size(); ++d) {
     const Dim& dim = dims[d];
     const bool inactive = dim.parent >= 0 && (std::isnan(out[dim.parent]) || out[dim.parent] != dim.parent_option);
-    if (std::isnan(out[d]) && !inactive) out[d] = suggest_dim(d, obs, good, rng);
+    if (std::isnan(out[d]) && !inactive)
+      out[d] = suggest_dim(d, obs, dim.type == ParamType::Choice ? good_choices : good, rng);
   }
   return out;
 }
@@ -557,6 +583,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   TpeArgs a;
   a.constant_liar_type = f.optional("constant_liar_type", a.constant_liar_type);
   a.n_startup_jobs = f.maybe<int>("n_startup_jobs", Range::at_least(0));
+  a.startup_sampling = f.optional("startup_sampling", a.startup_sampling);
   a.n_ei_candidates = f.optional("n_ei_candidates", a.n_ei_candidates, Range::at_least(1));
   a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
   a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
@@ -565,6 +592,10 @@ TpeArgs read_tpe_args(Fields& class_args) {
   const std::optional<double> gamma = f.maybe<double>("gamma", unit_interval);
   a.gamma_mode = f.optional("gamma_mode", gamma ? GammaMode::kSqrt : GammaMode::kLinear);
   a.gamma = gamma.value_or(a.gamma_mode == GammaMode::kLinear ? kLinearGamma : kSqrtGamma);
+  // The choices' own share defaults to 0.1 with the default split; a gamma set explicitly applies to
+  // every parameter (NNI's meaning) unless choice_gamma is set as well.
+  const bool default_split = !gamma && a.gamma_mode == GammaMode::kLinear;
+  a.choice_gamma = f.optional("choice_gamma", default_split ? kLinearChoiceGamma : a.gamma, unit_interval);
   a.multivariate = f.optional("multivariate", a.multivariate);
   a.joint_choices = f.optional("joint_choices", a.joint_choices);
   a.numbers_given_choices = f.optional("numbers_given_choices", a.numbers_given_choices);

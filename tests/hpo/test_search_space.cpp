@@ -115,6 +115,27 @@ TEST(SearchSpaceSampling, QloguniformIsClippedMultiples) {
   EXPECT_NEAR(small / double(N), std::log(12.5) / std::log(100), 0.015);
 }
 
+TEST(SearchSpaceSampling, PointAtTakesThePriorsQuantiles) {
+  const auto at = [](const std::string& type, const json& value, double u) {
+    return one(type, value).point_at({u})[0];
+  };
+  EXPECT_DOUBLE_EQ(at("uniform", {2, 4}, 0.25), 2.5);
+  EXPECT_NEAR(at("loguniform", {0.01, 1}, 0.5), 0.1, 1e-12);  // the geometric middle
+  EXPECT_DOUBLE_EQ(at("quniform", {0, 10, 2}, 0.33), 4);      // 3.3 rounded to a multiple of 2
+  EXPECT_EQ(at("randint", {3, 7}, 0.0), 3);
+  EXPECT_EQ(at("randint", {3, 7}, 0.99), 6);  // the upper bound is excluded, as in sampling
+  EXPECT_EQ(at("choice", {"a", "b", "c"}, 0.5), 1);
+  EXPECT_EQ(at("choice", {"a", "b", "c"}, 0.9999), 2);
+  EXPECT_NEAR(at("normal", {3, 2}, 0.975), 3 + 2 * 1.959964, 1e-5);
+  EXPECT_NEAR(at("lognormal", {0, 1}, 0.5), 1, 1e-9);
+  // Nested: the option picked decides which children get values.
+  const SearchSpace nested = SearchSpace::parse(json::parse(R"({"opt": {"_type": "choice", "_value": [
+      {"_name": "sgd", "momentum": {"_type": "uniform", "_value": [0, 1]}},
+      {"_name": "adam", "beta": {"_type": "uniform", "_value": [0.5, 1]}}]}})"), "t");
+  const Point p = nested.point_at({0.75, 0.5, 0.5});
+  EXPECT_EQ(nested.to_params(p), json::parse(R"({"opt": {"_name": "adam", "beta": 0.75}})"));
+}
+
 TEST(SearchSpaceSampling, NormalFamilies) {
   auto n = draws(one("normal", {3, 2}), N);
   EXPECT_NEAR(mean(n), 3, 0.05);

@@ -163,15 +163,18 @@ TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTen) {
 
   // Through the registry, as vdsr-tune builds it: the budget sizes the start-up, and the model takes
   // over right after it. The same tuner with an explicit start-up of 4 makes the same suggestions;
-  // one with 20 makes the same first four (prior draws from the same streams) and then differs.
+  // one with 20 makes the same first four and then differs (independent start-up draws, so that the
+  // first four are the same prior draws from the same streams).
   SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
-  const json cfg = {{"name", "TPE"}, {"classArgs", {{"seed", 3}}}};
+  const json random_startup = {{"startup_sampling", "random"}};
+  const json cfg = {{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", random_startup}}}};
   auto sized = make_tuner(cfg, s, "t", 10);
   EXPECT_EQ(static_cast<TpeTuner&>(*sized).args().n_startup_jobs, 4);
   EXPECT_NE(sized->plan().find("4 of 10 trial(s) will be random"), std::string::npos) << sized->plan();
   EXPECT_NE(sized->plan().find("a third of maxTrialNumber"), std::string::npos) << sized->plan();
   EXPECT_EQ(static_cast<TpeTuner&>(*make_tuner(cfg, s, "t")).args().n_startup_jobs, 10);
-  auto four = tpe(s, 3, {{"n_startup_jobs", 4}}), twenty = tpe(s, 3, {{"n_startup_jobs", 20}});
+  auto four = tpe(s, 3, {{"n_startup_jobs", 4}, {"startup_sampling", "random"}}),
+       twenty = tpe(s, 3, {{"n_startup_jobs", 20}, {"startup_sampling", "random"}});
   const auto rs = run(*sized, s, 10), r4 = run(*four, s, 10), r20 = run(*twenty, s, 10);
   EXPECT_EQ(rs, r4);
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(rs[i], r20[i]) << i;
@@ -189,18 +192,41 @@ TEST(Tpe, ExplicitStartupIsObeyedWhateverTheBudget) {
     }
   }
   // A start-up longer than the budget leaves every trial random: the suggestions are the prior draws a
-  // tuner without a model (start-up 1000) makes.
-  auto all_random = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", 50}}}}}},
-                               s, "t", 10);
+  // tuner without a model (start-up 1000) makes (independent draws, so that both draw the same).
+  const json random50 = {{"n_startup_jobs", 50}, {"startup_sampling", "random"}};
+  auto all_random = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", random50}}}}, s, "t", 10);
   EXPECT_NE(all_random->plan().find("10 of 10 trial(s) will be random"), std::string::npos) << all_random->plan();
-  auto never = tpe(s, 3, {{"n_startup_jobs", 1000}});
+  auto never = tpe(s, 3, {{"n_startup_jobs", 1000}, {"startup_sampling", "random"}});
   EXPECT_EQ(run(*all_random, s, 30), run(*never, s, 30));
   // And the model starts exactly after an explicit start-up of 7.
-  auto seven = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", {{"n_startup_jobs", 7}}}}}},
-                          s, "t", 100);
-  auto r7 = run(*seven, s, 12), rn = run(*tpe(s, 3, {{"n_startup_jobs", 1000}}), s, 12);
+  const json random7 = {{"n_startup_jobs", 7}, {"startup_sampling", "random"}};
+  auto seven = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 3}, {"tpe_args", random7}}}}, s, "t", 100);
+  auto r7 = run(*seven, s, 12), rn = run(*tpe(s, 3, {{"n_startup_jobs", 1000}, {"startup_sampling", "random"}}), s, 12);
   for (size_t i = 0; i < 7; ++i) EXPECT_EQ(r7[i], rn[i]) << i;
   EXPECT_NE(r7[7], rn[7]);
+}
+
+TEST(Tpe, StartUpIsALatinHypercube) {
+  // Each parameter's prior is cut into n_startup_jobs equal-probability strata and every stratum is used
+  // exactly once: 10 start-up trials put one momentum in each tenth of [0, 1], one lr in each tenth of
+  // its log range, and each batch size (4 options) at least twice. Independent draws rarely do (about 4
+  // in 10,000 for momentum alone), and they do not here.
+  SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
+  for (const char* sampling : {"latin_hypercube", "random"}) {
+    for (uint64_t seed = 1; seed <= 3; ++seed) {
+      auto t = tpe(s, seed, {{"n_startup_jobs", 10}, {"startup_sampling", sampling}});
+      std::set<int> momentum_strata, lr_strata;
+      std::map<int, int> batch_sizes;
+      for (const json& p : run(*t, s, 10)) {
+        momentum_strata.insert(static_cast<int>(p["momentum"].get<double>() * 10));
+        lr_strata.insert(static_cast<int>(std::log(p["lr"].get<double>() / 0.05) / std::log(1 / 0.05) * 10));
+        ++batch_sizes[p["batchSize"].get<int>()];
+      }
+      const bool stratified = momentum_strata.size() == 10 && lr_strata.size() == 10 && batch_sizes.size() == 4 &&
+                              std::all_of(batch_sizes.begin(), batch_sizes.end(), [](auto& kv) { return kv.second >= 2; });
+      EXPECT_EQ(stratified, std::string(sampling) == "latin_hypercube") << sampling << ", seed " << seed;
+    }
+  }
 }
 
 TEST(Tpe, UnivariateModeIsDeterministicToo) {
@@ -363,7 +389,11 @@ TEST(Tpe, NumbersAreDrawnForThePickedOption) {
     }
     return n;
   };
-  const int given = matched({{"n_startup_jobs", 10}}), apart = matched({{"n_startup_jobs", 10}, {"numbers_given_choices", false}});
+  // The choice is split like the numbers here (choice_gamma 0.15), so that only the conditioning differs.
+  const json base = {{"n_startup_jobs", 10}, {"choice_gamma", 0.15}};
+  json off = base;
+  off["numbers_given_choices"] = false;
+  const int given = matched(base), apart = matched(off);
   EXPECT_GE(given, 36) << apart;
   EXPECT_LE(apart, 30) << given;
 }
@@ -448,6 +478,8 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"n_ei_candidates", 0}}}}}}, "n_ei_candidates");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"parallel_optimize", true}}}}, "classArgs.parallel_optimize: unknown key");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "log"}}}}}}, "gamma_mode");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"choice_gamma", 0}}}}}}, "choice_gamma");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"startup_sampling", "sobol"}}}}}}, "startup_sampling");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"multivariate", 1}}}}}}, "multivariate");
   auto def = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}}}}, s, "t");
   const TpeArgs& da = static_cast<TpeTuner&>(*def).args();
@@ -465,6 +497,15 @@ TEST(Tuners, ClassArgsAreValidated) {
   EXPECT_EQ(nni({{"gamma_mode", "sqrt"}}).gamma, 0.25);
   EXPECT_EQ(nni({{"gamma_mode", "linear"}}).gamma, 0.15);
   EXPECT_EQ(nni({{"gamma_mode", "linear"}, {"gamma", 0.1}}).gamma_mode, GammaMode::kLinear);
+  // Choices split at a tenth with the default split; an explicit gamma applies to them too (NNI's
+  // meaning), and an explicit choice_gamma is obeyed.
+  EXPECT_EQ(da.choice_gamma, 0.1);
+  EXPECT_EQ(nni({{"gamma_mode", "linear"}}).choice_gamma, 0.1);
+  EXPECT_EQ(nni({{"gamma", 0.3}}).choice_gamma, 0.3);
+  EXPECT_EQ(nni({{"gamma_mode", "sqrt"}}).choice_gamma, 0.25);
+  EXPECT_EQ(nni({{"gamma_mode", "linear"}, {"gamma", 0.2}}).choice_gamma, 0.2);
+  EXPECT_EQ(nni({{"choice_gamma", 0.3}}).choice_gamma, 0.3);
+  EXPECT_EQ(nni({{"choice_gamma", 0.3}}).gamma, 0.15);
   EXPECT_EQ(da.constant_liar_type, Liar::kWorst);  // measured best at concurrency 4, NNI's "best" worst
   EXPECT_TRUE(da.multivariate);
   auto opt = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "linear"},

@@ -7,6 +7,7 @@ Mann-Whitney rank-sum p-value of ours against Optuna and against random search.
 
     /usr/bin/python3 scripts/bench/tpe/bench.py [--bin build/bin] [--seeds 30] [--first-seed 0]
         [--concurrency 1 4] [--functions ...] [--variant NAME=TPE_ARGS_JSON ...] [--cache DIR]
+        [--without-optuna]
 
 Concurrency c: c trials always run, the oldest finishes first; ours uses its default constant liar
 (worst, bad group only), Optuna constant_liar=True. Optuna's and random search's runs do not depend on
@@ -14,7 +15,8 @@ this project's TPE, so they are cached under --cache (delete it after changing f
 range is also joined from cached consecutive ranges (--seeds 60 from two 30-seed runs). --variant
 adds TPE configurations (tpe_args) next to the defaults, for ablations; the summary also counts where a
 variant's median moved against the defaults on the same seeds, and names the cells where that move has
-p < 0.05. Needs Debian's python3-optuna
+p < 0.05; with --without-optuna only that comparison is made, which is fast enough for hundreds of
+fresh seeds. Needs Debian's python3-optuna
 (/usr/bin/python3) and a built vdsr-tpe-bench."""
 import argparse
 import json
@@ -123,6 +125,9 @@ def main():
                     help="another TPE configuration to compare, e.g. 'startup10={\"n_startup_jobs\": 10}'")
     ap.add_argument("--cache", default="experiments/tpe-bench", help="where Optuna's and random runs are kept")
     ap.add_argument("--no-timing", action="store_true", help="skip the suggestion-time measurement")
+    ap.add_argument("--without-optuna", action="store_true",
+                    help="compare the --variant configurations with the defaults only (no Optuna or random runs: "
+                         "fast, so many fresh seeds can be used for an ablation)")
     a = ap.parse_args()
     binary = os.path.join(a.bin, "vdsr-tpe-bench")
     variants = {"ours": {}}
@@ -136,22 +141,44 @@ def main():
         print(f"\n### concurrency {conc}: median best-so-far over {a.seeds} seeds ({a.first_seed}-"
               f"{a.first_seed + a.seeds - 1}); p: Mann-Whitney, two-sided\n")
         names = list(variants)
-        print("| function | trials | " + " | ".join(names) + " | Optuna | random | "
-              + " | ".join(f"p {n} vs Optuna" for n in names) + " | p ours vs random |")
-        print("|---|---:|" + "---:|" * (2 * len(names) + 3))
+        if a.without_optuna:
+            print("| function | trials | " + " | ".join(names) + " | "
+                  + " | ".join(f"p {n} vs ours" for n in names[1:]) + " |")
+            print("|---|---:|" + "---:|" * (2 * len(names) - 1))
+        else:
+            print("| function | trials | " + " | ".join(names) + " | Optuna | random | "
+                  + " | ".join(f"p {n} vs Optuna" for n in names) + " | p ours vs random |")
+            print("|---|---:|" + "---:|" * (2 * len(names) + 3))
         for f in a.functions:
-            space = subprocess.run([binary, "space", f], check=True, capture_output=True, text=True).stdout.strip()
-            optuna_runs = cached(a, f"optuna-{f}-c{conc}", lambda: run_lines(
-                ["/usr/bin/python3", os.path.join(HERE, "optuna_runs.py"), f, space, str(TRIALS), str(a.first_seed),
-                 str(a.seeds), str(conc)], cwd=HERE))
-            random_runs = cached(a, f"random-{f}", lambda: ours(binary, f, {"name": "Random", "classArgs": {}}, a, 1))
-            check_same_objective(f, random_runs)
+            if not a.without_optuna:
+                space = subprocess.run([binary, "space", f], check=True, capture_output=True, text=True).stdout.strip()
+                optuna_runs = cached(a, f"optuna-{f}-c{conc}", lambda: run_lines(
+                    ["/usr/bin/python3", os.path.join(HERE, "optuna_runs.py"), f, space, str(TRIALS),
+                     str(a.first_seed), str(a.seeds), str(conc)], cwd=HERE))
+                random_runs = cached(a, f"random-{f}",
+                                     lambda: ours(binary, f, {"name": "Random", "classArgs": {}}, a, 1))
+                check_same_objective(f, random_runs)
             mine = {n: ours(binary, f, {"name": "TPE", "classArgs": {"tpe_args": t}}, a, conc)
                     for n, t in variants.items()}
             for c in CHECKPOINTS:
-                o, r = bests(optuna_runs, c), bests(random_runs, c)
                 cells, ps = [], []
                 base = bests(mine["ours"], c)
+                if a.without_optuna:
+                    for n, runs in mine.items():
+                        m = bests(runs, c)
+                        cells.append(f"{statistics.median(m):.4g}")
+                        if n != "ours":
+                            p = mann_whitney_p(m, base)
+                            ps.append(f"{p:.3f}" + (" *" if p < 0.05 else ""))
+                            s = summary[n]
+                            s["better_than_ours"] += statistics.median(m) < statistics.median(base)
+                            s["worse_than_ours"] += statistics.median(m) > statistics.median(base)
+                            if p < 0.05:
+                                s["sig"] += f" {f}@{c}/c{conc}:" + (
+                                    "better" if statistics.median(m) < statistics.median(base) else "worse")
+                    print(f"| {f} | {c} | " + " | ".join(cells + ps) + " |", flush=True)
+                    continue
+                o, r = bests(optuna_runs, c), bests(random_runs, c)
                 for n, runs in mine.items():
                     m = bests(runs, c)
                     p = mann_whitney_p(m, o)
@@ -173,12 +200,22 @@ def main():
                 pr = mann_whitney_p(bests(mine["ours"], c), r)
                 print(f"| {f} | {c} | " + " | ".join(cells) + f" | {statistics.median(o):.4g} | "
                       f"{statistics.median(r):.4g} | " + " | ".join(ps) + f" | {pr:.2g} |", flush=True)
-    print("\n| configuration | cells with median <= Optuna's | cells significantly worse (p < 0.05) | "
-          "medians better / worse than ours | p < 0.05 against ours |")
-    print("|---|---:|---:|---:|---|")
-    for n, s in summary.items():
-        vs = "" if n == "ours" else f"{s['better_than_ours']} / {s['worse_than_ours']}"
-        print(f"| {n} {json.dumps(variants[n])} | {s['le']} of {s['cells']} | {s['worse']} | {vs} | {s['sig'].strip()} |")
+    if a.without_optuna:
+        print("\n| configuration | medians better / worse than ours | p < 0.05 against ours |")
+        print("|---|---:|---|")
+        for n, s in list(summary.items())[1:]:
+            sig = s["sig"].split()
+            print(f"| {n} {json.dumps(variants[n])} | {s['better_than_ours']} / {s['worse_than_ours']} | "
+                  f"{sum(x.endswith('better') for x in sig)} better, {sum(x.endswith('worse') for x in sig)} worse: "
+                  f"{' '.join(sig)} |")
+    else:
+        print("\n| configuration | cells with median <= Optuna's | cells significantly worse (p < 0.05) | "
+              "medians better / worse than ours | p < 0.05 against ours |")
+        print("|---|---:|---:|---:|---|")
+        for n, s in summary.items():
+            vs = "" if n == "ours" else f"{s['better_than_ours']} / {s['worse_than_ours']}"
+            print(f"| {n} {json.dumps(variants[n])} | {s['le']} of {s['cells']} | {s['worse']} | {vs} | "
+                  f"{s['sig'].strip()} |")
     if not a.no_timing:
         t = run_lines([binary, "timing", "1000", "100"])[0]
         print(f"\nvdsr TPE: {t['ms_per_suggestion']:.2f} ms per suggestion with {t['finished']} finished trials "
