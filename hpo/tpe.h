@@ -38,7 +38,7 @@ constexpr double kLinearGamma = 0.15;
 constexpr double kLinearChoiceGamma = 0.1;
 
 // TPE's classArgs.tpe_args, with NNI's names; defaults as NNI's except n_startup_jobs, the split and
-// the constant liar.
+// the constant liar, plus the extensions marked below.
 struct TpeArgs {
   // NNI's default is kBest, which measured worst at concurrency 4 on the benchmark suite; "worst"
   // (running trials in the bad group only, as Optuna) measured best, ahead of leaving them out
