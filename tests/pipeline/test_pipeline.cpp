@@ -71,6 +71,12 @@ class PipelineTest : public ::testing::Test {
     return run_command("cd " + root_.string() + " && VDSR_ASSETS=" + (assets.empty() ? (root_ / "assets").string() : assets) +
                        " " + tool("vdsr-pipeline") + " --config pipeline.json --bin /opt/tools " + args);
   }
+  // The project's configs/pipeline.json, and a dry run of it in root_ with the real assets.
+  static fs::path real_config() { return fs::path(vdsr::test::source_dir()) / "configs" / "pipeline.json"; }
+  vdsr::test::CommandResult plan_real_config(const std::string& flags) const {
+    return run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
+                       " " + tool("vdsr-pipeline") + " --dry-run --config " + real_config().string() + " " + flags);
+  }
   // The stage runs logged since the last call, e.g. "a b c".
   std::string runs() {
     const std::string all = vdsr::test::read_text(root_ / "log");
@@ -255,10 +261,8 @@ TEST_F(PipelineTest, BadConfigsAndDryRunsRunNothing) {
 // The real config parses, resolves every variable, and plans its stages in both modes and profiles.
 TEST_F(PipelineTest, RealConfigPlansEveryStage) {
   VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
-  const std::string config = std::string(vdsr::test::source_dir()) + "/configs/pipeline.json";
   for (const char* profile : {"", "--quick"}) {
-    const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
-                               " " + tool("vdsr-pipeline") + " --dry-run --config " + config + " " + profile);
+    const auto r = plan_real_config(profile);
     ASSERT_EQ(r.code, 0) << r.output;
     for (const char* stage : {"data", "eval", "prune", "tune", "train", "quantize", "export", "report"})
       EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
@@ -266,7 +270,7 @@ TEST_F(PipelineTest, RealConfigPlansEveryStage) {
   fs::create_directories(root_ / "photos");
   for (int i = 0; i < 6; ++i) write(root_ / "photos" / ("p" + std::to_string(i) + ".png"), "");
   const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + (root_ / "nowhere").string() + " " +
-                             tool("vdsr-pipeline") + " --dry-run --quick --bootstrap photos --config " + config);
+                             tool("vdsr-pipeline") + " --dry-run --quick --bootstrap photos --config " + real_config().string());
   ASSERT_EQ(r.code, 0) << r.output;
   for (const char* stage : {"split", "data", "bootstrap", "eval", "prune", "tune", "train", "quantize", "export", "report"})
     EXPECT_NE(r.output.find(std::string("] ") + stage + ": would run"), std::string::npos) << stage << "\n" << r.output;
@@ -298,13 +302,11 @@ std::map<std::string, std::string> planned_commands(const std::string& output) {
 // only in the stages that make the final table.
 TEST_F(PipelineTest, RealConfigHoldsValidationImagesOutAndTestSetsForTheTable) {
   VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
-  const fs::path config = fs::path(vdsr::test::source_dir()) / "configs" / "pipeline.json";
-  const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
-                             " " + tool("vdsr-pipeline") + " --dry-run --config " + config.string());
+  const auto r = plan_real_config("");
   ASSERT_EQ(r.code, 0) << r.output;
   auto commands = planned_commands(r.output);
   const std::string split = (root_ / "experiments" / "pipeline" / "split").string();
-  const nlohmann::json json = nlohmann::json::parse(vdsr::test::read_text(config));
+  const nlohmann::json json = nlohmann::json::parse(vdsr::test::read_text(real_config()));
   std::istringstream names(json["vars"]["val_images"].get<std::string>());
   int held_out = 0;
   for (std::string name; std::getline(names, name, ',');) {
@@ -330,9 +332,7 @@ TEST_F(PipelineTest, RealConfigHoldsValidationImagesOutAndTestSetsForTheTable) {
 // ONNX; the bench stage times it in int8; the report stage reads what quantize wrote.
 TEST_F(PipelineTest, RealConfigQuantizesTheTunedModelForTheInt8Row) {
   VDSR_REQUIRE_PATH(vdsr::test::assets_path() / "Set5");
-  const fs::path config = fs::path(vdsr::test::source_dir()) / "configs" / "pipeline.json";
-  const auto r = run_command("cd " + root_.string() + " && VDSR_ASSETS=" + fs::absolute(vdsr::test::assets_path()).string() +
-                             " " + tool("vdsr-pipeline") + " --dry-run --quick --config " + config.string());
+  const auto r = plan_real_config("--quick");
   ASSERT_EQ(r.code, 0) << r.output;
   const auto train_at = r.output.find("] train: would run"), quantize_at = r.output.find("] quantize: would run");
   ASSERT_NE(quantize_at, std::string::npos) << r.output;
@@ -352,7 +352,7 @@ TEST_F(PipelineTest, RealConfigQuantizesTheTunedModelForTheInt8Row) {
   EXPECT_NE(commands["bench"].find("--precision int8 --int8-scales " + scales), std::string::npos) << commands["bench"];
 
   // The report stage lists the quantize outputs as inputs, so a new int8 result redoes the table.
-  const nlohmann::json json = nlohmann::json::parse(vdsr::test::read_text(config));
+  const nlohmann::json json = nlohmann::json::parse(vdsr::test::read_text(real_config()));
   for (const auto& stage : json["stages"]) {
     if (stage["name"] != "report") continue;
     const std::string inputs = stage["inputs"].dump();
