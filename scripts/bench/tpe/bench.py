@@ -114,6 +114,17 @@ def bests(runs, c):
     return [min(r["values"][:c]) for r in runs]
 
 
+def count_against_ours(s, m, base, cell):
+    """A variant against the defaults on the same seeds: whether its median moved, and whether the move is
+    significant (the cell counts against Optuna alone are noisy). Adds to the summary `s`; returns p."""
+    p, med, ref = mann_whitney_p(m, base), statistics.median(m), statistics.median(base)
+    s["better_than_ours"] += med < ref
+    s["worse_than_ours"] += med > ref
+    if p < 0.05:
+        s["sig"] += f" {cell}:" + ("better" if med < ref else "worse")
+    return p
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin", default="build/bin", help="folder with vdsr-tpe-bench (default build/bin)")
@@ -168,14 +179,8 @@ def main():
                         m = bests(runs, c)
                         cells.append(f"{statistics.median(m):.4g}")
                         if n != "ours":
-                            p = mann_whitney_p(m, base)
+                            p = count_against_ours(summary[n], m, base, f"{f}@{c}/c{conc}")
                             ps.append(f"{p:.3f}" + (" *" if p < 0.05 else ""))
-                            s = summary[n]
-                            s["better_than_ours"] += statistics.median(m) < statistics.median(base)
-                            s["worse_than_ours"] += statistics.median(m) > statistics.median(base)
-                            if p < 0.05:
-                                s["sig"] += f" {f}@{c}/c{conc}:" + (
-                                    "better" if statistics.median(m) < statistics.median(base) else "worse")
                     print(f"| {f} | {c} | " + " | ".join(cells + ps) + " |", flush=True)
                     continue
                 o, r = bests(optuna_runs, c), bests(random_runs, c)
@@ -190,13 +195,8 @@ def main():
                     s["cells"] += 1
                     s["le"] += 0 if worse else 1
                     s["worse"] += 1 if worse and p < 0.05 else 0
-                    # A variant against the defaults on the same seeds: which medians moved, and where
-                    # the move is significant (the cell counts against Optuna alone are noisy).
                     if n != "ours":
-                        s["better_than_ours"] += med < statistics.median(base)
-                        s["worse_than_ours"] += med > statistics.median(base)
-                        if mann_whitney_p(m, base) < 0.05:
-                            s["sig"] += f" {f}@{c}/c{conc}:" + ("better" if med < statistics.median(base) else "worse")
+                        count_against_ours(s, m, base, f"{f}@{c}/c{conc}")
                 pr = mann_whitney_p(bests(mine["ours"], c), r)
                 print(f"| {f} | {c} | " + " | ".join(cells) + f" | {statistics.median(o):.4g} | "
                       f"{statistics.median(r):.4g} | " + " | ".join(ps) + f" | {pr:.2g} |", flush=True)
