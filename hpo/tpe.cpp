@@ -566,11 +566,18 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
   for (size_t d : dims) fixed.push_back(!std::isnan(out[d]));
   const JointModel l = fit_joint(all, dims, below, args_);
   const JointModel g = fit_joint(all, dims, above, args_);
-  // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
+  // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio. With
+  // options already picked, joint_choice_share of the candidates (spread evenly) draw their options from
+  // l's kernels instead, so options that are good together can win as a combination.
+  const std::vector<bool> none(fixed.size(), false);
+  const bool picked = std::find(fixed.begin(), fixed.end(), true) != fixed.end();
+  const long n = args_.n_ei_candidates, joint = picked ? std::lround(args_.joint_choice_share * n) : 0;
   double best_score = -INFINITY;
   Point cand = out, best = out;
-  for (int c = 0; c < args_.n_ei_candidates; ++c) {
-    joint_sample(all, l, rng, cand, fixed);
+  for (long c = 0; c < n; ++c) {
+    const bool options_from_kernels = (c + 1) * joint / n > c * joint / n;
+    if (!options_from_kernels) cand = out;  // the picked options
+    joint_sample(all, l, rng, cand, options_from_kernels ? none : fixed);
     const double score = joint_log_pdf(all, l, cand) - joint_log_pdf(all, g, cand);
     if (score > best_score) best_score = score, best = cand;
   }
@@ -599,6 +606,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   a.multivariate = f.optional("multivariate", a.multivariate);
   a.joint_choices = f.optional("joint_choices", a.joint_choices);
   a.numbers_given_choices = f.optional("numbers_given_choices", a.numbers_given_choices);
+  a.joint_choice_share = f.optional("joint_choice_share", a.joint_choice_share, Range::between(0, 1));
   f.finish();
   return a;
 }
