@@ -52,6 +52,13 @@ if mode == "slow":
     time.sleep(0.4)
 if mode == "first_quick":  # trial 1 ends soon, the others run until they are stopped
     time.sleep(0.4 if tid == 1 else 60)
+if mode == "held_after_3":  # trials 1-3 end soon, later ones run while the test's file "hold" exists
+    hold = os.path.join(os.environ["VDSR_TRIAL_DIR"], "..", "..", "..", "hold")
+    time.sleep(0.4)
+    for _ in range(1200):
+        if tid <= 3 or not os.path.exists(hold):
+            break
+        time.sleep(0.05)
 with open(os.environ["VDSR_TRIAL_METRICS"], "a") as f:
     for s in range(3):
         f.write(json.dumps({"type": "intermediate", "step": s + 1,
@@ -347,12 +354,16 @@ TEST_F(TuneCli, ExhaustedDiscreteSpaceEndsCleanly) {
 }
 
 TEST_F(TuneCli, ResumeAfterKillKeepsFinishedTrialsAndRerunsInterruptedOnes) {
-  write_config(config("slow", 8, 2));
+  // Trials after the third are held until the kill, so one is surely running then (a trial that merely
+  // ran slowly could end between the last look at the store and the kill).
+  write_config(config("held_after_3", 8, 2));
+  std::ofstream(dir_ / "hold") << "";
   pid_t pid = spawn_tune({"--config", (dir_ / "exp.json").string(), "--dir", (dir_ / "run").string()});
   wait_for(dir_ / "run", 3);
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   int ws = 0;
   waitpid(pid, &ws, 0);
+  fs::remove(dir_ / "hold");
   std::map<int, TrialRecord> before;
   for (auto& t : Store::open(dir_ / "run").trials())
     if (t.status == TrialState::kSucceeded) before[t.id] = t;
