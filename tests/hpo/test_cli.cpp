@@ -48,8 +48,6 @@ print("trial", tid, "dir", os.environ["VDSR_TRIAL_DIR"], flush=True)
 x = p["x"]
 if mode == "hang":
     time.sleep(60)
-if mode == "slow":
-    time.sleep(0.4)
 if mode == "first_quick":  # trial 1 ends soon, the others run until they are stopped
     time.sleep(0.4 if tid == 1 else 60)
 if mode == "held_after_3":  # trials 1-3 end soon, later ones run while the test's file "hold" exists
