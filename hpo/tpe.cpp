@@ -231,7 +231,7 @@ double suggest_choice(const Dim& dim, const std::vector<double>& below, const st
   const size_t k = dim.options.size();
   const std::vector<double> pl = categorical_probs(below, k, args), pg = categorical_probs(above, k, args);
   double best_score = -INFINITY, best = 0;
-  for (int c = 0; c < args.n_ei_candidates; ++c) {
+  for (int c = 0; c < args.choice_ei_candidates; ++c) {
     double u = rng.uniform(), acc = 0;
     size_t o = 0;
     for (; o + 1 < k; ++o) {
@@ -591,7 +591,12 @@ TpeArgs read_tpe_args(Fields& class_args) {
   a.constant_liar_type = f.optional("constant_liar_type", a.constant_liar_type);
   a.n_startup_jobs = f.maybe<int>("n_startup_jobs", Range::at_least(0));
   a.startup_sampling = f.optional("startup_sampling", a.startup_sampling);
-  a.n_ei_candidates = f.optional("n_ei_candidates", a.n_ei_candidates, Range::at_least(1));
+  const std::optional<int> n_ei_candidates = f.maybe<int>("n_ei_candidates", Range::at_least(1));
+  a.n_ei_candidates = n_ei_candidates.value_or(a.n_ei_candidates);
+  // An explicit n_ei_candidates applies to every parameter (NNI's meaning) unless choice_ei_candidates
+  // is set as well.
+  a.choice_ei_candidates = f.optional("choice_ei_candidates", n_ei_candidates.value_or(kChoiceEiCandidates),
+                                      Range::at_least(1));
   a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
   a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
   // NNI's gamma means the sqrt rule, so a config that sets gamma alone keeps that meaning; with neither
