@@ -36,7 +36,8 @@ constexpr double kLinearGamma = 0.15;
 // The choices' share with the linear rule: 0.1 (Optuna's) measured better for them than 0.15, which
 // stays best for the numbers (docs/tuning.md).
 constexpr double kLinearChoiceGamma = 0.1;
-// EI candidates for choice parameters: 4 measured better than 2, 3, 6 and 24 (docs/tuning.md).
+// EI candidates for choice parameters: 4 measured better than 24 on fresh seeds; 1 was worse, 2, 3
+// and 6 no better (docs/tuning.md).
 constexpr int kChoiceEiCandidates = 4;
 
 // TPE's classArgs.tpe_args, with NNI's names; defaults as NNI's except n_startup_jobs, the split and
