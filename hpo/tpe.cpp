@@ -162,12 +162,14 @@ std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior
 }
 
 Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_sigma, double prior_weight,
-                  int lf, double low, double high) {
+                  int lf, double low, double high, const std::vector<bool>& lie, double lie_width) {
   Parzen p;
   p.low = low;
   p.high = high;
   const std::vector<double> age_w = forgetting_weights(obs.size(), lf);
-  const std::vector<double> sig = adaptive_sigmas(obs, prior_mu, prior_sigma);
+  std::vector<double> sig = adaptive_sigmas(obs, prior_mu, prior_sigma);
+  for (size_t i = 0; i < lie.size(); ++i)
+    if (lie[i]) sig[i] = std::min(sig[i] * lie_width, prior_sigma);
   std::vector<size_t> order(obs.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return obs[a] < obs[b]; });
@@ -245,15 +247,16 @@ double suggest_choice(const Dim& dim, const std::vector<double>& below, const st
 }
 
 double suggest_number(const Dim& dim, const std::vector<double>& below, const std::vector<double>& above,
-                      const TpeArgs& args, Rng& rng) {
+                      const std::vector<bool>& above_lies, const TpeArgs& args, Rng& rng) {
   const Model m = model_of(dim);
-  auto fit = [&](const std::vector<double>& vals) {
+  auto fit = [&](const std::vector<double>& vals, const std::vector<bool>& lies) {
     std::vector<double> xs;
     xs.reserve(vals.size());
     for (double v : vals) xs.push_back(to_model(dim, v));
-    return fit_parzen(xs, m.prior_mu, m.prior_sigma, args.prior_weight, args.linear_forgetting, m.low, m.high);
+    return fit_parzen(xs, m.prior_mu, m.prior_sigma, args.prior_weight, args.linear_forgetting, m.low, m.high, lies,
+                      args.lie_width);
   };
-  const Parzen l = fit(below), g = fit(above);
+  const Parzen l = fit(below, {}), g = fit(above, above_lies);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
   double best_score = -INFINITY, best = kNaN;
   for (int c = 0; c < args.n_ei_candidates; ++c) {
@@ -392,12 +395,15 @@ Point TpeTuner::model_suggest(Rng& rng) const {
 double TpeTuner::suggest_dim(size_t d, const Observations& obs, const std::vector<bool>& good, Rng& rng) const {
   const Dim& dim = space_.dims()[d];
   std::vector<double> below, above;
+  std::vector<bool> above_lies;
   for (size_t i = 0; i < obs.points.size(); ++i) {
     double v = (*obs.points[i])[d];
-    if (!std::isnan(v)) (good[i] ? below : above).push_back(v);
+    if (std::isnan(v)) continue;
+    (good[i] ? below : above).push_back(v);
+    if (!good[i]) above_lies.push_back(obs.running[i]);
   }
   if (dim.type == ParamType::Choice) return suggest_choice(dim, below, above, args_, rng);
-  return suggest_number(dim, below, above, args_, rng);
+  return suggest_number(dim, below, above, above_lies, args_, rng);
 }
 
 namespace {
@@ -420,8 +426,9 @@ struct JointModel {
   std::vector<std::vector<double>> mu, sigma, log_z;  // [kernel][dim]; log_z: log of the in-bounds mass
 };
 
+// `lie` flags running trials' lies (empty: none); their numeric factors get lie_width times the width.
 JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dims, const std::vector<Point>& obs,
-                     const TpeArgs& args) {
+                     const TpeArgs& args, const std::vector<bool>& lie = {}) {
   JointModel jm;
   jm.dims = dims;
   jm.prior_weight = args.prior_weight;
@@ -445,7 +452,9 @@ JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dim
     jm.models.push_back(m);
     std::vector<double> xs;
     for (const Point& p : obs) xs.push_back(to_model(d, p[dims[j]]));
-    const std::vector<double> sig = adaptive_sigmas(xs, m.prior_mu, m.prior_sigma);
+    std::vector<double> sig = adaptive_sigmas(xs, m.prior_mu, m.prior_sigma);
+    for (size_t i = 0; i < lie.size(); ++i)
+      if (lie[i]) sig[i] = std::min(sig[i] * args.lie_width, m.prior_sigma);
     for (size_t i = 0; i <= n; ++i) {
       const double mu = i < n ? xs[i] : m.prior_mu, s = i < n ? sig[i] : m.prior_sigma;
       jm.mu[i][j] = mu;
@@ -552,8 +561,10 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
       dims.push_back(static_cast<size_t>(d));
   if (dims.empty()) return;
   std::vector<Point> below, above;
+  std::vector<bool> above_lies;
   for (size_t i = 0; i < pts.size(); ++i) {
     (good[i] ? below : above).push_back(*pts[i]);
+    if (!good[i]) above_lies.push_back(running[i]);
     // A running trial's lie marks where a trial runs, not which option is bad: its kernel leaves the
     // choices open (-1, uniform). With its option kept, the lies (drawn from l, so mostly on the good
     // option) made g dominate exactly that option near the good values, and concurrent suggestions
@@ -565,7 +576,7 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
   std::vector<bool> fixed;
   for (size_t d : dims) fixed.push_back(!std::isnan(out[d]));
   const JointModel l = fit_joint(all, dims, below, args_);
-  const JointModel g = fit_joint(all, dims, above, args_);
+  const JointModel g = fit_joint(all, dims, above, args_, above_lies);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio. With
   // options already picked, joint_choice_share of the candidates (spread evenly) draw their options from
   // l's kernels instead, so options that are good together can win as a combination.
@@ -597,6 +608,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   // is set as well.
   a.choice_ei_candidates = f.optional("choice_ei_candidates", n_ei_candidates.value_or(kChoiceEiCandidates),
                                       Range::at_least(1));
+  a.lie_width = f.optional("lie_width", a.lie_width, Range::above(0));
   a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
   a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
   // NNI's gamma means the sqrt rule, so a config that sets gamma alone keeps that meaning; with neither

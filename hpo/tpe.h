@@ -39,6 +39,9 @@ constexpr double kLinearChoiceGamma = 0.1;
 // EI candidates for choice parameters: 4 measured better than 24 on fresh seeds; 1 was worse, 2, 3
 // and 6 no better (docs/tuning.md).
 constexpr int kChoiceEiCandidates = 4;
+// A running trial's kernel width in the bad density, as a share of its adaptive width: 0.25-0.5
+// measured better than 1 with trials running, wider much worse (docs/tuning.md).
+constexpr double kLieWidth = 0.35;
 
 // TPE's classArgs.tpe_args, with NNI's names; defaults as NNI's except n_startup_jobs, the split and
 // the constant liar, plus the extensions marked below.
@@ -59,6 +62,11 @@ struct TpeArgs {
   // pick random, favouring good ratios (docs/tuning.md). Default: 4, or n_ei_candidates when tpe_args
   // sets that (NNI's meaning).
   int choice_ei_candidates = kChoiceEiCandidates;
+  // Extension: a running trial's lie enters the bad density with its kernel narrowed to this share of
+  // the adaptive width, so its density weighs on the point being measured and its close neighbours.
+  // With the full width its mass spread thin and concurrent suggestions often landed next to the
+  // running trial (docs/tuning.md).
+  double lie_width = kLieWidth;
   // The newest this many observations weigh fully, older ones ramp down to 1/N; also caps the good group.
   int linear_forgetting = 25;
   // The prior's weight in each estimator, counted in observations.
@@ -115,8 +123,9 @@ struct Parzen {
 // hyperopt's linear forgetting: the newest `lf` observations weigh 1, older ones ramp down to 1/n.
 std::vector<double> forgetting_weights(size_t n, int lf);
 // hyperopt's adaptive Parzen estimator: observations in age order plus the prior as one component.
+// Observations flagged in `lie` (running trials' lies; empty: none) get lie_width times their width.
 Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_sigma, double prior_weight,
-                  int lf, double low, double high);
+                  int lf, double low, double high, const std::vector<bool>& lie = {}, double lie_width = 1);
 // The good/bad split size: min(ceil(gamma * sqrt(n)), lf), or min(ceil(gamma * n), lf) when linear.
 size_t n_below(size_t n, double gamma, int lf, bool linear = false);
 // The good group: good[i] when observation i is among the n_below() lowest losses (ties: the older
