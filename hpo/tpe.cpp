@@ -161,6 +161,17 @@ std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior
   return out;
 }
 
+namespace {
+
+// Running trials' lies (flagged in `lie`) get lie_width times their adaptive width, at most the prior's
+// (TpeArgs::lie_width); used by the per-parameter and the joint estimators alike.
+void narrow_lies(std::vector<double>& sig, const std::vector<bool>& lie, double lie_width, double prior_sigma) {
+  for (size_t i = 0; i < lie.size(); ++i)
+    if (lie[i]) sig[i] = std::min(sig[i] * lie_width, prior_sigma);
+}
+
+}  // namespace
+
 Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_sigma, double prior_weight,
                   int lf, double low, double high, const std::vector<bool>& lie, double lie_width) {
   Parzen p;
@@ -168,8 +179,7 @@ Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_
   p.high = high;
   const std::vector<double> age_w = forgetting_weights(obs.size(), lf);
   std::vector<double> sig = adaptive_sigmas(obs, prior_mu, prior_sigma);
-  for (size_t i = 0; i < lie.size(); ++i)
-    if (lie[i]) sig[i] = std::min(sig[i] * lie_width, prior_sigma);
+  narrow_lies(sig, lie, lie_width, prior_sigma);
   std::vector<size_t> order(obs.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return obs[a] < obs[b]; });
@@ -453,8 +463,7 @@ JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dim
     std::vector<double> xs;
     for (const Point& p : obs) xs.push_back(to_model(d, p[dims[j]]));
     std::vector<double> sig = adaptive_sigmas(xs, m.prior_mu, m.prior_sigma);
-    for (size_t i = 0; i < lie.size(); ++i)
-      if (lie[i]) sig[i] = std::min(sig[i] * args.lie_width, m.prior_sigma);
+    narrow_lies(sig, lie, args.lie_width, m.prior_sigma);
     for (size_t i = 0; i <= n; ++i) {
       const double mu = i < n ? xs[i] : m.prior_mu, s = i < n ? sig[i] : m.prior_sigma;
       jm.mu[i][j] = mu;
