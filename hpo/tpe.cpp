@@ -130,7 +130,8 @@ std::vector<double> forgetting_weights(size_t n, int lf) {
   return w;
 }
 
-std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior_mu, double prior_sigma) {
+std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior_mu, double prior_sigma,
+                                    double floor_count) {
   std::vector<size_t> order(obs.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return obs[a] < obs[b]; });
@@ -148,8 +149,9 @@ std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior
     // hyperopt's one-observation case: the observation gets half the prior's width.
     sorted[prior_pos == 0 ? 1 : 0] = 0.5 * prior_sigma;
   } else if (n > 2) {
-    // Each centre's width is the larger gap to its neighbours, clipped to [prior/min(100, n+1), prior].
-    const double min_sigma = prior_sigma / std::min(100.0, 1.0 + static_cast<double>(n));
+    // Each centre's width is the larger gap to its neighbours, clipped to [prior/min(100, m+1), prior].
+    const double m = std::max(static_cast<double>(n), floor_count);
+    const double min_sigma = prior_sigma / std::min(100.0, 1.0 + m);
     for (size_t i = 0; i < n; ++i) {
       double left = i > 0 ? mus[i] - mus[i - 1] : mus[1] - mus[0];
       double right = i + 1 < n ? mus[i + 1] - mus[i] : mus[n - 1] - mus[n - 2];
@@ -173,12 +175,13 @@ void narrow_lies(std::vector<double>& sig, const std::vector<bool>& lie, double 
 }  // namespace
 
 Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_sigma, double prior_weight,
-                  int lf, double low, double high, const std::vector<bool>& lie, double lie_width) {
+                  int lf, double low, double high, const std::vector<bool>& lie, double lie_width,
+                  double floor_count) {
   Parzen p;
   p.low = low;
   p.high = high;
   const std::vector<double> age_w = forgetting_weights(obs.size(), lf);
-  std::vector<double> sig = adaptive_sigmas(obs, prior_mu, prior_sigma);
+  std::vector<double> sig = adaptive_sigmas(obs, prior_mu, prior_sigma, floor_count);
   narrow_lies(sig, lie, lie_width, prior_sigma);
   std::vector<size_t> order(obs.size());
   std::iota(order.begin(), order.end(), 0);
@@ -259,12 +262,14 @@ double suggest_choice(const Dim& dim, const std::vector<double>& below, const st
 double suggest_number(const Dim& dim, const std::vector<double>& below, const std::vector<double>& above,
                       const std::vector<bool>& above_lies, const TpeArgs& args, Rng& rng) {
   const Model m = model_of(dim);
+  // The width floor counts every observation of this parameter (TpeArgs::width_floor_share).
+  const double floor_count = args.width_floor_share * static_cast<double>(below.size() + above.size());
   auto fit = [&](const std::vector<double>& vals, const std::vector<bool>& lies) {
     std::vector<double> xs;
     xs.reserve(vals.size());
     for (double v : vals) xs.push_back(to_model(dim, v));
     return fit_parzen(xs, m.prior_mu, m.prior_sigma, args.prior_weight, args.linear_forgetting, m.low, m.high, lies,
-                      args.lie_width);
+                      args.lie_width, floor_count);
   };
   const Parzen l = fit(below, {}), g = fit(above, above_lies);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio.
@@ -437,8 +442,9 @@ struct JointModel {
 };
 
 // `lie` flags running trials' lies (empty: none); their numeric factors get lie_width times the width.
+// `n_all`: the observations of both groups, for the width floor (TpeArgs::width_floor_share).
 JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dims, const std::vector<Point>& obs,
-                     const TpeArgs& args, const std::vector<bool>& lie = {}) {
+                     size_t n_all, const TpeArgs& args, const std::vector<bool>& lie = {}) {
   JointModel jm;
   jm.dims = dims;
   jm.prior_weight = args.prior_weight;
@@ -462,7 +468,8 @@ JointModel fit_joint(const std::vector<Dim>& all, const std::vector<size_t>& dim
     jm.models.push_back(m);
     std::vector<double> xs;
     for (const Point& p : obs) xs.push_back(to_model(d, p[dims[j]]));
-    std::vector<double> sig = adaptive_sigmas(xs, m.prior_mu, m.prior_sigma);
+    std::vector<double> sig =
+        adaptive_sigmas(xs, m.prior_mu, m.prior_sigma, args.width_floor_share * static_cast<double>(n_all));
     narrow_lies(sig, lie, args.lie_width, m.prior_sigma);
     for (size_t i = 0; i <= n; ++i) {
       const double mu = i < n ? xs[i] : m.prior_mu, s = i < n ? sig[i] : m.prior_sigma;
@@ -584,8 +591,8 @@ void TpeTuner::joint_suggest(const std::vector<const Point*>& pts, const std::ve
   }
   std::vector<bool> fixed;
   for (size_t d : dims) fixed.push_back(!std::isnan(out[d]));
-  const JointModel l = fit_joint(all, dims, below, args_);
-  const JointModel g = fit_joint(all, dims, above, args_, above_lies);
+  const JointModel l = fit_joint(all, dims, below, pts.size(), args_);
+  const JointModel g = fit_joint(all, dims, above, pts.size(), args_, above_lies);
   // Expected improvement is monotone in l(x)/g(x): draw candidates from l, keep the best ratio. With
   // options already picked, joint_choice_share of the candidates (spread evenly) draw their options from
   // l's kernels instead, so options that are good together can win as a combination.
@@ -618,6 +625,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   a.choice_ei_candidates = f.optional("choice_ei_candidates", n_ei_candidates.value_or(kChoiceEiCandidates),
                                       Range::at_least(1));
   a.lie_width = f.optional("lie_width", a.lie_width, Range::above(0));
+  a.width_floor_share = f.optional("width_floor_share", a.width_floor_share, Range::between(0, 1));
   a.linear_forgetting = f.optional("linear_forgetting", a.linear_forgetting, Range::at_least(1));
   a.prior_weight = f.optional("prior_weight", a.prior_weight, Range::above(0));
   // NNI's gamma means the sqrt rule, so a config that sets gamma alone keeps that meaning; with neither

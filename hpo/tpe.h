@@ -42,6 +42,10 @@ constexpr int kChoiceEiCandidates = 4;
 // A running trial's kernel width in the bad density, as a share of its adaptive width: 0.25-0.5
 // measured better than 1 with trials running, wider much worse (docs/tuning.md).
 constexpr double kLieWidth = 0.35;
+// The kernels' width floor follows this share of all observations, not only the group's size: 0.3
+// measured better than hyperopt's rule (0) on fresh seeds, 0.5 and 1 worse in 5-6 dimensions
+// (docs/tuning.md).
+constexpr double kWidthFloorShare = 0.3;
 
 // TPE's classArgs.tpe_args, with NNI's names; defaults as NNI's except n_startup_jobs, the split and
 // the constant liar, plus the extensions marked below.
@@ -67,6 +71,12 @@ struct TpeArgs {
   // With the full width its mass spread thin and concurrent suggestions often landed next to the
   // running trial (docs/tuning.md).
   double lie_width = kLieWidth;
+  // Extension: hyperopt clips each kernel's width to at least the prior's / min(100, 1 + n), n the
+  // group's size; here n is at least this share of all the observations the parameter has (good, bad
+  // and running). The good group stays about a seventh of the trials, so with hyperopt's rule the
+  // kernels could not narrow below a sixteenth of the range after 100 trials, and runs stalled near
+  // an optimum they had found (docs/tuning.md). 0: hyperopt's rule.
+  double width_floor_share = kWidthFloorShare;
   // The newest this many observations weigh fully, older ones ramp down to 1/N; also caps the good group.
   int linear_forgetting = 25;
   // The prior's weight in each estimator, counted in observations.
@@ -123,9 +133,11 @@ struct Parzen {
 // hyperopt's linear forgetting: the newest `lf` observations weigh 1, older ones ramp down to 1/n.
 std::vector<double> forgetting_weights(size_t n, int lf);
 // hyperopt's adaptive Parzen estimator: observations in age order plus the prior as one component.
-// Observations flagged in `lie` (running trials' lies; empty: none) get lie_width times their width.
+// Observations flagged in `lie` (running trials' lies; empty: none) get lie_width times their width;
+// floor_count as in adaptive_sigmas.
 Parzen fit_parzen(const std::vector<double>& obs, double prior_mu, double prior_sigma, double prior_weight,
-                  int lf, double low, double high, const std::vector<bool>& lie = {}, double lie_width = 1);
+                  int lf, double low, double high, const std::vector<bool>& lie = {}, double lie_width = 1,
+                  double floor_count = 0);
 // The good/bad split size: min(ceil(gamma * sqrt(n)), lf), or min(ceil(gamma * n), lf) when linear.
 size_t n_below(size_t n, double gamma, int lf, bool linear = false);
 // The good group: good[i] when observation i is among the n_below() lowest losses (ties: the older
@@ -133,8 +145,10 @@ size_t n_below(size_t n, double gamma, int lf, bool linear = false);
 std::vector<bool> split_good(const std::vector<double>& losses, const std::vector<bool>& running,
                              const TpeArgs& args);
 // Per-observation widths of hyperopt's adaptive Parzen estimator (larger neighbour gap, the prior's mean
-// counted as a neighbour, clipped to [prior/min(100, n+1), prior]), in the order of `obs`.
-std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior_mu, double prior_sigma);
+// counted as a neighbour, clipped to [prior/min(100, m+1), prior] with m the number of centres, or
+// floor_count when larger: TpeArgs::width_floor_share), in the order of `obs`.
+std::vector<double> adaptive_sigmas(const std::vector<double>& obs, double prior_mu, double prior_sigma,
+                                    double floor_count = 0);
 
 class TpeTuner : public Tuner {
  public:

@@ -90,6 +90,53 @@ TEST(TpeParts, AdaptiveWidthsAreTheParzenEstimatorsInObservationOrder) {
   EXPECT_NEAR(sig[3], 0.2, 1e-12);
 }
 
+TEST(TpeParts, WidthFloorFollowsAllObservationsWhenAsked) {
+  // Five observations 0.001 apart near 0.3, the prior at 0.5 with width 1: the first four have gaps
+  // below any floor (0.304 and the prior's mean keep their gap to each other, 0.196). hyperopt's floor
+  // is 1/min(100, 6 + 1); a floor count of 30 (width_floor_share 0.3 of 100 observations) lowers it to
+  // 1/31; one below the centres' count leaves it as it was.
+  const std::vector<double> obs{0.300, 0.301, 0.302, 0.303, 0.304};
+  auto floor_of = [&](double floor_count) {
+    const std::vector<double> sig = adaptive_sigmas(obs, 0.5, 1.0, floor_count);
+    for (size_t i = 1; i < 4; ++i) EXPECT_EQ(sig[i], sig[0]) << i;
+    EXPECT_NEAR(sig[4], 0.196, 1e-12);
+    return sig[0];
+  };
+  EXPECT_NEAR(floor_of(0), 1.0 / 7, 1e-12);
+  EXPECT_NEAR(floor_of(4), 1.0 / 7, 1e-12);
+  EXPECT_NEAR(floor_of(30), 1.0 / 31, 1e-12);
+  EXPECT_NEAR(floor_of(500), 1.0 / 100, 1e-12);  // at most 100, as hyperopt's
+  Parzen p = fit_parzen(obs, 0.5, 1.0, 1.0, 25, 0, 1, {}, 1, 30);
+  EXPECT_NEAR(p.sigmas[0], 1.0 / 31, 1e-12);
+}
+
+TEST(Tpe, WidthFloorLetsTheSuggestionsNarrowAroundAnOptimumFound) {
+  // 100 finished trials on a 1-D problem: 85 spread over [0, 1], 15 within 0.005 of the optimum 0.3,
+  // which form the good group (ceil(0.15 * 100)). Their gaps are far below any floor, so the floor
+  // sets the good kernels' width: hyperopt's 1/16 of the range, or 1/31 when it follows all 100
+  // observations (width_floor_share 0.3). One EI candidate makes the suggestion a plain draw from the
+  // good density, which shows that width.
+  SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
+  auto median_distance = [&](json args) {
+    std::vector<double> d;
+    for (uint64_t seed = 1; seed <= 41; ++seed) {
+      auto t = tpe(s, seed, args);
+      for (int id = 1; id <= 100; ++id) {
+        const double x = id <= 85 ? std::fmod(id * 0.618034, 1.0) : 0.3 + (id - 93) * 0.0007;
+        t->observe(id, Point{x}, std::abs(x - 0.3));
+      }
+      d.push_back(std::abs((*t->suggest(101))[0] - 0.3));
+    }
+    std::nth_element(d.begin(), d.begin() + 20, d.end());
+    return d[20];
+  };
+  const double floor = median_distance({{"n_startup_jobs", 3}, {"n_ei_candidates", 1}}),
+               hyperopt = median_distance({{"n_startup_jobs", 3}, {"n_ei_candidates", 1}, {"width_floor_share", 0}});
+  // Measured: 0.027 and 0.042 (0.674 times the width for a normal: 0.022 and 0.042).
+  EXPECT_LE(floor, 0.033) << hyperopt;
+  EXPECT_GE(hyperopt, 0.037) << floor;
+}
+
 TEST(TpeParts, ParzenEstimatorFollowsHyperopt) {
   // Observations 0.1, 0.9 and the prior at 0.5 (width 1): widths are the larger neighbour gap (0.4),
   // clipped to [1/min(100, 4), 1] = [0.25, 1]; the prior keeps its own width.
@@ -574,12 +621,15 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"choice_ei_candidates", 0}}}}}},
       "choice_ei_candidates");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"lie_width", 0}}}}}}, "lie_width");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"width_floor_share", 1.5}}}}}},
+      "width_floor_share");
   auto def = make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", 1}}}}, s, "t");
   const TpeArgs& da = static_cast<TpeTuner&>(*def).args();
   EXPECT_EQ(da.n_startup_jobs, 10);  // no trial budget: the ceiling of the budget rule
   EXPECT_EQ(da.n_ei_candidates, 24);
   EXPECT_EQ(da.choice_ei_candidates, 4);
   EXPECT_EQ(da.lie_width, 0.35);
+  EXPECT_EQ(da.width_floor_share, 0.3);
   EXPECT_EQ(da.gamma, 0.15);  // the linear split, which measured better than NNI's sqrt rule
   EXPECT_EQ(da.gamma_mode, GammaMode::kLinear);
   // gamma set alone keeps NNI's meaning (the sqrt rule); gamma_mode alone gets its own default share.
@@ -608,6 +658,7 @@ TEST(Tuners, ClassArgsAreValidated) {
   EXPECT_EQ(nni({{"choice_ei_candidates", 8}}).choice_ei_candidates, 8);
   EXPECT_EQ(nni({{"choice_ei_candidates", 8}}).n_ei_candidates, 24);
   EXPECT_EQ(nni({{"lie_width", 1.0}}).lie_width, 1.0);
+  EXPECT_EQ(nni({{"width_floor_share", 0}}).width_floor_share, 0);  // hyperopt's rule
   EXPECT_EQ(da.constant_liar_type, Liar::kWorst);  // measured best at concurrency 4, NNI's "best" worst
   EXPECT_TRUE(da.multivariate);
   EXPECT_EQ(da.joint_choice_share, 0);
