@@ -72,10 +72,10 @@ struct TpeArgs {
   // running trial (docs/tuning.md).
   double lie_width = kLieWidth;
   // Extension: hyperopt clips each kernel's width to at least the prior's / min(100, 1 + n), n the
-  // group's size; here n is at least this share of all the observations the parameter has (good, bad
-  // and running). The good group stays about a seventh of the trials, so with hyperopt's rule the
-  // kernels could not narrow below a sixteenth of the range after 100 trials, and runs stalled near
-  // an optimum they had found (docs/tuning.md). 0: hyperopt's rule.
+  // group's observations plus the prior; here n is at least this share of all the observations the
+  // parameter has (good, bad and running). The good group stays about a seventh of the trials, so with
+  // hyperopt's rule the good kernels could not narrow below a 17th of the range after 100 trials, and
+  // runs stalled near an optimum they had found (docs/tuning.md). 0: hyperopt's rule.
   double width_floor_share = kWidthFloorShare;
   // The newest this many observations weigh fully, older ones ramp down to 1/N; also caps the good group.
   int linear_forgetting = 25;
