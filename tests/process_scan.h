@@ -6,12 +6,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "vdsr/util/process.h"
 
 namespace vdsr::test {
 
@@ -23,8 +23,8 @@ inline std::vector<pid_t> live_group_members(pid_t pgid) {
   while (dirent* e = readdir(d)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A process may exit while it is read: then it is simply not listed.
+    const std::string s = read_proc_file("/proc/" + std::to_string(pid) + "/stat").value_or("");
     const size_t close = s.rfind(')');  // the command name before it may hold anything
     if (close == std::string::npos) continue;
     char state = 0;
@@ -45,8 +45,7 @@ inline std::vector<pid_t> processes_with_argument(const std::string& arg) {
   while (dirent* e = readdir(d)) {
     const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
-    const std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string s = read_proc_file("/proc/" + std::to_string(pid) + "/cmdline").value_or("");
     if (('\0' + s).find('\0' + arg + '\0') != std::string::npos) out.push_back(pid);  // empty for zombies
   }
   closedir(d);

@@ -132,6 +132,25 @@ TEST(KillGroupIfStartedAt, EndsTheRecordedGroupOnlyWhenTheStartTimeMatches) {
   EXPECT_FALSE(process_start_time(pid).has_value());
 }
 
+TEST(ReadProcFile, AProcessThatExitsAfterTheOpenIsAnEmptyReadNotAnException) {
+  // Scans of /proc open a process's stat file and then read it; if the process exits and is reaped in
+  // between, the read fails with ESRCH. Read through std::ifstream and istreambuf_iterator, libstdc++
+  // threw that out of the scan.
+  const pid_t pid = spawn_shell(shell("sleep 300"));
+  const std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  const std::optional<std::string> alive = read_proc_file(path);
+  ASSERT_TRUE(alive.has_value());
+  EXPECT_EQ(alive->rfind(std::to_string(pid) + " (", 0), 0u) << *alive;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  signal_group(pid, SIGKILL);
+  wait_status(pid);
+  EXPECT_FALSE(read_to_end(fd).has_value());
+  ::close(fd);
+  EXPECT_FALSE(read_proc_file(path).has_value());
+  EXPECT_FALSE(process_start_time(pid).has_value());
+}
+
 TEST(KillGroupIfStartedAt, LeavesAGroupOfZombiesAlone) {
   const pid_t pid = spawn_shell(shell("exit 0"));
   const auto start = process_start_time(pid);

@@ -11,7 +11,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -172,9 +171,9 @@ namespace {
 // The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses): the
 // first is field 3, the state.
 std::optional<std::vector<std::string>> stat_fields(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  if (!in) return std::nullopt;
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::optional<std::string> read = read_proc_file("/proc/" + std::to_string(pid) + "/stat");
+  if (!read) return std::nullopt;
+  const std::string& text = *read;
   const size_t close = text.rfind(')');
   if (close == std::string::npos) return std::nullopt;
   std::istringstream rest(text.substr(close + 1));
@@ -185,6 +184,26 @@ std::optional<std::vector<std::string>> stat_fields(pid_t pid) {
 }
 
 }  // namespace
+
+std::optional<std::string> read_to_end(int fd) {
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) return text;
+    text.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::optional<std::string> read_proc_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> text = read_to_end(fd);
+  ::close(fd);
+  return text;
+}
 
 std::optional<std::uint64_t> process_start_time(pid_t pid) {
   const auto f = stat_fields(pid);

@@ -37,6 +37,14 @@ void signal_group(pid_t pid, int signal);
 // Exit code of a waitpid status: the exit status, or 128 + signal for a killed process.
 int exit_code_of(int wait_status);
 
+// The text of a file under /proc (e.g. /proc/<pid>/stat), or empty when it cannot be read. A process
+// that exits between the open and the read makes the read fail (ESRCH), which a std::ifstream read
+// through istreambuf_iterator turns into an exception; scans of /proc race with exiting processes, so
+// this never throws.
+std::optional<std::string> read_proc_file(const std::string& path);
+// The rest of an open descriptor's content, or empty on a read error (read_proc_file's second half).
+std::optional<std::string> read_to_end(int fd);
+
 // A process's start time in clock ticks after boot (field 22 of /proc/<pid>/stat); with the pid it names
 // one process for good, as pids are reused. Empty when there is no such process.
 std::optional<std::uint64_t> process_start_time(pid_t pid);
