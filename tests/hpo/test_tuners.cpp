@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -31,6 +32,20 @@ double seed_objective(const json& p) {
 
 std::unique_ptr<Tuner> tpe(const SearchSpace& s, uint64_t seed, json tpe_args = json::object()) {
   return make_tuner({{"name", "TPE"}, {"classArgs", {{"seed", seed}, {"tpe_args", tpe_args}}}}, s, "t");
+}
+
+// On a 1-D space x in [0, 1]: the median over seeds 1-41 of how far the next suggestion (trial
+// `next_id`) lies from 0.3, after `history` has fed each seed's tuner.
+double median_next_distance(const json& tpe_args, const std::function<void(Tuner&)>& history, int next_id) {
+  const SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
+  std::vector<double> d;
+  for (uint64_t seed = 1; seed <= 41; ++seed) {
+    auto t = tpe(s, seed, tpe_args);
+    history(*t);
+    d.push_back(std::abs((*t->suggest(next_id))[0] - 0.3));
+  }
+  std::nth_element(d.begin(), d.begin() + 20, d.end());
+  return d[20];
 }
 
 // Runs `n` sequential trials; returns the suggestions as JSON.
@@ -116,19 +131,13 @@ TEST(Tpe, WidthFloorLetsTheSuggestionsNarrowAroundAnOptimumFound) {
   // sets the good kernels' width: hyperopt's 1/17 of the range (15 observations and the prior), or
   // 1/31 when it follows all 100 observations (width_floor_share 0.3). One EI candidate makes the
   // suggestion a plain draw from the good density, which shows that width.
-  SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
-  auto median_distance = [&](json args) {
-    std::vector<double> d;
-    for (uint64_t seed = 1; seed <= 41; ++seed) {
-      auto t = tpe(s, seed, args);
+  auto median_distance = [](const json& args) {
+    return median_next_distance(args, [](Tuner& t) {
       for (int id = 1; id <= 100; ++id) {
         const double x = id <= 85 ? std::fmod(id * 0.618034, 1.0) : 0.3 + (id - 93) * 0.0007;
-        t->observe(id, Point{x}, std::abs(x - 0.3));
+        t.observe(id, Point{x}, std::abs(x - 0.3));
       }
-      d.push_back(std::abs((*t->suggest(101))[0] - 0.3));
-    }
-    std::nth_element(d.begin(), d.begin() + 20, d.end());
-    return d[20];
+    }, 101);
   };
   const double floor = median_distance({{"n_startup_jobs", 3}, {"n_ei_candidates", 1}}),
                hyperopt = median_distance({{"n_startup_jobs", 3}, {"n_ei_candidates", 1}, {"width_floor_share", 0}});
@@ -375,20 +384,14 @@ TEST(Tpe, ARunningTrialsNarrowLieKeepsTheNextSuggestionOffIt) {
   // kernel (lie_width, default 0.35), whose density near 0.3 is high, so the next suggestion goes
   // elsewhere in the good region. With the full adaptive width the lie's mass is spread thin and the
   // next suggestion mostly lands next to the running trial.
-  SearchSpace s = SearchSpace::parse(json::parse(R"({"x": {"_type": "uniform", "_value": [0, 1]}})"), "s");
-  auto median_distance = [&](json args) {
-    std::vector<double> d;
-    for (uint64_t seed = 1; seed <= 41; ++seed) {
-      auto t = tpe(s, seed, args);
+  auto median_distance = [](const json& args) {
+    return median_next_distance(args, [](Tuner& t) {
       for (int id = 1; id <= 12; ++id) {
         const double x = std::fmod(id * 0.618034, 1.0);
-        t->observe(id, Point{x}, std::pow(x - 0.3, 2));
+        t.observe(id, Point{x}, std::pow(x - 0.3, 2));
       }
-      t->running(13, Point{0.3});
-      d.push_back(std::abs((*t->suggest(14))[0] - 0.3));
-    }
-    std::nth_element(d.begin(), d.begin() + 20, d.end());
-    return d[20];
+      t.running(13, Point{0.3});
+    }, 14);
   };
   const double narrow = median_distance({{"n_startup_jobs", 3}}),
                wide = median_distance({{"n_startup_jobs", 3}, {"lie_width", 1}});
