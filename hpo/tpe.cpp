@@ -300,6 +300,11 @@ TpeTuner::TpeTuner(const SearchSpace& space, OptimizeMode mode, uint64_t seed, T
       startup_from_budget_(!args_.n_startup_jobs) {
   if (!args_.n_startup_jobs) args_.n_startup_jobs = startup_jobs_for_budget(max_trials);
   startup_ = *args_.n_startup_jobs;
+  // Many numeric parameters: a smaller good group (high_dim_gamma) measured better (docs/tuning.md).
+  const auto& all = space_.dims();
+  const auto numbers = std::count_if(space_.roots().begin(), space_.roots().end(),
+                                     [&](int d) { return all[static_cast<size_t>(d)].type != ParamType::Choice; });
+  if (numbers >= kHighDims) args_.gamma = args_.high_dim_gamma;
   // A start-up of thousands is random search in all but name: its design is not worth the memory.
   if (args_.startup_sampling == StartupSampling::kLatinHypercube && startup_ > 1 && startup_ <= 4096) {
     // Its own stream, apart from the trials' ones: the design depends on the seed alone.
@@ -637,6 +642,7 @@ TpeArgs read_tpe_args(Fields& class_args) {
   // every parameter (NNI's meaning) unless choice_gamma is set as well.
   const bool default_split = !gamma && a.gamma_mode == GammaMode::kLinear;
   a.choice_gamma = f.optional("choice_gamma", default_split ? kLinearChoiceGamma : a.gamma, unit_interval);
+  a.high_dim_gamma = f.optional("high_dim_gamma", default_split ? kHighDimGamma : a.gamma, unit_interval);
   a.multivariate = f.optional("multivariate", a.multivariate);
   a.joint_choices = f.optional("joint_choices", a.joint_choices);
   a.numbers_given_choices = f.optional("numbers_given_choices", a.numbers_given_choices);

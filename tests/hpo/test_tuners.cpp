@@ -237,6 +237,51 @@ TEST(Tpe, StartupDefaultIsAThirdOfTheBudgetWithinTwoAndTen) {
   for (size_t i = 4; i < 10; ++i) EXPECT_NE(rs[i], r20[i]) << i;
 }
 
+TEST(Tpe, SpacesWithFiveOrMoreNumbersSplitAtATenth) {
+  // A space of n uniform numbers, x1..xn in [0, 1].
+  auto numbers = [](int n) {
+    json j;
+    for (int i = 1; i <= n; ++i) j["x" + std::to_string(i)] = {{"_type", "uniform"}, {"_value", {0, 1}}};
+    return SearchSpace::parse(j, "s");
+  };
+  const SearchSpace four = numbers(4), five = numbers(5), six = numbers(6);
+  auto gamma = [](const SearchSpace& s, const json& tpe_args) {
+    return static_cast<TpeTuner&>(*tpe(s, 1, tpe_args)).args().gamma;
+  };
+  EXPECT_EQ(gamma(four, json::object()), 0.15);
+  EXPECT_EQ(gamma(five, json::object()), 0.1);
+  EXPECT_EQ(gamma(six, json::object()), 0.1);
+  // Choices do not count: the seed space has three numbers.
+  EXPECT_EQ(gamma(SearchSpace::parse(kSeedSpace, "seed"), json::object()), 0.15);
+  // An explicit gamma applies whatever the dimension (NNI's meaning); an explicit high_dim_gamma is obeyed.
+  EXPECT_EQ(gamma(six, {{"gamma_mode", "linear"}, {"gamma", 0.2}}), 0.2);
+  EXPECT_EQ(gamma(six, {{"gamma", 0.3}}), 0.3);
+  EXPECT_EQ(gamma(six, {{"high_dim_gamma", 0.15}}), 0.15);
+  EXPECT_EQ(gamma(four, {{"high_dim_gamma", 0.3}}), 0.15);
+
+  // The suggestions follow: by default in five dimensions they are those of an explicit linear 0.1
+  // split, and differ from 0.15's once the good group's sizes differ (ceil(0.1 N) < ceil(0.15 N)).
+  auto trace = [&](const json& tpe_args) {
+    auto t = tpe(five, 7, tpe_args);
+    std::vector<Point> out;
+    for (int id = 1; id <= 30; ++id) {
+      Point p = *t->suggest(id);
+      double loss = 0;
+      for (double x : p) loss += (x - 0.3) * (x - 0.3);
+      t->observe(id, p, loss);
+      out.push_back(p);
+    }
+    return out;
+  };
+  const json startup = {{"n_startup_jobs", 10}};
+  json tenth = startup, fifteenth = startup;
+  tenth.update({{"gamma_mode", "linear"}, {"gamma", 0.1}});
+  fifteenth.update({{"gamma_mode", "linear"}, {"gamma", 0.15}});
+  const auto by_default = trace(startup);
+  EXPECT_EQ(by_default, trace(tenth));
+  EXPECT_NE(by_default, trace(fifteenth));
+}
+
 TEST(Tpe, ExplicitStartupIsObeyedWhateverTheBudget) {
   SearchSpace s = SearchSpace::parse(kSeedSpace, "seed");
   for (int startup : {0, 2, 7, 20, 50}) {
@@ -617,6 +662,7 @@ TEST(Tuners, ClassArgsAreValidated) {
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"parallel_optimize", true}}}}, "classArgs.parallel_optimize: unknown key");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"gamma_mode", "log"}}}}}}, "gamma_mode");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"choice_gamma", 0}}}}}}, "choice_gamma");
+  err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"high_dim_gamma", 1.5}}}}}}, "high_dim_gamma");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"startup_sampling", "sobol"}}}}}}, "startup_sampling");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"multivariate", 1}}}}}}, "multivariate");
   err({{"name", "TPE"}, {"classArgs", {{"seed", 1}, {"tpe_args", {{"joint_choice_share", 1.5}}}}}},
@@ -654,6 +700,11 @@ TEST(Tuners, ClassArgsAreValidated) {
   EXPECT_EQ(nni({{"gamma_mode", "linear"}, {"gamma", 0.2}}).choice_gamma, 0.2);
   EXPECT_EQ(nni({{"choice_gamma", 0.3}}).choice_gamma, 0.3);
   EXPECT_EQ(nni({{"choice_gamma", 0.3}}).gamma, 0.15);
+  // The same for the numbers' share in spaces of five or more numbers (high_dim_gamma).
+  EXPECT_EQ(da.high_dim_gamma, 0.1);
+  EXPECT_EQ(nni({{"gamma", 0.3}}).high_dim_gamma, 0.3);
+  EXPECT_EQ(nni({{"gamma_mode", "sqrt"}}).high_dim_gamma, 0.25);
+  EXPECT_EQ(nni({{"high_dim_gamma", 0.2}}).high_dim_gamma, 0.2);
   // Choices draw 4 EI candidates by default; an explicit n_ei_candidates applies to them too (NNI's
   // meaning), and an explicit choice_ei_candidates is obeyed.
   EXPECT_EQ(nni({{"n_ei_candidates", 12}}).choice_ei_candidates, 12);
